@@ -1,0 +1,95 @@
+package autograd
+
+import "math"
+
+// AttentionResult is the output of a fused attention op together with what
+// token pruning needs from it.
+type AttentionResult struct {
+	Out *Tensor // (B, N, D)
+	// CLSAttention[b*N+j] is the attention of the cls query to token j,
+	// averaged over heads (B, N). Nil unless requested.
+	CLSAttention []float32
+}
+
+// SoftmaxAttention is multi-head scaled dot-product attention over a packed
+// qkv tensor (B, N, 3·D) laid out as timm's (B, N, 3, H, d). It never
+// materialises per-head copies of Q, K and V: each head is a strided view
+// handed straight to GEMM. The (B, H, N, N) probabilities are kept for the
+// backward pass.
+func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionResult {
+	b, n, d3 := qkv.Shape[0], qkv.Shape[1], qkv.Shape[2]
+	d := d3 / 3
+	hd := d / heads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	out := tp.output([]*Tensor{qkv}, b, n, d)
+	probs := tp.New(false, b, heads, n, n) // (B, H, N, N)
+	parallelFor(b*heads, 2, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			bi, h := bh/heads, bh%heads
+			base := bi * n * d3
+			q := qkv.Data[base+h*hd:]
+			k := qkv.Data[base+d+h*hd:]
+			v := qkv.Data[base+2*d+h*hd:]
+			p := probs.Data[bh*n*n : (bh+1)*n*n]
+			// (N, N) = s·(N, hd)·(N, hd)ᵀ
+			gemm(false, true, n, n, hd, scale, q, d3, k, d3, 0, p, n)
+			for i := 0; i < n; i++ {
+				softmaxRow(p[i*n:(i+1)*n], p[i*n:(i+1)*n])
+			}
+			// (N, hd) = (N, N)·(N, hd), written into this head's columns
+			gemm(false, false, n, hd, n, 1, p, n, v, d3, 0, out.Data[bi*n*d+h*hd:], d)
+		}
+	})
+	res := AttentionResult{Out: out}
+	if wantCLS {
+		res.CLSAttention = make([]float32, b*n)
+		for bi := 0; bi < b; bi++ {
+			cls := res.CLSAttention[bi*n : (bi+1)*n]
+			for h := 0; h < heads; h++ {
+				row := probs.Data[(bi*heads+h)*n*n : (bi*heads+h)*n*n+n]
+				for j, v := range row {
+					cls[j] += v / float32(heads)
+				}
+			}
+		}
+	}
+	tp.record(out, func() {
+		dqkv := tp.gradOf(qkv)
+		dy := out.Grad
+		scratch := tp.New(false, b*heads, n*n).Data
+		parallelFor(b*heads, 2, func(lo, hi int) {
+			for bh := lo; bh < hi; bh++ {
+				bi, h := bh/heads, bh%heads
+				base := bi * n * d3
+				q := qkv.Data[base+h*hd:]
+				k := qkv.Data[base+d+h*hd:]
+				v := qkv.Data[base+2*d+h*hd:]
+				dq := dqkv[base+h*hd:]
+				dk := dqkv[base+d+h*hd:]
+				dv := dqkv[base+2*d+h*hd:]
+				do := dy[bi*n*d+h*hd:]
+				p := probs.Data[bh*n*n : (bh+1)*n*n]
+				dp := scratch[bh*n*n : (bh+1)*n*n]
+				// dV (N, hd) += Pᵀ·dO
+				gemm(true, false, n, hd, n, 1, p, n, do, d, 1, dv, d3)
+				// dP (N, N) = dO·Vᵀ
+				gemm(false, true, n, n, hd, 1, do, d, v, d3, 0, dp, n)
+				// dS = P ⊙ (dP − rowsum(dP ⊙ P)), the softmax backward
+				for i := 0; i < n; i++ {
+					pr, dr := p[i*n:(i+1)*n], dp[i*n:(i+1)*n]
+					var dot float32
+					for j := range pr {
+						dot += pr[j] * dr[j]
+					}
+					for j := range pr {
+						dr[j] = pr[j] * (dr[j] - dot)
+					}
+				}
+				// dQ (N, hd) += s·dS·K ; dK (N, hd) += s·dSᵀ·Q
+				gemm(false, false, n, hd, n, scale, dp, n, k, d3, 1, dq, d3)
+				gemm(true, false, n, hd, n, scale, dp, n, q, d3, 1, dk, d3)
+			}
+		})
+	})
+	return res
+}

@@ -1,0 +1,52 @@
+package autograd
+
+import (
+	"runtime"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// backend is the BLAS behind every matrix product. The pure-Go gonum kernels
+// are the default; the `openblas` build tag swaps in OpenBLAS at init.
+var (
+	backend     blas.Float32Level3 = gonum.Implementation{}
+	backendName                    = "gonum (pure Go)"
+	// backendSingleThreaded says gemm must spread work over cores itself;
+	// gonum's kernels already do.
+	backendSingleThreaded = false
+)
+
+// BLASName names the BLAS implementation this binary uses.
+func BLASName() string { return backendName }
+
+// gemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where
+// op(A) is m×k and op(B) is k×n.
+func gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	ta, tb := blas.NoTrans, blas.NoTrans
+	if transA {
+		ta = blas.Trans
+	}
+	if transB {
+		tb = blas.Trans
+	}
+	// Large products are split by output rows across cores here rather than
+	// inside BLAS: OpenBLAS's own threads spin against the goroutines that
+	// run attention and element-wise ops, which cost more than they gave.
+	const minFlopsPerWorker = 1 << 21
+	workers := min(runtime.GOMAXPROCS(0), m, max(1, m*n*k/minFlopsPerWorker))
+	if workers <= 1 || !backendSingleThreaded {
+		backend.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	parallelChunks(m, workers, func(_, lo, hi int) {
+		aOff := lo * lda // row lo of A
+		if transA {
+			aOff = lo // column lo of Aᵀ's storage
+		}
+		backend.Sgemm(ta, tb, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+	})
+}

@@ -1,0 +1,92 @@
+package autograd
+
+import "math"
+
+// LayerNorm normalises each row of x (..., D) to zero mean and unit variance
+// (biased variance, as torch) and applies the affine gain g and bias b.
+func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
+	d := x.Dim(-1)
+	m := x.Len() / d
+	y := tp.output([]*Tensor{x, g, b}, x.Shape...)
+	// mean and reciprocal std per row, kept for the backward pass: (M), (M)
+	stats := tp.New(false, 2*m)
+	mean, rstd := stats.Data[:m], stats.Data[m:]
+	parallelFor(m, 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := x.Data[i*d : i*d+d]
+			var s float64
+			for _, v := range row {
+				s += float64(v)
+			}
+			mu := s / float64(d)
+			var ss float64
+			for _, v := range row {
+				dv := float64(v) - mu
+				ss += dv * dv
+			}
+			r := 1 / math.Sqrt(ss/float64(d)+eps)
+			mean[i], rstd[i] = float32(mu), float32(r)
+			out := y.Data[i*d : i*d+d]
+			mu32, r32 := float32(mu), float32(r)
+			for j, v := range row {
+				out[j] = (v-mu32)*r32*g.Data[j] + b.Data[j]
+			}
+		}
+	})
+	tp.record(y, func() {
+		dy := y.Grad
+		var dx []float32
+		if x.needsGrad {
+			dx = tp.gradOf(x)
+		}
+		// The affine gradients are reduced over rows; each worker keeps
+		// private sums so the reduction needs no locks.
+		workers := workersFor(m, 64)
+		partial := tp.New(true, workers*2*d).Data
+		parallelChunks(m, workers, func(w, lo, hi int) {
+			dg := partial[w*2*d : w*2*d+d]
+			db := partial[w*2*d+d : w*2*d+2*d]
+			for i := lo; i < hi; i++ {
+				row := x.Data[i*d : i*d+d]
+				dyr := dy[i*d : i*d+d]
+				mu, r := mean[i], rstd[i]
+				var sumDxh, sumDxhXh float32
+				for j, v := range row {
+					xh := (v - mu) * r
+					dg[j] += dyr[j] * xh
+					db[j] += dyr[j]
+					dxh := dyr[j] * g.Data[j]
+					sumDxh += dxh
+					sumDxhXh += dxh * xh
+				}
+				if dx == nil {
+					continue
+				}
+				inv := 1 / float32(d)
+				dxr := dx[i*d : i*d+d]
+				for j, v := range row {
+					xh := (v - mu) * r
+					dxh := dyr[j] * g.Data[j]
+					dxr[j] += r * (dxh - inv*sumDxh - xh*inv*sumDxhXh)
+				}
+			}
+		})
+		if g.needsGrad {
+			gg := tp.gradOf(g)
+			for w := 0; w < workers; w++ {
+				for j, v := range partial[w*2*d : w*2*d+d] {
+					gg[j] += v
+				}
+			}
+		}
+		if b.needsGrad {
+			gb := tp.gradOf(b)
+			for w := 0; w < workers; w++ {
+				for j, v := range partial[w*2*d+d : w*2*d+2*d] {
+					gb[j] += v
+				}
+			}
+		}
+	})
+	return y
+}

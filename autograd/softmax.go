@@ -1,0 +1,159 @@
+package autograd
+
+import "math"
+
+// softmaxRow writes the softmax of x into y, stable for any logits: the max
+// is taken over this row itself (tensor.SoftMax seeds it from the whole
+// tensor's first element, which overflows for rows far from it).
+func softmaxRow(y, x []float32) {
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > mx {
+			mx = v
+		}
+	}
+	var s float32
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - mx)))
+		y[i] = e
+		s += e
+	}
+	inv := 1 / s
+	for i := range y {
+		y[i] *= inv
+	}
+}
+
+// logSumExp of a row, stable for any logits; computed in float64.
+func logSumExp(x []float32) float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, float64(v))
+	}
+	if math.IsInf(mx, 0) {
+		return mx
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(s)
+}
+
+// Softmax over the last dimension.
+func Softmax(tp *Tape, x *Tensor) *Tensor {
+	c := x.Dim(-1)
+	rows := x.Len() / c
+	y := tp.output([]*Tensor{x}, x.Shape...)
+	for r := 0; r < rows; r++ {
+		softmaxRow(y.Data[r*c:(r+1)*c], x.Data[r*c:(r+1)*c])
+	}
+	tp.record(y, func() {
+		g := tp.gradOf(x)
+		for r := 0; r < rows; r++ {
+			p, dp := y.Data[r*c:(r+1)*c], y.Grad[r*c:(r+1)*c]
+			var dot float32
+			for i := range p {
+				dot += p[i] * dp[i]
+			}
+			dst := g[r*c : (r+1)*c]
+			for i := range p {
+				dst[i] += p[i] * (dp[i] - dot)
+			}
+		}
+	})
+	return y
+}
+
+// CrossEntropy is the mean softmax cross-entropy of logits (B, C) against
+// integer labels, with label smoothing eps (targets (1−eps)·onehot + eps/C),
+// as torch.nn.CrossEntropyLoss(label_smoothing=eps). It returns a scalar.
+func CrossEntropy(tp *Tape, logits *Tensor, labels []int, eps float32) *Tensor {
+	b, c := logits.Shape[0], logits.Shape[1]
+	loss := tp.output([]*Tensor{logits}, 1)
+	var total float64
+	for i := 0; i < b; i++ {
+		row := logits.Data[i*c : (i+1)*c]
+		lse := logSumExp(row)
+		var mean float64
+		for _, v := range row {
+			mean += float64(v)
+		}
+		mean /= float64(c)
+		// −Σ t_j log p_j with log p_j = z_j − lse
+		total += (1-float64(eps))*(lse-float64(row[labels[i]])) + float64(eps)*(lse-mean)
+	}
+	loss.Data[0] = float32(total / float64(b))
+	tp.record(loss, func() {
+		g := tp.gradOf(logits)
+		scale := loss.Grad[0] / float32(b)
+		for i := 0; i < b; i++ {
+			row := logits.Data[i*c : (i+1)*c]
+			lse := logSumExp(row)
+			dst := g[i*c : (i+1)*c]
+			for j, v := range row {
+				p := float32(math.Exp(float64(v) - lse))
+				t := eps / float32(c)
+				if j == labels[i] {
+					t += 1 - eps
+				}
+				dst[j] += scale * (p - t)
+			}
+		}
+	})
+	return loss
+}
+
+// SoftCrossEntropy is the mean of −Σ_j t_j·log softmax(x/T)_j over rows, for
+// fixed target distributions t (B, C) such as a teacher's softened outputs.
+// Knowledge distillation builds its KL term from it.
+func SoftCrossEntropy(tp *Tape, logits *Tensor, targets []float32, temperature float32) *Tensor {
+	b, c := logits.Shape[0], logits.Shape[1]
+	loss := tp.output([]*Tensor{logits}, 1)
+	scaled := make([]float32, c)
+	var total float64
+	for i := 0; i < b; i++ {
+		for j, v := range logits.Data[i*c : (i+1)*c] {
+			scaled[j] = v / temperature
+		}
+		lse := logSumExp(scaled)
+		for j, t := range targets[i*c : (i+1)*c] {
+			total -= float64(t) * (float64(scaled[j]) - lse)
+		}
+	}
+	loss.Data[0] = float32(total / float64(b))
+	tp.record(loss, func() {
+		g := tp.gradOf(logits)
+		scale := loss.Grad[0] / float32(b) / temperature
+		for i := 0; i < b; i++ {
+			for j, v := range logits.Data[i*c : (i+1)*c] {
+				scaled[j] = v / temperature
+			}
+			lse := logSumExp(scaled)
+			dst := g[i*c : (i+1)*c]
+			for j, t := range targets[i*c : (i+1)*c] {
+				p := float32(math.Exp(float64(scaled[j]) - lse))
+				dst[j] += scale * (p - t)
+			}
+		}
+	})
+	return loss
+}
+
+// WeightedSum returns Σ w_i·x_i for scalar tensors (combining loss terms).
+func WeightedSum(tp *Tape, xs []*Tensor, ws []float32) *Tensor {
+	y := tp.output(xs, 1)
+	var s float32
+	for i, x := range xs {
+		s += ws[i] * x.Data[0]
+	}
+	y.Data[0] = s
+	tp.record(y, func() {
+		for i, x := range xs {
+			if x.needsGrad {
+				tp.gradOf(x)[0] += ws[i] * y.Grad[0]
+			}
+		}
+	})
+	return y
+}

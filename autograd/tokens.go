@@ -1,0 +1,98 @@
+package autograd
+
+// Im2Patches cuts images x (B, C, H, W) into non-overlapping p×p patches,
+// returning (B, (H/p)·(W/p), C·p·p) with each patch flattened in (c, ky, kx)
+// order, the layout of a flattened conv weight [D, C, p, p]. Images are data,
+// so no gradient flows back to them.
+func Im2Patches(tp *Tape, x *Tensor, p int) *Tensor {
+	b, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	gh, gw := h/p, w/p
+	k := c * p * p
+	y := tp.New(false, b, gh*gw, k)
+	parallelFor(b, 2, func(lo, hi int) {
+		for bi := lo; bi < hi; bi++ {
+			for py := 0; py < gh; py++ {
+				for px := 0; px < gw; px++ {
+					dst := y.Data[((bi*gh+py)*gw+px)*k:]
+					o := 0
+					for ci := 0; ci < c; ci++ {
+						plane := x.Data[(bi*c+ci)*h*w:]
+						for ky := 0; ky < p; ky++ {
+							copy(dst[o:o+p], plane[(py*p+ky)*w+px*p:])
+							o += p
+						}
+					}
+				}
+			}
+		}
+	})
+	return y
+}
+
+// PrependCLSAddPos builds the token sequence of a ViT: out[b,0] = cls + pos[0]
+// and out[b,1+i] = patches[b,i] + pos[1+i]. patches is (B, P, D), cls is
+// (1, 1, D), pos is (1, P+1, D); out is (B, P+1, D).
+func PrependCLSAddPos(tp *Tape, patches, cls, pos *Tensor) *Tensor {
+	b, np, d := patches.Shape[0], patches.Shape[1], patches.Shape[2]
+	n := np + 1
+	y := tp.output([]*Tensor{patches, cls, pos}, b, n, d)
+	for bi := 0; bi < b; bi++ {
+		out := y.Data[bi*n*d : (bi+1)*n*d]
+		for j := 0; j < d; j++ {
+			out[j] = cls.Data[j] + pos.Data[j]
+		}
+		in := patches.Data[bi*np*d : (bi+1)*np*d]
+		for i, v := range in {
+			out[d+i] = v + pos.Data[d+i]
+		}
+	}
+	tp.record(y, func() {
+		dy := y.Grad // (B, N, D)
+		if patches.needsGrad {
+			g := tp.gradOf(patches)
+			for bi := 0; bi < b; bi++ {
+				src := dy[bi*n*d+d : (bi+1)*n*d]
+				dst := g[bi*np*d : (bi+1)*np*d]
+				for i, v := range src {
+					dst[i] += v
+				}
+			}
+		}
+		if cls.needsGrad {
+			g := tp.gradOf(cls)
+			for bi := 0; bi < b; bi++ {
+				for j, v := range dy[bi*n*d : bi*n*d+d] {
+					g[j] += v
+				}
+			}
+		}
+		if pos.needsGrad {
+			g := tp.gradOf(pos)
+			for bi := 0; bi < b; bi++ {
+				for i, v := range dy[bi*n*d : (bi+1)*n*d] {
+					g[i] += v
+				}
+			}
+		}
+	})
+	return y
+}
+
+// SelectToken returns token t of every sequence: x (B, N, D) → (B, D).
+func SelectToken(tp *Tape, x *Tensor, t int) *Tensor {
+	b, n, d := x.Shape[0], x.Shape[1], x.Shape[2]
+	y := tp.output([]*Tensor{x}, b, d)
+	for bi := 0; bi < b; bi++ {
+		copy(y.Data[bi*d:(bi+1)*d], x.Data[(bi*n+t)*d:])
+	}
+	tp.record(y, func() {
+		g := tp.gradOf(x)
+		for bi := 0; bi < b; bi++ {
+			dst := g[(bi*n+t)*d : (bi*n+t+1)*d]
+			for j, v := range y.Grad[bi*d : (bi+1)*d] {
+				dst[j] += v
+			}
+		}
+	})
+	return y
+}

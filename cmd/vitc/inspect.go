@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"vitc/vit"
+)
+
+type inspectOptions struct {
+	Path      string
+	Model     string
+	Attention string
+	JSON      bool
+}
+
+func newInspectCmd() *cobra.Command {
+	o := &inspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Summarise a checkpoint: architecture, parameters, FLOPs per image, attention kind",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Path = args[0]
+			return runInspect(o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Model, "model", "", "preset of a checkpoint without vitc metadata")
+	f.StringVar(&o.Attention, "attention", "", "attention kind of a checkpoint without vitc metadata")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+type inspectReport struct {
+	Path          string     `json:"path"`
+	Config        vit.Config `json:"config"`
+	Params        int        `json:"params"`
+	FLOPsPerImage int64      `json:"flops_per_image"`
+	Dataset       string     `json:"dataset,omitempty"`
+	Classes       []string   `json:"class_names,omitempty"`
+}
+
+func runInspect(o *inspectOptions, stdout io.Writer) error {
+	m, meta, err := vit.Load(o.Path, vit.LoadOptions{Preset: o.Model, Attention: o.Attention})
+	if err != nil {
+		return err
+	}
+	rep := inspectReport{Path: o.Path, Config: m.Config, Params: m.Params.Count(), FLOPsPerImage: m.FLOPs(),
+		Dataset: meta.Dataset, Classes: meta.ClassNames}
+	if o.JSON {
+		js, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, string(js))
+		return err
+	}
+	c := m.Config
+	fmt.Fprintf(stdout, "%s\n", o.Path)
+	fmt.Fprintf(stdout, "  architecture  ViT: %dx%dx%d input, patch %d (%d tokens), dim %d, depth %d, heads %d, mlp %d\n",
+		c.Channels, c.Image, c.Image, c.Patch, c.Tokens(), c.Dim, c.Depth, c.Heads, c.Hidden())
+	fmt.Fprintf(stdout, "  attention     %s\n", c.Attention)
+	fmt.Fprintf(stdout, "  classes       %d\n", c.Classes)
+	fmt.Fprintf(stdout, "  parameters    %d (%.2f M)\n", rep.Params, float64(rep.Params)/1e6)
+	fmt.Fprintf(stdout, "  FLOPs/image   %d (%.3f GFLOPs)\n", rep.FLOPsPerImage, float64(rep.FLOPsPerImage)/1e9)
+	if meta.Dataset != "" {
+		fmt.Fprintf(stdout, "  trained on    %s\n", meta.Dataset)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"vitc/vit"
+)
+
+// progressBar shows one bar per epoch with loss, accuracy, img/s and ETA on
+// a terminal; elsewhere (CI logs, pipes) it prints one line per epoch.
+type progressBar struct {
+	w     io.Writer
+	tty   bool
+	bar   *progressbar.ProgressBar
+	epoch int
+	total int
+}
+
+func newProgress(w io.Writer) *progressBar {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &progressBar{w: w, tty: tty}
+}
+
+func (p *progressBar) EpochStart(epoch, epochs, batches, done int) {
+	p.epoch, p.total = epoch, epochs
+	if !p.tty {
+		return
+	}
+	p.bar = progressbar.NewOptions(batches,
+		progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch+1, epochs)),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetWidth(24),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionClearOnFinish(),
+	)
+	_ = p.bar.Set(done)
+}
+
+func (p *progressBar) Step(done int, loss, acc, imgPerSec float64) {
+	if p.bar == nil {
+		return
+	}
+	p.bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %5.1f%% %4.0f img/s", p.epoch+1, p.total, loss, 100*acc, imgPerSec))
+	_ = p.bar.Set(done)
+}
+
+func (p *progressBar) EpochEnd(m vit.EpochMetrics) {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		p.bar = nil
+	}
+	fmt.Fprintf(p.w, "epoch %d/%d  train loss %.4f acc %5.1f%%  test loss %.4f acc %5.1f%%  %.0f img/s  %.1fs\n",
+		m.Epoch, p.total, m.TrainLoss, 100*m.TrainAcc, m.TestLoss, 100*m.TestAcc, m.ImgPerSec, m.Seconds)
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"vitc/autograd"
+	"vitc/datasets"
+	"vitc/vit"
+	"vitc/vit/atomicfile"
+	"vitc/vit/curves"
+)
+
+// trainOptions are `vitc train`'s flags.
+type trainOptions struct {
+	Data, Model, Attention   string
+	Patch, Dim, Depth, Heads int
+	MLPRatio                 float64
+	Epochs, Batch            int
+	LR, MinLR, WeightDecay   float64
+	Warmup                   float64 // epochs; negative picks 5% of the run
+	LabelSmoothing, ClipNorm float64
+	NoAugment                bool
+	Seed                     int64
+	Out                      string
+	Resume                   bool
+	Init                     string
+	CheckpointEvery          time.Duration
+	JSON                     bool
+}
+
+func newTrainCmd() *cobra.Command {
+	o := &trainOptions{}
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a ViT (the embedded synthetic set by default)",
+		Long: `Train a ViT and write DIR/model.safetensors (timm layout), metrics.jsonl,
+report.json and curves.png. Ctrl-C saves a resumable state; --resume --out DIR
+finishes the same run with the same settings.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Resume && cmd.Flags().NFlag() > 2+boolToInt(cmd.Flags().Changed("json")) {
+				return errors.New("--resume takes only --out (and --json): the run continues with its saved settings")
+			}
+			return runTrain(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Data, "data", "synthetic", "data: synthetic, digits:FILE, mnist:DIR, cifar10:DIR, folder:DIR")
+	f.StringVar(&o.Model, "model", "micro", "model preset: "+strings.Join(vit.PresetNames(), ", "))
+	f.StringVar(&o.Attention, "attention", "", "attention kind: softmax or taylor (default: the preset's)")
+	f.IntVar(&o.Patch, "patch", 0, "patch size (default: the preset's)")
+	f.IntVar(&o.Dim, "dim", 0, "embedding width (default: the preset's)")
+	f.IntVar(&o.Depth, "depth", 0, "number of blocks (default: the preset's)")
+	f.IntVar(&o.Heads, "heads", 0, "attention heads (default: the preset's)")
+	f.Float64Var(&o.MLPRatio, "mlp-ratio", 0, "MLP width / dim (default: the preset's)")
+	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
+	f.IntVar(&o.Batch, "batch", 32, "batch size")
+	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
+	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")
+	f.Float64Var(&o.WeightDecay, "weight-decay", 0.05, "AdamW weight decay (not applied to norms, biases, cls_token, pos_embed)")
+	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: 5% of the run)")
+	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing")
+	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
+	f.BoolVar(&o.NoAugment, "no-augment", false, "turn off random-crop (and flip) augmentation")
+	f.Int64Var(&o.Seed, "seed", 0, "seed for data order, initialisation and augmentation")
+	f.StringVar(&o.Out, "out", "", "run directory (default runs/<data>-<model>-<attention>)")
+	f.BoolVar(&o.Resume, "resume", false, "continue the run saved in --out")
+	f.StringVar(&o.Init, "init", "", "initialise weights from this checkpoint")
+	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
+	f.BoolVar(&o.JSON, "json", false, "print the final report as JSON on stdout")
+	return cmd
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// trainReport is report.json.
+type trainReport struct {
+	TestAccuracy   float64    `json:"test_accuracy"`
+	TestTop5       float64    `json:"test_top5,omitempty"`
+	ChanceAccuracy float64    `json:"chance_accuracy"`
+	TrainSeconds   float64    `json:"train_seconds"`
+	Epochs         int        `json:"epochs"`
+	Params         int        `json:"params"`
+	FLOPsPerImage  int64      `json:"flops_per_image"`
+	TrainImgPerSec float64    `json:"train_img_per_s"`
+	Data           string     `json:"data"`
+	Seed           int64      `json:"seed"`
+	Config         vit.Config `json:"config"`
+	BLAS           string     `json:"blas"`
+	Checkpoint     string     `json:"checkpoint"`
+}
+
+func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) error {
+	var run *vit.Run
+	if o.Resume {
+		if o.Out == "" {
+			return errors.New("--resume needs --out DIR")
+		}
+		rp, err := vit.LoadResumePoint(o.Out)
+		if err != nil {
+			return err
+		}
+		if rp.State.Done {
+			return fmt.Errorf("the run in %s is already complete (%d epochs)", o.Out, rp.State.Opts.Epochs)
+		}
+		if run, err = vit.ResumeRun(rp); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "resuming %s at epoch %d, batch %d\n", o.Out, rp.State.Epoch+1, rp.State.NextBatch)
+	} else {
+		var err error
+		if run, err = newTrainRun(o); err != nil {
+			return err
+		}
+		if o.Out == "" {
+			kind, _, _ := strings.Cut(o.Data, ":")
+			o.Out = filepath.Join("runs", fmt.Sprintf("%s-%s-%s", kind, o.Model, run.Model.Attention))
+		}
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes; writing %s\n",
+			o.Model, run.Model.Params.Count(), run.Model.Attention, o.Data, run.Data.Train.Len(), run.Data.Test.Len(), len(run.Data.Classes), o.Out)
+	}
+	run.Save = vit.DirSaver(o.Out)
+	run.Progress = newProgress(stderr)
+	res, err := run.Train(ctx)
+	if errors.Is(err, vit.ErrInterrupted) {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("%w: vitc train --resume --out %s", err, o.Out)}
+	}
+	if err != nil {
+		return err
+	}
+	return writeTrainOutputs(o.Out, run, res, o.JSON, stdout)
+}
+
+func newTrainRun(o *trainOptions) (*vit.Run, error) {
+	ds, err := datasets.Load(o.Data, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := vit.ConfigFor(o.Model, ds, vit.Overrides{Patch: o.Patch, Dim: o.Dim, Depth: o.Depth,
+		Heads: o.Heads, MLPRatio: o.MLPRatio, Attention: o.Attention})
+	if err != nil {
+		return nil, err
+	}
+	warmup := o.Warmup
+	if warmup < 0 {
+		warmup = 0.05 * float64(o.Epochs)
+	}
+	return vit.NewRun(vit.TrainOptions{
+		Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
+		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
+		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, Init: o.Init,
+		CheckpointEvery: o.CheckpointEvery,
+	}, ds)
+}
+
+func writeTrainOutputs(dir string, run *vit.Run, res vit.Result, asJSON bool, stdout io.Writer) error {
+	m := run.Model
+	rep := trainReport{
+		TestAccuracy: res.Test.Accuracy, TestTop5: res.Test.Top5, ChanceAccuracy: 1 / float64(m.Classes),
+		TrainSeconds: res.TrainSeconds, Epochs: run.Opts.Epochs, Params: m.Params.Count(),
+		FLOPsPerImage: m.FLOPs(), Data: run.Opts.Data, Seed: run.Opts.Seed, Config: m.Config,
+		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, vit.ModelFile),
+	}
+	if res.TrainSeconds > 0 {
+		rep.TrainImgPerSec = float64(len(res.History)*run.Data.Train.Len()) / res.TrainSeconds
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	pts := make([]curves.Point, len(res.History))
+	for i, h := range res.History {
+		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
+	}
+	title := fmt.Sprintf("%s on %s", m.Attention, run.Opts.Data)
+	if err := curves.WritePNG(filepath.Join(dir, "curves.png"), title, pts); err != nil {
+		return err
+	}
+	if asJSON {
+		_, err := fmt.Fprintln(stdout, string(js))
+		return err
+	}
+	fmt.Fprintf(stdout, "test accuracy %.2f%% (chance %.1f%%) after %d epochs, %.1fs of training; wrote %s\n",
+		100*rep.TestAccuracy, 100*rep.ChanceAccuracy, rep.Epochs, rep.TrainSeconds, dir)
+	return nil
+}

@@ -1,0 +1,168 @@
+package vit
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"vitc/vit/safetensors"
+)
+
+// MetadataKey is the safetensors __metadata__ key holding vitc's JSON.
+const MetadataKey = "vitc"
+
+// Meta is what a checkpoint records beyond its weights: where the model came
+// from and how to feed it.
+type Meta struct {
+	Dataset    string    `json:"dataset,omitempty"`
+	NormMean   []float32 `json:"norm_mean,omitempty"`
+	NormStd    []float32 `json:"norm_std,omitempty"`
+	ClassNames []string  `json:"class_names,omitempty"`
+	// Extensions holds technique state (pruning masks, ...) by technique
+	// name, so adding one never changes this format.
+	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
+}
+
+// metadata is the JSON stored under MetadataKey: config keys at the top
+// level, so tools outside vitc read them directly.
+type metadata struct {
+	Format int `json:"format"`
+	Config
+	Meta
+}
+
+// Save writes the model as a timm-layout safetensors file, atomically.
+func (m *Model) Save(path string, meta Meta) error {
+	js, err := json.Marshal(metadata{Format: 1, Config: m.Config, Meta: meta})
+	if err != nil {
+		return err
+	}
+	tensors := make([]safetensors.WriteTensor, 0, len(m.Params.List()))
+	for _, p := range m.Params.List() {
+		tensors = append(tensors, safetensors.WriteTensor{Name: p.Name, Shape: p.Shape, Data: p.Data})
+	}
+	return safetensors.WriteFile(path, tensors, map[string]string{MetadataKey: string(js)})
+}
+
+// LoadOptions say how to read a checkpoint that has no vitc metadata (a
+// timm/DeiT file): its preset, and its attention kind (softmax if empty).
+type LoadOptions struct {
+	Preset    string
+	Attention string
+}
+
+// Load reads a checkpoint written by vitc, or a timm-layout one given
+// opts.Preset. Every tensor the model needs must be present with its exact
+// shape; the error names the first one that is not.
+func Load(path string, opts LoadOptions) (*Model, Meta, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	cfg, meta, err := configOf(path, f, opts)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	m, err := New(cfg, 0)
+	if err != nil {
+		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := m.loadTensors(f, nil); err != nil {
+		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return m, meta, nil
+}
+
+func configOf(path string, f *safetensors.File, opts LoadOptions) (Config, Meta, error) {
+	if js, ok := f.Metadata[MetadataKey]; ok {
+		var md metadata
+		if err := json.Unmarshal([]byte(js), &md); err != nil {
+			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: bad vitc metadata: %v", path, err)
+		}
+		if err := md.Config.Validate(); err != nil {
+			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+		return md.Config, md.Meta, nil
+	}
+	if opts.Preset == "" {
+		return Config{}, Meta{}, fmt.Errorf("checkpoint %s has no vitc metadata: name its architecture with --model PRESET (and --attention KIND)", path)
+	}
+	cfg, err := Preset(opts.Preset)
+	if err != nil {
+		return Config{}, Meta{}, err
+	}
+	if opts.Attention != "" {
+		cfg.Attention = opts.Attention
+	}
+	// Fine-tuned timm checkpoints keep the preset's body but change the
+	// input and the head; read those from the tensors themselves.
+	if t, ok := f.Lookup("head.weight"); ok && len(t.Shape) == 2 {
+		cfg.Classes = t.Shape[0]
+	}
+	if t, ok := f.Lookup("patch_embed.proj.weight"); ok && len(t.Shape) == 4 {
+		cfg.Channels = t.Shape[1]
+	}
+	if t, ok := f.Lookup("pos_embed"); ok && len(t.Shape) == 3 {
+		side := isqrt(t.Shape[1] - 1)
+		if side*side == t.Shape[1]-1 {
+			cfg.Image = side * cfg.Patch
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return cfg, Meta{}, nil
+}
+
+func isqrt(n int) int {
+	r := 0
+	for (r+1)*(r+1) <= n {
+		r++
+	}
+	return r
+}
+
+// loadTensors copies every parameter from f, converting dtypes. Names for
+// which skip returns true are left as initialised.
+func (m *Model) loadTensors(f *safetensors.File, skip func(name string) bool) error {
+	for _, p := range m.Params.List() {
+		if skip != nil && skip(p.Name) {
+			continue
+		}
+		t, ok := f.Lookup(p.Name)
+		if !ok {
+			return fmt.Errorf("missing tensor %s", p.Name)
+		}
+		if err := p.CheckShape(t.Shape); err != nil {
+			return err
+		}
+		vals, err := t.Float32s()
+		if err != nil {
+			return fmt.Errorf("tensor %s: %w", p.Name, err)
+		}
+		copy(p.Data, vals)
+	}
+	return nil
+}
+
+// LoadWeightsFrom initialises m from another checkpoint (fine-tuning,
+// conversion between attention kinds). A head whose class count differs is
+// left freshly initialised, as timm does when num_classes changes.
+func (m *Model) LoadWeightsFrom(path string) error {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	skipHead := func(name string) bool {
+		if !strings.HasPrefix(name, "head.") {
+			return false
+		}
+		t, ok := f.Lookup(name)
+		p, _ := m.Params.Get(name)
+		return ok && p.CheckShape(t.Shape) != nil
+	}
+	if err := m.loadTensors(f, skipHead); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,381 @@
+// Package curves draws training curves (loss and accuracy per epoch) as a
+// PNG image, for the run directory and reports.
+package curves
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+
+	xfont "golang.org/x/image/font"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"vitc/vit/atomicfile"
+)
+
+// Point is one epoch of a training run. Accuracies are fractions in [0, 1]
+// (as vit.EpochStats reports them); they are drawn as percentages. NaN or
+// infinite values are left out of the plot.
+type Point struct {
+	Epoch                                  int
+	TrainLoss, TestLoss, TrainAcc, TestAcc float64
+}
+
+// Image geometry: 9x7 in at 100 dpi is 900x700 px.
+const (
+	dpi    = 100
+	width  = 9 * vg.Inch
+	height = 7 * vg.Inch
+)
+
+var (
+	trainColor = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff} // blue
+	testColor  = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff} // orange
+	gridColor  = color.Gray{Y: 0xdd}
+
+	sans     = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	sansBold = font.Font{Typeface: "Liberation", Variant: "Sans", Weight: xfont.WeightBold}
+)
+
+// WritePNG draws two stacked panels, loss per epoch (train and test) above
+// accuracy per epoch in percent (train and test), under the given title, and
+// writes them as a 900x700 PNG to path, atomically: path is either left as it
+// was or replaced by the complete image. Points may come in any order; each
+// is drawn as a marker as well as a line, so a single epoch is visible, and
+// non-finite values break the line instead of being drawn. It is an error if
+// pts is empty.
+func WritePNG(path, title string, pts []Point) error {
+	if len(pts) == 0 {
+		return fmt.Errorf("curves: write %s: no points to plot", path)
+	}
+	img, err := render(title, pts)
+	if err != nil {
+		return fmt.Errorf("curves: write %s: %w", path, err)
+	}
+	return atomicfile.WriteFile(path, func(w io.Writer) error {
+		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
+		return err
+	})
+}
+
+// render draws the whole figure onto a fresh image canvas.
+func render(title string, pts []Point) (*vgimg.Canvas, error) {
+	pts = slices.Clone(pts)
+	slices.SortStableFunc(pts, func(a, b Point) int { return cmp.Compare(a.Epoch, b.Epoch) })
+
+	epochs := make([]float64, len(pts))
+	trainLoss := make([]float64, len(pts))
+	testLoss := make([]float64, len(pts))
+	trainAcc := make([]float64, len(pts))
+	testAcc := make([]float64, len(pts))
+	for i, p := range pts {
+		epochs[i] = float64(p.Epoch)
+		trainLoss[i], testLoss[i] = p.TrainLoss, p.TestLoss
+		trainAcc[i], testAcc[i] = 100*p.TrainAcc, 100*p.TestAcc
+	}
+	xmin, xmax := epochs[0], epochs[len(epochs)-1]
+	xpad := math.Max(0.5, 0.02*(xmax-xmin))
+
+	loss := newPanel("Loss", "loss", true)
+	if err := addSeries(loss, "train", trainColor, draw.CircleGlyph{}, epochs, trainLoss); err != nil {
+		return nil, err
+	}
+	if err := addSeries(loss, "test", testColor, draw.PyramidGlyph{}, epochs, testLoss); err != nil {
+		return nil, err
+	}
+	setYRange(loss.Plot, append(slices.Clone(trainLoss), testLoss...), math.Inf(-1), math.Inf(1), 1)
+
+	acc := newPanel("Accuracy", "accuracy (%)", false)
+	if err := addSeries(acc, "train", trainColor, draw.CircleGlyph{}, epochs, trainAcc); err != nil {
+		return nil, err
+	}
+	testName := "test"
+	if best, at, ok := argmax(testAcc); ok {
+		testName = fmt.Sprintf("test (best %.2f%% at epoch %d)", best, pts[at].Epoch)
+	}
+	if err := addSeries(acc, testName, testColor, draw.PyramidGlyph{}, epochs, testAcc); err != nil {
+		return nil, err
+	}
+	setYRange(acc.Plot, append(slices.Clone(trainAcc), testAcc...), 0, 100, 100)
+
+	for _, p := range []*panel{loss, acc} {
+		p.X.Min, p.X.Max = xmin-xpad, xmax+xpad
+		p.X.Tick.Marker = epochTicks{}
+	}
+	acc.X.Label.Text = "epoch"
+
+	img := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(dpi),
+		vgimg.UseBackgroundColor(color.White))
+	dc := draw.New(img)
+
+	// Figure title across the top, then the two panels below it.
+	titleStyle := text.Style{
+		Color:   color.Black,
+		Font:    font.From(sansBold, 16),
+		XAlign:  draw.XCenter,
+		YAlign:  draw.YTop,
+		Handler: plot.DefaultTextHandler,
+	}
+	const titleBand = 0.45 * vg.Inch
+	dc.FillText(titleStyle, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - 0.15*vg.Inch}, title)
+	body := draw.Crop(dc, 0, 0, 0, -titleBand)
+	tiles := draw.Tiles{
+		Rows: 2, Cols: 1,
+		PadTop: 0.05 * vg.Inch, PadBottom: 0.1 * vg.Inch,
+		PadLeft: 0.1 * vg.Inch, PadRight: 0.25 * vg.Inch,
+		PadY: 0.3 * vg.Inch,
+	}
+	canvases := plot.Align([][]*plot.Plot{{loss.Plot}, {acc.Plot}}, tiles, body)
+	loss.draw(canvases[0][0])
+	acc.draw(canvases[1][0])
+	return img, nil
+}
+
+// A panel is one of the two stacked plots. Its legend is kept apart from the
+// plot so that it can be drawn on a background box over the curves.
+type panel struct {
+	*plot.Plot
+	legend plot.Legend
+	names  []string
+}
+
+// legendInset is the gap between the legend box and the data area's edge,
+// and between the box and the legend entries.
+const legendInset = 4 * vg.Millimeter / 2
+
+// newPanel returns an empty panel with the package's fonts, a light grid and
+// the given panel title and y label; its legend goes in the top right corner
+// if top, else in the bottom right.
+func newPanel(title, ylabel string, top bool) *panel {
+	p := &panel{Plot: plot.New(), legend: plot.NewLegend()}
+	p.Title.Text = title
+	p.Title.TextStyle.Font = font.From(sansBold, 12)
+	p.Title.Padding = 0.06 * vg.Inch
+	p.Y.Label.Text = ylabel
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = font.From(sans, 11)
+		a.Tick.Label.Font = font.From(sans, 10)
+	}
+	p.legend.TextStyle.Font = font.From(sans, 10)
+	p.legend.ThumbnailWidth = 0.45 * vg.Inch
+	p.legend.Padding = 2
+	p.legend.Top = top
+	p.legend.XOffs = -2 * legendInset
+	p.legend.YOffs = 2 * legendInset
+	if top {
+		p.legend.YOffs = -p.legend.YOffs
+	}
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = gridColor
+	grid.Horizontal.Color = gridColor
+	p.Add(grid)
+	return p
+}
+
+// addSeries adds one curve: a line through each run of consecutive finite
+// values, a marker at every finite value, and one legend entry.
+func addSeries(p *panel, name string, c color.Color, shape draw.GlyphDrawer, xs, ys []float64) error {
+	n := 0
+	for _, y := range ys {
+		if finite(y) {
+			n++
+		}
+	}
+	radius := vg.Length(3)
+	switch {
+	case n > 100:
+		radius = 1.5
+	case n > 40:
+		radius = 2
+	}
+	lineStyle := draw.LineStyle{Color: c, Width: vg.Points(1.8)}
+	glyphStyle := draw.GlyphStyle{Color: c, Radius: radius, Shape: shape}
+
+	var all plotter.XYs
+	for i := 0; i < len(ys); {
+		if !finite(ys[i]) {
+			i++
+			continue
+		}
+		var seg plotter.XYs
+		for ; i < len(ys) && finite(ys[i]); i++ {
+			seg = append(seg, plotter.XY{X: xs[i], Y: ys[i]})
+		}
+		all = append(all, seg...)
+		if len(seg) > 1 {
+			l, err := plotter.NewLine(seg)
+			if err != nil {
+				return err
+			}
+			l.LineStyle = lineStyle
+			p.Add(l)
+		}
+	}
+	if len(all) > 0 {
+		s, err := plotter.NewScatter(all)
+		if err != nil {
+			return err
+		}
+		s.GlyphStyle = glyphStyle
+		p.Add(s)
+	}
+	// Thumbnails are drawn with the same styles whether or not there is data.
+	p.legend.Add(name, legendLine{lineStyle}, legendGlyph{glyphStyle})
+	p.names = append(p.names, name)
+	return nil
+}
+
+// draw draws the panel's plot onto c, then its legend on a translucent white
+// box inside the data area. The box follows the geometry of
+// plot.Legend.Draw for a right-aligned legend.
+func (p *panel) draw(c draw.Canvas) {
+	p.Plot.Draw(c)
+	if len(p.names) == 0 {
+		return
+	}
+	dc := p.DataCanvas(c)
+	l := &p.legend
+	var textW, entH vg.Length
+	for _, name := range p.names {
+		r := l.TextStyle.Rectangle(name)
+		textW, entH = max(textW, r.Max.X), max(entH, r.Max.Y)
+	}
+	em := l.TextStyle.Rectangle(" ").Max.X
+	n := vg.Length(len(p.names))
+	right := dc.Max.X + l.XOffs
+	left := right - l.ThumbnailWidth - em - textW
+	var top, bottom vg.Length
+	if l.Top {
+		top = dc.Max.Y - l.TextStyle.FontExtents().Descent + l.YOffs
+		bottom = top - n*entH - (n-1)*l.Padding
+	} else {
+		bottom = dc.Min.Y + l.YOffs
+		top = bottom + n*entH + (n-1)*l.Padding
+	}
+	box := vg.Rectangle{
+		Min: vg.Point{X: left - legendInset, Y: bottom - legendInset},
+		Max: vg.Point{X: right + legendInset, Y: top + legendInset},
+	}
+	dc.SetColor(color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xe0})
+	dc.Fill(box.Path())
+	dc.SetLineStyle(draw.LineStyle{Color: color.Gray{Y: 0xc0}, Width: 0.5})
+	dc.Stroke(box.Path())
+	l.Draw(dc)
+}
+
+// legendLine and legendGlyph draw legend thumbnails without needing data.
+type legendLine struct{ style draw.LineStyle }
+
+func (l legendLine) Thumbnail(c *draw.Canvas) {
+	y := c.Center().Y
+	c.StrokeLine2(l.style, c.Min.X, y, c.Max.X, y)
+}
+
+type legendGlyph struct{ style draw.GlyphStyle }
+
+func (g legendGlyph) Thumbnail(c *draw.Canvas) { c.DrawGlyph(g.style, c.Center()) }
+
+// setYRange sets the y axis to the finite values in ys with a 5% margin,
+// clamped to [lo, hi]; with no finite values it is [max(lo, 0), fallback].
+func setYRange(p *plot.Plot, ys []float64, lo, hi, fallback float64) {
+	ymin, ymax := math.Inf(1), math.Inf(-1)
+	for _, y := range ys {
+		if finite(y) {
+			ymin, ymax = math.Min(ymin, y), math.Max(ymax, y)
+		}
+	}
+	if math.IsInf(ymin, 1) {
+		p.Y.Min, p.Y.Max = math.Max(lo, 0), fallback
+		return
+	}
+	span := ymax - ymin
+	if span == 0 {
+		span = math.Max(math.Abs(ymax), 1)
+	}
+	pad := 0.05 * span
+	if ymin >= 0 {
+		// Non-negative data (losses, accuracies) keeps a non-negative axis.
+		lo = math.Max(lo, 0)
+	}
+	p.Y.Min = math.Max(lo, ymin-pad)
+	p.Y.Max = math.Min(hi, ymax+pad)
+	if p.Y.Min >= p.Y.Max { // e.g. all accuracies exactly 100%
+		p.Y.Min, p.Y.Max = ymin-pad, ymax+pad
+	}
+}
+
+// argmax returns the largest finite value in ys and its index.
+func argmax(ys []float64) (best float64, at int, ok bool) {
+	for i, y := range ys {
+		if finite(y) && (!ok || y > best) {
+			best, at, ok = y, i, true
+		}
+	}
+	return best, at, ok
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// epochTicks labels whole epochs only, at a step of 1, 2 or 5 times a power
+// of ten chosen to give at most about ten labels.
+type epochTicks struct{}
+
+func (epochTicks) Ticks(min, max float64) []plot.Tick {
+	if !(max > min) {
+		panic(errors.New("curves: illegal tick range"))
+	}
+	lo, hi := int(math.Ceil(min)), int(math.Floor(max))
+	step := 1
+	for mult := 0; (hi-lo)/step > 10; mult++ {
+		step = []int{2, 5, 10}[mult%3] * pow10(mult/3)
+	}
+	minor := 0
+	switch {
+	case step >= 5 && step%5 == 0:
+		minor = step / 5
+	case step%2 == 0:
+		minor = step / 2
+	}
+	g := step
+	if minor > 0 {
+		g = minor
+	}
+	var ticks []plot.Tick
+	for v := ceilMultiple(lo, g); v <= hi; v += g {
+		switch {
+		case v%step == 0:
+			ticks = append(ticks, plot.Tick{Value: float64(v), Label: strconv.Itoa(v)})
+		case minor > 0 && v%minor == 0:
+			ticks = append(ticks, plot.Tick{Value: float64(v)})
+		}
+	}
+	return ticks
+}
+
+// ceilMultiple returns the smallest multiple of m (m > 0) that is >= v.
+func ceilMultiple(v, m int) int {
+	q := v / m
+	if q*m < v {
+		q++
+	}
+	return q * m
+}
+
+func pow10(n int) int {
+	p := 1
+	for range n {
+		p *= 10
+	}
+	return p
+}

@@ -1,0 +1,213 @@
+package curves
+
+import (
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func samplePoints(n int) []Point {
+	pts := make([]Point, n)
+	for i := range pts {
+		e := float64(i + 1)
+		pts[i] = Point{
+			Epoch:     i + 1,
+			TrainLoss: 2.3*math.Exp(-e/4) + 0.05,
+			TestLoss:  2.3*math.Exp(-e/5) + 0.2 + 0.01*e,
+			TrainAcc:  1 - 0.9*math.Exp(-e/3),
+			TestAcc:   0.95 - 0.85*math.Exp(-e/3.5),
+		}
+	}
+	return pts
+}
+
+// writeAndCheck writes pts to a fresh directory and checks that the result is
+// a 900x700 PNG and that the directory holds nothing else.
+func writeAndCheck(t *testing.T, title string, pts []Point) image.Image {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "curves.png")
+	if err := WritePNG(path, title, pts); err != nil {
+		t.Fatalf("WritePNG: %v", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decode PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 900 || b.Dy() != 700 {
+		t.Errorf("image size %dx%d, want 900x700", b.Dx(), b.Dy())
+	}
+	assertOnlyFiles(t, dir, "curves.png")
+	return img
+}
+
+func assertOnlyFiles(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("directory holds %q, want %q", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("directory holds %q, want %q", got, want)
+		}
+	}
+}
+
+// countColored counts pixels close to c, to check that a series was drawn.
+func countColored(img image.Image, r, g, b uint8) int {
+	n := 0
+	bd := img.Bounds()
+	for y := bd.Min.Y; y < bd.Max.Y; y++ {
+		for x := bd.Min.X; x < bd.Max.X; x++ {
+			pr, pg, pb, _ := img.At(x, y).RGBA()
+			if absDiff(pr>>8, r) < 24 && absDiff(pg>>8, g) < 24 && absDiff(pb>>8, b) < 24 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func absDiff(a uint32, b uint8) uint32 {
+	if a > uint32(b) {
+		return a - uint32(b)
+	}
+	return uint32(b) - a
+}
+
+func TestWritePNG(t *testing.T) {
+	img := writeAndCheck(t, "ViT-Tiny on MNIST", samplePoints(30))
+	if countColored(img, 0x1f, 0x77, 0xb4) == 0 || countColored(img, 0xff, 0x7f, 0x0e) == 0 {
+		t.Error("train or test series not drawn")
+	}
+	if os.Getenv("CURVES_SAMPLE_DIR") != "" {
+		// Handy for looking at the output by eye.
+		dir := os.Getenv("CURVES_SAMPLE_DIR")
+		pts := samplePoints(30)
+		pts[7].TestLoss, pts[7].TestAcc = math.NaN(), math.NaN()
+		for name, p := range map[string][]Point{"many.png": pts, "one.png": samplePoints(1), "big.png": samplePoints(300)} {
+			if err := WritePNG(filepath.Join(dir, name), "ViT-Tiny on MNIST", p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestWritePNGSingleEpoch(t *testing.T) {
+	img := writeAndCheck(t, "one epoch", samplePoints(1))
+	// The single point must be visible as a marker in both colours, in both
+	// panels (legend thumbnails alone give a few pixels; markers add more).
+	twoPts := samplePoints(1)
+	twoPts[0].TrainLoss, twoPts[0].TestLoss = math.NaN(), math.NaN()
+	twoPts[0].TrainAcc, twoPts[0].TestAcc = math.NaN(), math.NaN()
+	blank := writeAndCheck(t, "one epoch", twoPts)
+	for _, c := range [][3]uint8{{0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e}} {
+		with, without := countColored(img, c[0], c[1], c[2]), countColored(blank, c[0], c[1], c[2])
+		if with <= without {
+			t.Errorf("colour %v: %d pixels with the point, %d without: point not drawn", c, with, without)
+		}
+	}
+}
+
+func TestWritePNGNaNAndOrder(t *testing.T) {
+	pts := samplePoints(10)
+	pts[0].TestLoss = math.NaN()
+	pts[3].TrainAcc = math.NaN()
+	pts[4].TrainLoss = math.Inf(1)
+	pts[9].TestAcc = math.NaN()
+	pts[2], pts[7] = pts[7], pts[2] // out of order
+	writeAndCheck(t, "with gaps", pts)
+}
+
+func TestWritePNGAllNaN(t *testing.T) {
+	nan := math.NaN()
+	writeAndCheck(t, "", []Point{{Epoch: 0, TrainLoss: nan, TestLoss: nan, TrainAcc: nan, TestAcc: nan}})
+	writeAndCheck(t, "", []Point{
+		{Epoch: 1, TrainLoss: nan, TestLoss: nan, TrainAcc: 1, TestAcc: 1},
+		{Epoch: 2, TrainLoss: 0, TestLoss: 0, TrainAcc: 1, TestAcc: 1},
+	})
+}
+
+func TestWritePNGEmpty(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "curves.png")
+	for _, pts := range [][]Point{nil, {}} {
+		if err := WritePNG(path, "empty", pts); err == nil {
+			t.Errorf("WritePNG(%v) succeeded, want an error", pts)
+		}
+	}
+	assertOnlyFiles(t, dir)
+}
+
+func TestWritePNGReplacesAndBadDir(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "curves.png")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePNG(path, "replace", samplePoints(3)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatalf("replaced file is not a PNG: %v", err)
+	}
+	assertOnlyFiles(t, dir, "curves.png")
+
+	if err := WritePNG(filepath.Join(dir, "missing", "c.png"), "x", samplePoints(3)); err == nil {
+		t.Error("WritePNG into a missing directory succeeded")
+	}
+}
+
+func TestEpochTicks(t *testing.T) {
+	for _, tc := range []struct {
+		min, max float64
+		labels   []string
+	}{
+		{0.5, 1.5, []string{"1"}},
+		{0.5, 10.5, []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}},
+		{-0.5, 30.5, []string{"0", "5", "10", "15", "20", "25", "30"}},
+		{-5, 300, []string{"0", "50", "100", "150", "200", "250", "300"}},
+		{-3.5, 3.5, []string{"-3", "-2", "-1", "0", "1", "2", "3"}},
+	} {
+		var got []string
+		for _, tk := range (epochTicks{}).Ticks(tc.min, tc.max) {
+			if tk.Value != math.Trunc(tk.Value) {
+				t.Errorf("[%v,%v]: non-integer tick %v", tc.min, tc.max, tk.Value)
+			}
+			if tk.Label != "" {
+				got = append(got, tk.Label)
+			}
+		}
+		if len(got) != len(tc.labels) {
+			t.Errorf("[%v,%v]: labels %q, want %q", tc.min, tc.max, got, tc.labels)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.labels[i] {
+				t.Errorf("[%v,%v]: labels %q, want %q", tc.min, tc.max, got, tc.labels)
+				break
+			}
+		}
+	}
+}

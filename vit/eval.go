@@ -1,0 +1,116 @@
+package vit
+
+import (
+	"math"
+	"sort"
+
+	"vitc/autograd"
+	"vitc/datasets"
+)
+
+// EvalResult summarises a model on one split.
+type EvalResult struct {
+	N         int       `json:"n"`
+	Loss      float64   `json:"loss"`
+	Accuracy  float64   `json:"accuracy"`
+	Top5      float64   `json:"top5,omitempty"` // only with more than 5 classes
+	PerClass  []float64 `json:"per_class"`
+	Confusion [][]int   `json:"confusion"` // [true][predicted]
+}
+
+// Evaluate scores every image the loader serves (use a loader without
+// shuffling or augmentation), epoch 0.
+func Evaluate(m *Model, loader *datasets.Loader) EvalResult {
+	c := m.Classes
+	res := EvalResult{Confusion: make([][]int, c), PerClass: make([]float64, c)}
+	for i := range res.Confusion {
+		res.Confusion[i] = make([]int, c)
+	}
+	tp := autograd.NewTape(false)
+	var lossSum float64
+	correct, top5 := 0, 0
+	for b := 0; b < loader.NumBatches(); b++ {
+		x, y, n := loader.Batch(0, b)
+		tp.Reset()
+		logits := m.Forward(tp, autograd.FromData(x[:n*m.Channels*m.Image*m.Image], n, m.Channels, m.Image, m.Image))
+		lossSum += float64(autograd.CrossEntropy(tp, logits, y[:n], 0).Data[0]) * float64(n)
+		for i := 0; i < n; i++ {
+			row := logits.Data[i*c : (i+1)*c]
+			pred := argmax(row)
+			res.Confusion[y[i]][pred]++
+			if pred == y[i] {
+				correct++
+			}
+			if rankOf(row, y[i]) < 5 {
+				top5++
+			}
+		}
+		res.N += n
+	}
+	if res.N == 0 {
+		return res
+	}
+	res.Loss = lossSum / float64(res.N)
+	res.Accuracy = float64(correct) / float64(res.N)
+	if c > 5 {
+		res.Top5 = float64(top5) / float64(res.N)
+	}
+	for k, row := range res.Confusion {
+		total := 0
+		for _, v := range row {
+			total += v
+		}
+		if total > 0 {
+			res.PerClass[k] = float64(row[k]) / float64(total)
+		} else {
+			res.PerClass[k] = math.NaN()
+		}
+	}
+	return res
+}
+
+// Predict returns logits (n, classes) for normalised images (n, C, H, W),
+// batch by batch.
+func Predict(m *Model, x []float32, n, batch int) []float32 {
+	chw := m.Channels * m.Image * m.Image
+	out := make([]float32, 0, n*m.Classes)
+	tp := autograd.NewTape(false)
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		tp.Reset()
+		logits := m.Forward(tp, autograd.FromData(x[lo*chw:hi*chw], hi-lo, m.Channels, m.Image, m.Image))
+		out = append(out, logits.Data...)
+	}
+	return out
+}
+
+func argmax(row []float32) int {
+	best := 0
+	for i, v := range row {
+		if v > row[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// rankOf is how many logits beat the one of class k (0 = top-1).
+func rankOf(row []float32, k int) int {
+	r := 0
+	for i, v := range row {
+		if v > row[k] || (v == row[k] && i < k) {
+			r++
+		}
+	}
+	return r
+}
+
+// TopClasses returns the indices of the k largest logits, best first.
+func TopClasses(row []float32, k int) []int {
+	idx := make([]int, len(row))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return row[idx[a]] > row[idx[b]] })
+	return idx[:min(k, len(idx))]
+}

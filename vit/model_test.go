@@ -1,0 +1,77 @@
+package vit
+
+import (
+	"testing"
+
+	"vitc/autograd"
+)
+
+func tinyConfig() Config {
+	return Config{Image: 8, Channels: 2, Patch: 4, Dim: 8, Depth: 2, Heads: 2, MLPRatio: 2, Classes: 3, Attention: "softmax"}
+}
+
+func randomImages(seed int64, n int, cfg Config) *autograd.Tensor {
+	x := make([]float32, n*cfg.Channels*cfg.Image*cfg.Image)
+	autograd.NewRNG(seed, 5).TruncNormal(x, 1)
+	return autograd.FromData(x, n, cfg.Channels, cfg.Image, cfg.Image)
+}
+
+// perturb moves every parameter away from its init so that no gradient is
+// zero by symmetry (zero biases, unit gains, tiny cls token).
+func perturb(m *Model, seed int64) {
+	rng := autograd.NewRNG(seed, 9)
+	for _, p := range m.Params.List() {
+		noise := make([]float32, p.Len())
+		rng.TruncNormal(noise, 0.3)
+		for i := range p.Data {
+			p.Data[i] += noise[i]
+		}
+	}
+}
+
+func TestModelGradient(t *testing.T) {
+	cfg := tinyConfig()
+	m, err := New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perturb(m, 2)
+	x := randomImages(3, 2, cfg)
+	labels := []int{0, 2}
+	var params []*autograd.Tensor
+	for _, p := range m.Params.List() {
+		params = append(params, p.Tensor)
+	}
+	err2 := autograd.GradCheck(func(tp *autograd.Tape) *autograd.Tensor {
+		return autograd.CrossEntropy(tp, m.Forward(tp, x), labels, 0.1)
+	}, params, 1e-2)
+	if err2 > 3e-2 {
+		t.Errorf("model gradient error %.3g", err2)
+	}
+}
+
+func TestEveryParameterGetsGradient(t *testing.T) {
+	for _, attn := range []string{"softmax"} {
+		cfg := tinyConfig()
+		cfg.Attention = attn
+		m, err := New(cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := autograd.NewTape(true)
+		loss := autograd.CrossEntropy(tp, m.Forward(tp, randomImages(4, 3, cfg)), []int{0, 1, 2}, 0)
+		tp.Backward(loss)
+		for _, p := range m.Params.List() {
+			nonzero := false
+			for _, g := range p.Grad {
+				if g != 0 {
+					nonzero = true
+					break
+				}
+			}
+			if !nonzero {
+				t.Errorf("%s: %s has an all-zero gradient", attn, p.Name)
+			}
+		}
+	}
+}

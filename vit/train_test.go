@@ -1,40 +1,137 @@
 package vit
 
 import (
-	"os"
-	"strconv"
+	"bytes"
 	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"vitc/datasets"
 )
 
-func TestSmokeTrainDigits(t *testing.T) {
-	ds, err := datasets.Load("digits:/tmp/skl/x/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz", 0)
-	if err != nil {
-		t.Skip(err)
-	}
-	cfg, err := ConfigFor("micro", ds, Overrides{Patch: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := func(k string, d float64) float64 {
-		if v := os.Getenv(k); v != "" {
-			x, _ := strconv.ParseFloat(v, 64)
-			return x
-		}
-		return d
-	}
-	opts := TrainOptions{Data: "digits", Config: cfg, Epochs: int(f("EP", 30)), Batch: int(f("BS", 64)), LR: f("LR", 3e-3), MinLR: 1e-5, WeightDecay: f("WD", 0.05), WarmupEpochs: f("WU", 3), ClipNorm: 1, Augment: f("AUG", 1) == 1, Seed: 1, LabelSmoothing: f("LS", 0)}
-	r, err := NewRun(opts, ds)
+func tinyRun(t *testing.T, epochs int) *Run {
+	t.Helper()
+	ds := datasets.Synthetic(3)
+	// A quarter of the set keeps the test fast; the loop does not care.
+	ds.Train.X, ds.Train.Y = ds.Train.X[:1000*28*28], ds.Train.Y[:1000]
+	ds.Test.X, ds.Test.Y = ds.Test.X[:200*28*28], ds.Test.Y[:200]
+	cfg, err := ConfigFor("micro", ds, Overrides{Dim: 16, Depth: 1, Heads: 2, Patch: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Train(context.Background())
+	r, err := NewRun(TrainOptions{Data: "synthetic", Config: cfg, Epochs: epochs, Batch: 50, LR: 2e-3,
+		MinLR: 1e-5, WeightDecay: 0.05, WarmupEpochs: 0.5, LabelSmoothing: 0.1, ClipNorm: 1, Augment: true, Seed: 5}, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range res.History {
-		t.Logf("%+v", h)
+	return r
+}
+
+// cancelAfter cancels training after n optimizer steps.
+type cancelAfter struct {
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) EpochStart(int, int, int, int) {}
+func (c *cancelAfter) EpochEnd(EpochMetrics)         {}
+func (c *cancelAfter) Step(int, float64, float64, float64) {
+	if c.n--; c.n == 0 {
+		c.cancel()
 	}
 }
+
+func modelBytes(t *testing.T, m *Model) []byte {
+	var b bytes.Buffer
+	for _, p := range m.Params.List() {
+		for _, v := range p.Data {
+			u := math.Float32bits(v)
+			b.Write([]byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)})
+		}
+	}
+	return b.Bytes()
+}
+
+func TestInterruptAndResumeEqualsUninterrupted(t *testing.T) {
+	full := tinyRun(t, 2)
+	want, err := full.Train(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 20 steps per epoch: stop inside epoch 1, at its end, inside epoch 2;
+	// resume from the directory and finish.
+	for _, stopAt := range []int{7, 20, 33} {
+		dir := t.TempDir()
+		r := tinyRun(t, 2)
+		r.Save = DirSaver(dir)
+		ctx, cancel := context.WithCancel(context.Background())
+		r.Progress = &cancelAfter{n: stopAt, cancel: cancel}
+		if _, err := r.Train(ctx); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("stop at %d: got %v, want ErrInterrupted", stopAt, err)
+		}
+		rp, err := LoadResumePoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resumed, err := ResumeRun(rp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// ResumeRun reloads the data spec; use the same trimmed set.
+		resumed.Data = r.Data
+		got, err := resumed.Train(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Test.Accuracy != want.Test.Accuracy || !bytes.Equal(modelBytes(t, resumed.Model), modelBytes(t, full.Model)) {
+			t.Errorf("stop at step %d: resumed run differs (accuracy %v vs %v)", stopAt, got.Test.Accuracy, want.Test.Accuracy)
+		}
+		if len(got.History) != 2 {
+			t.Errorf("resumed history has %d epochs, want 2", len(got.History))
+		}
+	}
+}
+
+func TestNonFiniteLossStopsAndKeepsCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	r := tinyRun(t, 2)
+	r.Save = DirSaver(dir)
+	r.Hooks = []Hook{&poisonAt{step: 25, m: r.Model}}
+	_, err := r.Train(context.Background())
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || nf.Step != 25 {
+		t.Fatalf("got %v, want a non-finite error at step 25", err)
+	}
+	// Epoch 1 (20 steps) finished and was saved; it must still load cleanly.
+	m, _, err := Load(filepath.Join(dir, ModelFile), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params.List() {
+		for _, v := range p.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("saved checkpoint holds a non-finite %s", p.Name)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Errorf("run dir has %d entries, want model, state and metrics", len(entries))
+	}
+}
+
+// poisonAt writes NaN into the head at a given step, as a diverging run would.
+type poisonAt struct {
+	step int
+	m    *Model
+}
+
+func (p *poisonAt) BeforeStep(step, _ int) {
+	if step == p.step {
+		h, _ := p.m.Params.Get("head.weight")
+		h.Data[0] = float32(math.NaN())
+	}
+}
+func (p *poisonAt) EpochMetrics() map[string]any { return nil }

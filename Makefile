@@ -1,0 +1,40 @@
+# vitc: the first two targets are the README's set-up commands.
+#   make demo  - install deps, build, train on the embedded synthetic set
+#   make test  - install deps, fetch the digits data, run the whole test suite
+GO      ?= go
+TAGS    ?= openblas
+BIN     := bin/vitc
+DIGITS  := .cache/digits.csv.gz
+export GOTOOLCHAIN ?= auto
+
+.PHONY: demo test build build-purego setup digits bench fmt vet clean
+
+demo: build
+	$(BIN) train
+
+test: setup digits
+	VITC_DIGITS=$(CURDIR)/$(DIGITS) $(GO) test -tags '$(TAGS)' ./...
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/vitc
+
+build: setup
+	$(GO) build -tags '$(TAGS)' -o $(BIN) ./cmd/vitc
+
+# The pure-Go build: no C toolchain, no OpenBLAS (about 2-5x slower).
+build-purego:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/vitc
+
+setup:
+	@scripts/setup.sh
+
+digits: $(DIGITS)
+$(DIGITS):
+	scripts/fetch-digits.sh $@
+
+fmt:
+	gofmt -l -w .
+
+vet:
+	$(GO) vet -tags '$(TAGS)' ./...
+
+clean:
+	rm -rf bin runs

@@ -3,6 +3,7 @@ package vit
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"vitc/vit/safetensors"
@@ -63,6 +64,15 @@ func Load(path string, opts LoadOptions) (*Model, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, err
 	}
+	// Sizes in metadata or a header cost nothing to claim: refuse a config
+	// that needs more values than the file holds before New allocates it.
+	var stored int64
+	for _, t := range f.Tensors {
+		stored += int64(len(t.Data)) // every dtype is at least a byte per value
+	}
+	if need := paramCount(cfg); need > float64(stored) {
+		return nil, Meta{}, fmt.Errorf("checkpoint %s: model %+v needs %.4g parameters, but the file holds only %d bytes of tensor data", path, cfg, need, stored)
+	}
 	m, err := New(cfg, 0)
 	if err != nil {
 		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
@@ -114,12 +124,30 @@ func configOf(path string, f *safetensors.File, opts LoadOptions) (Config, Meta,
 	return cfg, Meta{}, nil
 }
 
+// isqrt is floor(sqrt(n)) for any int n (0 for n <= 0), without overflow.
 func isqrt(n int) int {
-	r := 0
-	for (r+1)*(r+1) <= n {
+	if n <= 0 {
+		return 0
+	}
+	r := int(math.Sqrt(float64(n)))
+	for r > n/r {
+		r--
+	}
+	for r+1 <= n/(r+1) {
 		r++
 	}
 	return r
+}
+
+// paramCount is the number of values in a model of c, in float64 so that no
+// config, however absurd, overflows it.
+func paramCount(c Config) float64 {
+	d, h := float64(c.Dim), float64(c.Hidden())
+	side := float64(c.Image / c.Patch)
+	patch := d*float64(c.Channels)*float64(c.Patch)*float64(c.Patch) + d
+	embed := d + (side*side+1)*d // cls_token, pos_embed
+	block := 4*d + 3*d*d + 3*d + d*d + d + h*d + h + d*h + d
+	return patch + embed + float64(c.Depth)*block + 2*d + float64(c.Classes)*(d+1)
 }
 
 // loadTensors copies every parameter from f, converting dtypes. Names for
@@ -138,7 +166,7 @@ func (m *Model) loadTensors(f *safetensors.File, skip func(name string) bool) er
 		}
 		vals, err := t.Float32s()
 		if err != nil {
-			return fmt.Errorf("tensor %s: %w", p.Name, err)
+			return err // already names the tensor
 		}
 		copy(p.Data, vals)
 	}

@@ -100,8 +100,10 @@ func hasNonFinite(x []float32) bool {
 }
 
 // attentionAvailable reports whether this test binary can build a model with
-// the given attention kind (kinds other than softmax are registered by their
-// packages at init; see vit.RegisterAttention).
+// the given attention kind. Kinds other than softmax are registered by their
+// packages at init (vit.RegisterAttention), so micro_taylor runs only once
+// this package (vit_test) imports the one implementing "taylor", e.g.
+// _ "vitc/taylorattn"; until then it is skipped.
 func attentionAvailable(kind string) error {
 	cfg, err := vit.Preset("micro")
 	if err != nil {

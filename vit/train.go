@@ -81,7 +81,7 @@ type EpochMetrics struct {
 
 // ErrInterrupted is returned when the context is cancelled; the state at the
 // last completed step has been saved.
-var ErrInterrupted = errors.New("training interrupted; resume with --resume")
+var ErrInterrupted = errors.New("training interrupted, state saved")
 
 // NonFiniteError reports a NaN or infinite loss or gradient.
 type NonFiniteError struct {

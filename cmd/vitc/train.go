@@ -141,7 +141,7 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 	run.Progress = newProgress(stderr)
 	res, err := run.Train(ctx)
 	if errors.Is(err, vit.ErrInterrupted) {
-		return &exitError{code: exitInterrupted, err: fmt.Errorf("%w: vitc train --resume --out %s", err, o.Out)}
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("%w; continue with: vitc train --resume --out %s", err, o.Out)}
 	}
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ func (o *AdamW) Update(ps *Params, lr float64) {
 			decay = float32(1 - lr*o.WeightDecay)
 		}
 		data, grad := p.Data, p.Grad
-		parallelFor(len(data), 1<<14, func(lo, hi int) {
+		ParallelFor(len(data), 1<<14, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				g := grad[i]
 				m[i] = b1*m[i] + (1-b1)*g

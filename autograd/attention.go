@@ -21,9 +21,9 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 	d := d3 / 3
 	hd := d / heads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	out := tp.output([]*Tensor{qkv}, b, n, d)
+	out := tp.Output([]*Tensor{qkv}, b, n, d)
 	probs := tp.New(false, b, heads, n, n) // (B, H, N, N)
-	parallelFor(b*heads, 2, func(lo, hi int) {
+	ParallelFor(b*heads, 2, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			bi, h := bh/heads, bh%heads
 			base := bi * n * d3
@@ -32,12 +32,12 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 			v := qkv.Data[base+2*d+h*hd:]
 			p := probs.Data[bh*n*n : (bh+1)*n*n]
 			// (N, N) = s·(N, hd)·(N, hd)ᵀ
-			gemm(false, true, n, n, hd, scale, q, d3, k, d3, 0, p, n)
+			Gemm(false, true, n, n, hd, scale, q, d3, k, d3, 0, p, n)
 			for i := 0; i < n; i++ {
 				softmaxRow(p[i*n:(i+1)*n], p[i*n:(i+1)*n])
 			}
 			// (N, hd) = (N, N)·(N, hd), written into this head's columns
-			gemm(false, false, n, hd, n, 1, p, n, v, d3, 0, out.Data[bi*n*d+h*hd:], d)
+			Gemm(false, false, n, hd, n, 1, p, n, v, d3, 0, out.Data[bi*n*d+h*hd:], d)
 		}
 	})
 	res := AttentionResult{Out: out}
@@ -53,11 +53,11 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 			}
 		}
 	}
-	tp.record(out, func() {
-		dqkv := tp.gradOf(qkv)
+	tp.Record(out, func() {
+		dqkv := tp.GradOf(qkv)
 		dy := out.Grad
 		scratch := tp.New(false, b*heads, n*n).Data
-		parallelFor(b*heads, 2, func(lo, hi int) {
+		ParallelFor(b*heads, 2, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				bi, h := bh/heads, bh%heads
 				base := bi * n * d3
@@ -71,9 +71,9 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 				p := probs.Data[bh*n*n : (bh+1)*n*n]
 				dp := scratch[bh*n*n : (bh+1)*n*n]
 				// dV (N, hd) += Pᵀ·dO
-				gemm(true, false, n, hd, n, 1, p, n, do, d, 1, dv, d3)
+				Gemm(true, false, n, hd, n, 1, p, n, do, d, 1, dv, d3)
 				// dP (N, N) = dO·Vᵀ
-				gemm(false, true, n, n, hd, 1, do, d, v, d3, 0, dp, n)
+				Gemm(false, true, n, n, hd, 1, do, d, v, d3, 0, dp, n)
 				// dS = P ⊙ (dP − rowsum(dP ⊙ P)), the softmax backward
 				for i := 0; i < n; i++ {
 					pr, dr := p[i*n:(i+1)*n], dp[i*n:(i+1)*n]
@@ -86,8 +86,8 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 					}
 				}
 				// dQ (N, hd) += s·dS·K ; dK (N, hd) += s·dSᵀ·Q
-				gemm(false, false, n, hd, n, scale, dp, n, k, d3, 1, dq, d3)
-				gemm(true, false, n, hd, n, scale, dp, n, q, d3, 1, dk, d3)
+				Gemm(false, false, n, hd, n, scale, dp, n, k, d3, 1, dq, d3)
+				Gemm(true, false, n, hd, n, scale, dp, n, q, d3, 1, dk, d3)
 			}
 		})
 	})

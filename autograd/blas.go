@@ -20,9 +20,9 @@ var (
 // BLASName names the BLAS implementation this binary uses.
 func BLASName() string { return backendName }
 
-// gemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where
+// Gemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where
 // op(A) is m×k and op(B) is k×n.
-func gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}

@@ -7,11 +7,11 @@ import "math"
 func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 	d := x.Dim(-1)
 	m := x.Len() / d
-	y := tp.output([]*Tensor{x, g, b}, x.Shape...)
+	y := tp.Output([]*Tensor{x, g, b}, x.Shape...)
 	// mean and reciprocal std per row, kept for the backward pass: (M), (M)
 	stats := tp.New(false, 2*m)
 	mean, rstd := stats.Data[:m], stats.Data[m:]
-	parallelFor(m, 64, func(lo, hi int) {
+	ParallelFor(m, 64, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := x.Data[i*d : i*d+d]
 			var s float64
@@ -33,11 +33,11 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 			}
 		}
 	})
-	tp.record(y, func() {
+	tp.Record(y, func() {
 		dy := y.Grad
 		var dx []float32
 		if x.needsGrad {
-			dx = tp.gradOf(x)
+			dx = tp.GradOf(x)
 		}
 		// The affine gradients are reduced over rows; each worker keeps
 		// private sums so the reduction needs no locks.
@@ -72,7 +72,7 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 			}
 		})
 		if g.needsGrad {
-			gg := tp.gradOf(g)
+			gg := tp.GradOf(g)
 			for w := 0; w < workers; w++ {
 				for j, v := range partial[w*2*d : w*2*d+d] {
 					gg[j] += v
@@ -80,7 +80,7 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 			}
 		}
 		if b.needsGrad {
-			gb := tp.gradOf(b)
+			gb := tp.GradOf(b)
 			for w := 0; w < workers; w++ {
 				for j, v := range partial[w*2*d+d : w*2*d+2*d] {
 					gb[j] += v

@@ -14,31 +14,31 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 	}
 	m := x.Len() / k
 	shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), n)
-	y := tp.output([]*Tensor{x, w, b}, shape...)
+	y := tp.Output([]*Tensor{x, w, b}, shape...)
 	// (M, N) = (M, K)·(N, K)ᵀ
-	gemm(false, true, m, n, k, 1, x.Data, k, w.Data, k, 0, y.Data, n)
+	Gemm(false, true, m, n, k, 1, x.Data, k, w.Data, k, 0, y.Data, n)
 	if b != nil {
 		addBiasRows(y.Data, b.Data, m, n)
 	}
-	tp.record(y, func() {
+	tp.Record(y, func() {
 		dy := y.Grad // (M, N)
 		if x.needsGrad {
 			// (M, K) += (M, N)·(N, K)
-			gemm(false, false, m, k, n, 1, dy, n, w.Data, k, 1, tp.gradOf(x), k)
+			Gemm(false, false, m, k, n, 1, dy, n, w.Data, k, 1, tp.GradOf(x), k)
 		}
 		if w.needsGrad {
 			// (N, K) += (M, N)ᵀ·(M, K)
-			gemm(true, false, n, k, m, 1, dy, n, x.Data, k, 1, tp.gradOf(w), k)
+			Gemm(true, false, n, k, m, 1, dy, n, x.Data, k, 1, tp.GradOf(w), k)
 		}
 		if b != nil && b.needsGrad {
-			sumRowsInto(tp.gradOf(b), dy, m, n)
+			sumRowsInto(tp.GradOf(b), dy, m, n)
 		}
 	})
 	return y
 }
 
 func addBiasRows(y, b []float32, m, n int) {
-	parallelFor(m, 256, func(lo, hi int) {
+	ParallelFor(m, 256, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := y[i*n : i*n+n]
 			for j, bj := range b[:n] {

@@ -10,14 +10,14 @@ import (
 func project(tp *Tape, x *Tensor, seed int64) *Tensor {
 	w := make([]float32, x.Len())
 	NewRNG(seed, 99).TruncNormal(w, 1)
-	y := tp.output([]*Tensor{x}, 1)
+	y := tp.Output([]*Tensor{x}, 1)
 	var s float64
 	for i, v := range x.Data {
 		s += float64(v) * float64(w[i])
 	}
 	y.Data[0] = float32(s)
-	tp.record(y, func() {
-		g := tp.gradOf(x)
+	tp.Record(y, func() {
+		g := tp.GradOf(x)
 		for i := range g {
 			g[i] += w[i] * y.Grad[0]
 		}

@@ -5,10 +5,10 @@ import (
 	"sync"
 )
 
-// parallelFor splits [0, n) into contiguous chunks, one per available core,
+// ParallelFor splits [0, n) into contiguous chunks, one per available core,
 // and runs body on each. Work smaller than grain runs inline so tiny ops do
 // not pay for goroutines.
-func parallelFor(n, grain int, body func(lo, hi int)) {
+func ParallelFor(n, grain int, body func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers > n {
 		workers = n

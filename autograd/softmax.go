@@ -44,12 +44,12 @@ func logSumExp(x []float32) float64 {
 func Softmax(tp *Tape, x *Tensor) *Tensor {
 	c := x.Dim(-1)
 	rows := x.Len() / c
-	y := tp.output([]*Tensor{x}, x.Shape...)
+	y := tp.Output([]*Tensor{x}, x.Shape...)
 	for r := 0; r < rows; r++ {
 		softmaxRow(y.Data[r*c:(r+1)*c], x.Data[r*c:(r+1)*c])
 	}
-	tp.record(y, func() {
-		g := tp.gradOf(x)
+	tp.Record(y, func() {
+		g := tp.GradOf(x)
 		for r := 0; r < rows; r++ {
 			p, dp := y.Data[r*c:(r+1)*c], y.Grad[r*c:(r+1)*c]
 			var dot float32
@@ -70,7 +70,7 @@ func Softmax(tp *Tape, x *Tensor) *Tensor {
 // as torch.nn.CrossEntropyLoss(label_smoothing=eps). It returns a scalar.
 func CrossEntropy(tp *Tape, logits *Tensor, labels []int, eps float32) *Tensor {
 	b, c := logits.Shape[0], logits.Shape[1]
-	loss := tp.output([]*Tensor{logits}, 1)
+	loss := tp.Output([]*Tensor{logits}, 1)
 	var total float64
 	for i := 0; i < b; i++ {
 		row := logits.Data[i*c : (i+1)*c]
@@ -84,8 +84,8 @@ func CrossEntropy(tp *Tape, logits *Tensor, labels []int, eps float32) *Tensor {
 		total += (1-float64(eps))*(lse-float64(row[labels[i]])) + float64(eps)*(lse-mean)
 	}
 	loss.Data[0] = float32(total / float64(b))
-	tp.record(loss, func() {
-		g := tp.gradOf(logits)
+	tp.Record(loss, func() {
+		g := tp.GradOf(logits)
 		scale := loss.Grad[0] / float32(b)
 		for i := 0; i < b; i++ {
 			row := logits.Data[i*c : (i+1)*c]
@@ -109,7 +109,7 @@ func CrossEntropy(tp *Tape, logits *Tensor, labels []int, eps float32) *Tensor {
 // Knowledge distillation builds its KL term from it.
 func SoftCrossEntropy(tp *Tape, logits *Tensor, targets []float32, temperature float32) *Tensor {
 	b, c := logits.Shape[0], logits.Shape[1]
-	loss := tp.output([]*Tensor{logits}, 1)
+	loss := tp.Output([]*Tensor{logits}, 1)
 	scaled := make([]float32, c)
 	var total float64
 	for i := 0; i < b; i++ {
@@ -122,8 +122,8 @@ func SoftCrossEntropy(tp *Tape, logits *Tensor, targets []float32, temperature f
 		}
 	}
 	loss.Data[0] = float32(total / float64(b))
-	tp.record(loss, func() {
-		g := tp.gradOf(logits)
+	tp.Record(loss, func() {
+		g := tp.GradOf(logits)
 		scale := loss.Grad[0] / float32(b) / temperature
 		for i := 0; i < b; i++ {
 			for j, v := range logits.Data[i*c : (i+1)*c] {
@@ -142,16 +142,16 @@ func SoftCrossEntropy(tp *Tape, logits *Tensor, targets []float32, temperature f
 
 // WeightedSum returns Σ w_i·x_i for scalar tensors (combining loss terms).
 func WeightedSum(tp *Tape, xs []*Tensor, ws []float32) *Tensor {
-	y := tp.output(xs, 1)
+	y := tp.Output(xs, 1)
 	var s float32
 	for i, x := range xs {
 		s += ws[i] * x.Data[0]
 	}
 	y.Data[0] = s
-	tp.record(y, func() {
+	tp.Record(y, func() {
 		for i, x := range xs {
 			if x.needsGrad {
-				tp.gradOf(x)[0] += ws[i] * y.Grad[0]
+				tp.GradOf(x)[0] += ws[i] * y.Grad[0]
 			}
 		}
 	})

@@ -36,9 +36,9 @@ func (tp *Tape) New(zero bool, shape ...int) *Tensor {
 	return t
 }
 
-// output allocates an op's result; it needs a gradient when any input does
+// Output allocates an op's result; it needs a gradient when any input does
 // and the tape is recording.
-func (tp *Tape) output(inputs []*Tensor, shape ...int) *Tensor {
+func (tp *Tape) Output(inputs []*Tensor, shape ...int) *Tensor {
 	t := tp.New(false, shape...)
 	if tp.grad {
 		for _, in := range inputs {
@@ -51,16 +51,16 @@ func (tp *Tape) output(inputs []*Tensor, shape ...int) *Tensor {
 	return t
 }
 
-// record appends a backward closure when the output needs a gradient.
-func (tp *Tape) record(out *Tensor, fn func()) {
+// Record appends a backward closure when the output needs a gradient.
+func (tp *Tape) Record(out *Tensor, fn func()) {
 	if tp.grad && out.needsGrad {
 		tp.backward = append(tp.backward, fn)
 	}
 }
 
-// grad returns t's gradient buffer, taking a zeroed one from the arena on
+// GradOf returns t's gradient buffer, taking a zeroed one from the arena on
 // first use (parameters own theirs).
-func (tp *Tape) gradOf(t *Tensor) []float32 {
+func (tp *Tape) GradOf(t *Tensor) []float32 {
 	if t.Grad == nil {
 		t.Grad = tp.arena.take(len(t.Data), true)
 	}
@@ -76,7 +76,7 @@ func (tp *Tape) Backward(loss *Tensor) {
 	if loss.Len() != 1 {
 		panic("autograd: Backward needs a scalar loss")
 	}
-	tp.gradOf(loss)[0] = 1
+	tp.GradOf(loss)[0] = 1
 	for i := len(tp.backward) - 1; i >= 0; i-- {
 		tp.backward[i]()
 	}

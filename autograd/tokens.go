@@ -9,7 +9,7 @@ func Im2Patches(tp *Tape, x *Tensor, p int) *Tensor {
 	gh, gw := h/p, w/p
 	k := c * p * p
 	y := tp.New(false, b, gh*gw, k)
-	parallelFor(b, 2, func(lo, hi int) {
+	ParallelFor(b, 2, func(lo, hi int) {
 		for bi := lo; bi < hi; bi++ {
 			for py := 0; py < gh; py++ {
 				for px := 0; px < gw; px++ {
@@ -35,7 +35,7 @@ func Im2Patches(tp *Tape, x *Tensor, p int) *Tensor {
 func PrependCLSAddPos(tp *Tape, patches, cls, pos *Tensor) *Tensor {
 	b, np, d := patches.Shape[0], patches.Shape[1], patches.Shape[2]
 	n := np + 1
-	y := tp.output([]*Tensor{patches, cls, pos}, b, n, d)
+	y := tp.Output([]*Tensor{patches, cls, pos}, b, n, d)
 	for bi := 0; bi < b; bi++ {
 		out := y.Data[bi*n*d : (bi+1)*n*d]
 		for j := 0; j < d; j++ {
@@ -46,10 +46,10 @@ func PrependCLSAddPos(tp *Tape, patches, cls, pos *Tensor) *Tensor {
 			out[d+i] = v + pos.Data[d+i]
 		}
 	}
-	tp.record(y, func() {
+	tp.Record(y, func() {
 		dy := y.Grad // (B, N, D)
 		if patches.needsGrad {
-			g := tp.gradOf(patches)
+			g := tp.GradOf(patches)
 			for bi := 0; bi < b; bi++ {
 				src := dy[bi*n*d+d : (bi+1)*n*d]
 				dst := g[bi*np*d : (bi+1)*np*d]
@@ -59,7 +59,7 @@ func PrependCLSAddPos(tp *Tape, patches, cls, pos *Tensor) *Tensor {
 			}
 		}
 		if cls.needsGrad {
-			g := tp.gradOf(cls)
+			g := tp.GradOf(cls)
 			for bi := 0; bi < b; bi++ {
 				for j, v := range dy[bi*n*d : bi*n*d+d] {
 					g[j] += v
@@ -67,7 +67,7 @@ func PrependCLSAddPos(tp *Tape, patches, cls, pos *Tensor) *Tensor {
 			}
 		}
 		if pos.needsGrad {
-			g := tp.gradOf(pos)
+			g := tp.GradOf(pos)
 			for bi := 0; bi < b; bi++ {
 				for i, v := range dy[bi*n*d : (bi+1)*n*d] {
 					g[i] += v
@@ -81,12 +81,12 @@ func PrependCLSAddPos(tp *Tape, patches, cls, pos *Tensor) *Tensor {
 // SelectToken returns token t of every sequence: x (B, N, D) → (B, D).
 func SelectToken(tp *Tape, x *Tensor, t int) *Tensor {
 	b, n, d := x.Shape[0], x.Shape[1], x.Shape[2]
-	y := tp.output([]*Tensor{x}, b, d)
+	y := tp.Output([]*Tensor{x}, b, d)
 	for bi := 0; bi < b; bi++ {
 		copy(y.Data[bi*d:(bi+1)*d], x.Data[(bi*n+t)*d:])
 	}
-	tp.record(y, func() {
-		g := tp.gradOf(x)
+	tp.Record(y, func() {
+		g := tp.GradOf(x)
 		for bi := 0; bi < b; bi++ {
 			dst := g[(bi*n+t)*d : (bi*n+t+1)*d]
 			for j, v := range y.Grad[bi*d : (bi+1)*d] {

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"vitc/autograd"
+	"vitc/taylorattn"
 )
 
 // Model is a DeiT/timm ViT. Its parameters carry timm's state-dict names, so
@@ -26,6 +27,9 @@ type Model struct {
 	// AfterAttention may drop or fuse tokens (token pruning).
 	WeightView     func(tp *autograd.Tape, p *autograd.Param) *autograd.Tensor
 	AfterAttention func(tp *autograd.Tape, layer int, x *autograd.Tensor, attn autograd.AttentionResult) *autograd.Tensor
+	// AttentionHook may change a layer's attention result (Taylor's sparse
+	// training branch adds its correction here).
+	AttentionHook func(tp *autograd.Tape, layer int, qkv *autograd.Tensor, heads int, res autograd.AttentionResult) autograd.AttentionResult
 	// NeedCLSAttention asks attention ops to report cls-token attention.
 	NeedCLSAttention func(layer int) bool
 }
@@ -43,11 +47,10 @@ type block struct {
 // AttentionFunc runs multi-head attention on a packed qkv (B, N, 3·D).
 type AttentionFunc func(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool) autograd.AttentionResult
 
-var attentionFuncs = map[string]AttentionFunc{"softmax": autograd.SoftmaxAttention}
-
-// RegisterAttention makes an attention kind available to models; packages
-// that implement one (taylorattn) register it at init.
-func RegisterAttention(kind string, f AttentionFunc) { attentionFuncs[kind] = f }
+var attentionFuncs = map[string]AttentionFunc{
+	"softmax": autograd.SoftmaxAttention,
+	"taylor":  taylorattn.Attention,
+}
 
 // LayerNormEps is timm's ViT LayerNorm epsilon.
 const LayerNormEps = 1e-6
@@ -162,6 +165,9 @@ func (m *Model) block(tp *autograd.Tape, i int, x *autograd.Tensor) *autograd.Te
 	qkv := m.linear(tp, b.qkv, h)    // (B, N, 3·D)
 	wantCLS := m.NeedCLSAttention != nil && m.NeedCLSAttention(i)
 	attn := m.attention(tp, qkv, m.Heads, wantCLS)
+	if m.AttentionHook != nil {
+		attn = m.AttentionHook(tp, i, qkv, m.Heads, attn)
+	}
 	a := m.linear(tp, b.proj, attn.Out) // (B, N, D)
 	x = autograd.Add(tp, x, a)
 	if m.AfterAttention != nil {

@@ -30,7 +30,14 @@ func perturb(m *Model, seed int64) {
 }
 
 func TestModelGradient(t *testing.T) {
+	for _, attn := range []string{"softmax", "taylor"} {
+		t.Run(attn, func(t *testing.T) { testModelGradient(t, attn) })
+	}
+}
+
+func testModelGradient(t *testing.T, attn string) {
 	cfg := tinyConfig()
+	cfg.Attention = attn
 	m, err := New(cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func TestModelGradient(t *testing.T) {
 }
 
 func TestEveryParameterGetsGradient(t *testing.T) {
-	for _, attn := range []string{"softmax"} {
+	for _, attn := range []string{"softmax", "taylor"} {
 		cfg := tinyConfig()
 		cfg.Attention = attn
 		m, err := New(cfg, 1)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"vitc/datasets"
+	"vitc/taylorattn"
 )
 
 // Overrides change a preset's architecture; zero values keep the preset's.
@@ -73,7 +74,25 @@ func NewRun(opts TrainOptions, ds *datasets.Dataset) (*Run, error) {
 	}
 	stats := datasets.ComputeStats(ds)
 	meta := Meta{Dataset: opts.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}
-	return &Run{Opts: opts, Model: m, Meta: meta, Data: ds}, nil
+	r := &Run{Opts: opts, Model: m, Meta: meta, Data: ds}
+	return r, r.attachSparse()
+}
+
+// attachSparse adds Taylor attention's sparse training branch when the
+// options ask for it: as the model's attention hook, a loss term and a
+// schedule hook.
+func (r *Run) attachSparse() error {
+	if r.Model.Attention != "taylor" || r.Opts.Sparse.Weight == 0 {
+		return nil
+	}
+	if err := r.Opts.Sparse.Validate(); err != nil {
+		return err
+	}
+	sp := taylorattn.NewSparse(r.Opts.Sparse, r.Model.Depth)
+	r.Model.AttentionHook = sp.Apply
+	r.Terms = append(r.Terms, sp)
+	r.Hooks = append(r.Hooks, sp)
+	return nil
 }
 
 // ResumeRun rebuilds a run from a saved state with the same data.
@@ -84,5 +103,5 @@ func ResumeRun(rp *ResumePoint) (*Run, error) {
 	}
 	r := &Run{Opts: rp.State.Opts, Model: rp.Model, Meta: rp.Meta, Data: ds}
 	r.Resume(rp.State, rp.Optimizer)
-	return r, nil
+	return r, r.attachSparse()
 }

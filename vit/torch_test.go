@@ -99,11 +99,10 @@ func hasNonFinite(x []float32) bool {
 	return false
 }
 
-// attentionAvailable reports whether this test binary can build a model with
-// the given attention kind. Kinds other than softmax are registered by their
-// packages at init (vit.RegisterAttention), so micro_taylor runs only once
-// this package (vit_test) imports the one implementing "taylor", e.g.
-// _ "vitc/taylorattn"; until then it is skipped.
+// attentionAvailable reports whether this build can make a model with the
+// given attention kind (vit.New fails for a kind it does not know). Softmax
+// and Taylor are both built into vit now; TestTorchReferenceLogits still
+// skips, rather than fails, a non-softmax fixture whose kind is missing.
 func attentionAvailable(kind string) error {
 	cfg, err := vit.Preset("micro")
 	if err != nil {
@@ -255,18 +254,36 @@ func TestTorchReferenceLogits(t *testing.T) {
 	}
 }
 
-// The vitc-written fixture. Its configuration is micro's except for heads
-// and classes: the head count cannot be read from tensor shapes, so another
-// tool reproduces these logits only if it reads vitc's metadata.
+// The vitc-written fixtures, one per attention kind. They share the input,
+// the weights (same seed, same perturbation) and the metadata; their configs
+// differ only in Attention. The configuration is micro's except for heads and
+// classes: the head count cannot be read from tensor shapes, so another tool
+// reproduces these logits only if it reads vitc's metadata.
+type vitcFixture struct {
+	name      string // file stem: <name>.safetensors, <name>_logits.npy
+	attention string
+}
+
+var vitcFixtures = []vitcFixture{
+	{name: "micro_softmax", attention: "softmax"},
+	{name: "micro_taylor", attention: "taylor"},
+}
+
+func (f vitcFixture) checkpoint() string {
+	return filepath.Join(vitcFixtureDir, f.name+".safetensors")
+}
+
+func (f vitcFixture) logits() string {
+	return filepath.Join(vitcFixtureDir, f.name+"_logits.npy")
+}
+
 const (
-	vitcFixtureCheckpoint = "micro_softmax.safetensors"
-	vitcFixtureInput      = "micro_input.npy"
-	vitcFixtureLogits     = "micro_softmax_logits.npy"
-	vitcFixtureSeed       = 20240601
-	vitcFixtureBatch      = 4
+	vitcFixtureInput = "micro_input.npy" // shared by every vitc fixture
+	vitcFixtureSeed  = 20240601
+	vitcFixtureBatch = 4
 )
 
-func vitcFixtureConfig(t *testing.T) vit.Config {
+func vitcFixtureConfig(t *testing.T, attention string) vit.Config {
 	t.Helper()
 	cfg, err := vit.Preset("micro")
 	if err != nil {
@@ -274,7 +291,7 @@ func vitcFixtureConfig(t *testing.T) vit.Config {
 	}
 	cfg.Heads = 2
 	cfg.Classes = 7
-	cfg.Attention = "softmax"
+	cfg.Attention = attention
 	return cfg
 }
 
@@ -346,41 +363,44 @@ func TestUpdateVitcFixtures(t *testing.T) {
 	if os.Getenv("VITC_UPDATE_FIXTURES") != "1" {
 		t.Skip("set VITC_UPDATE_FIXTURES=1 to regenerate testdata/vitc")
 	}
-	cfg := vitcFixtureConfig(t)
-	m, err := vit.New(cfg, vitcFixtureSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	perturbForFixture(m, vitcFixtureSeed)
 	if err := os.MkdirAll(vitcFixtureDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ck := filepath.Join(vitcFixtureDir, vitcFixtureCheckpoint)
-	if err := m.Save(ck, vitcFixtureMeta()); err != nil {
+	// The input depends only on the sizes, which all fixtures share.
+	inCfg := vitcFixtureConfig(t, vitcFixtures[0].attention)
+	x := vitcFixtureInputData(inCfg)
+	if err := npy.WriteFile(filepath.Join(vitcFixtureDir, vitcFixtureInput), x, []int{vitcFixtureBatch, inCfg.Channels, inCfg.Image, inCfg.Image}); err != nil {
 		t.Fatal(err)
 	}
-	// Logits of the model as stored, through the same path users take.
-	loaded, _, err := vit.Load(ck, vit.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
+	for _, fx := range vitcFixtures {
+		cfg := vitcFixtureConfig(t, fx.attention)
+		m, err := vit.New(cfg, vitcFixtureSeed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perturbForFixture(m, vitcFixtureSeed)
+		if err := m.Save(fx.checkpoint(), vitcFixtureMeta()); err != nil {
+			t.Fatal(err)
+		}
+		// Logits of the model as stored, through the same path users take.
+		loaded, _, err := vit.Load(fx.checkpoint(), vit.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits := vit.Predict(loaded, x, vitcFixtureBatch, vitcFixtureBatch)
+		if err := npy.WriteFile(fx.logits(), logits, []int{vitcFixtureBatch, cfg.Classes}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s: logits %v, argmax %v", fx.name, logits, rowArgmax(logits, cfg.Classes))
 	}
-	x := vitcFixtureInputData(cfg)
-	logits := vit.Predict(loaded, x, vitcFixtureBatch, vitcFixtureBatch)
-	if err := npy.WriteFile(filepath.Join(vitcFixtureDir, vitcFixtureInput), x, []int{vitcFixtureBatch, cfg.Channels, cfg.Image, cfg.Image}); err != nil {
-		t.Fatal(err)
-	}
-	if err := npy.WriteFile(filepath.Join(vitcFixtureDir, vitcFixtureLogits), logits, []int{vitcFixtureBatch, cfg.Classes}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wrote %s: logits %v, argmax %v", vitcFixtureDir, logits, rowArgmax(logits, cfg.Classes))
 }
 
-// loadVitcFixture loads the committed vitc checkpoint as vitc users do: from
+// loadVitcFixture loads a committed vitc checkpoint as vitc users do: from
 // its metadata alone.
-func loadVitcFixture(t *testing.T) (*vit.Model, []float32, []float32) {
+func loadVitcFixture(t *testing.T, fx vitcFixture) (*vit.Model, []float32, []float32) {
 	t.Helper()
-	cfg := vitcFixtureConfig(t)
-	m, meta, err := vit.Load(filepath.Join(vitcFixtureDir, vitcFixtureCheckpoint), vit.LoadOptions{})
+	cfg := vitcFixtureConfig(t, fx.attention)
+	m, meta, err := vit.Load(fx.checkpoint(), vit.LoadOptions{})
 	if err != nil {
 		t.Fatalf("%v (regenerate with VITC_UPDATE_FIXTURES=1 go test ./vit -run TestUpdateVitcFixtures)", err)
 	}
@@ -394,49 +414,106 @@ func loadVitcFixture(t *testing.T) (*vit.Model, []float32, []float32) {
 	if !slices.Equal(xShape, []int{vitcFixtureBatch, cfg.Channels, cfg.Image, cfg.Image}) {
 		t.Fatalf("input shape %v", xShape)
 	}
-	want, wantShape := readNpy(t, filepath.Join(vitcFixtureDir, vitcFixtureLogits))
+	want, wantShape := readNpy(t, fx.logits())
 	if !slices.Equal(wantShape, []int{vitcFixtureBatch, cfg.Classes}) {
 		t.Fatalf("logits shape %v", wantShape)
 	}
 	return m, x, want
 }
 
-// TestVitcFixtureLogits: vitc still computes its committed logits from its
-// committed checkpoint, and those logits are sensitive enough to be a test.
-func TestVitcFixtureLogits(t *testing.T) {
-	m, x, want := loadVitcFixture(t)
-	got := vit.Predict(m, x, vitcFixtureBatch, vitcFixtureBatch)
-	if hasNonFinite(got) {
-		t.Fatalf("non-finite logits %v", got)
-	}
-	rel := maxRelErr(got, want)
-	t.Logf("max relative error %.3g vs committed vitc logits", rel)
-	if !(rel < vitcFixtureTol) {
-		t.Errorf("max relative error %.3g vs committed logits, want < %g", rel, vitcFixtureTol)
-	}
-	// Batch size must not matter.
-	if one := vit.Predict(m, x, vitcFixtureBatch, 1); maxRelErr(one, got) > 1e-6 {
-		t.Errorf("batch 1 differs from batch %d by %.3g", vitcFixtureBatch, maxRelErr(one, got))
-	}
-
-	// Sensitivity: the same weights split into the preset's 4 heads must
-	// move the logits far beyond the tolerance, and the predictions must not
-	// be constant.
-	cfg := m.Config
-	cfg.Heads = 4
+// withConfig builds a model with cfg and m's weights.
+func withConfig(t *testing.T, m *vit.Model, cfg vit.Config) *vit.Model {
+	t.Helper()
 	other, err := vit.New(cfg, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range m.Params.List() {
-		q, _ := other.Params.Get(p.Name)
+		q, ok := other.Params.Get(p.Name)
+		if !ok || len(q.Data) != len(p.Data) {
+			t.Fatalf("config %+v has no parameter %s of size %d", cfg, p.Name, len(p.Data))
+		}
 		copy(q.Data, p.Data)
 	}
-	if d := maxRelErr(vit.Predict(other, x, vitcFixtureBatch, vitcFixtureBatch), want); d < 1e-2 {
-		t.Errorf("4 heads instead of 2 changes the logits by only %.3g", d)
+	return other
+}
+
+// TestVitcFixtureLogits: vitc still computes its committed logits from each
+// committed checkpoint, and those logits are sensitive enough to be a test.
+func TestVitcFixtureLogits(t *testing.T) {
+	for _, fx := range vitcFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			m, x, want := loadVitcFixture(t, fx)
+			got := vit.Predict(m, x, vitcFixtureBatch, vitcFixtureBatch)
+			if hasNonFinite(got) {
+				t.Fatalf("non-finite logits %v", got)
+			}
+			rel := maxRelErr(got, want)
+			t.Logf("%s: max relative error %.3g vs committed vitc logits", fx.name, rel)
+			if !(rel < vitcFixtureTol) {
+				t.Errorf("max relative error %.3g vs committed logits, want < %g", rel, vitcFixtureTol)
+			}
+			// Batch size must not matter.
+			if one := vit.Predict(m, x, vitcFixtureBatch, 1); maxRelErr(one, got) > 1e-6 {
+				t.Errorf("batch 1 differs from batch %d by %.3g", vitcFixtureBatch, maxRelErr(one, got))
+			}
+			if am := rowArgmax(want, m.Classes); slices.Min(am) == slices.Max(am) {
+				t.Errorf("committed logits predict one class for every input: %v", am)
+			}
+
+			// Sensitivity: the same weights split into the preset's 4 heads,
+			// or run through each other attention kind, must move the logits
+			// far beyond the tolerance.
+			type variant struct {
+				what string
+				cfg  vit.Config
+			}
+			heads4 := m.Config
+			heads4.Heads = 4
+			variants := []variant{{"4 heads instead of 2", heads4}}
+			for _, other := range vitcFixtures {
+				if other.attention != fx.attention {
+					cfg := m.Config
+					cfg.Attention = other.attention
+					variants = append(variants, variant{other.attention + " attention instead of " + fx.attention, cfg})
+				}
+			}
+			for _, v := range variants {
+				d := maxRelErr(vit.Predict(withConfig(t, m, v.cfg), x, vitcFixtureBatch, vitcFixtureBatch), want)
+				t.Logf("%s: %s moves the logits by %.3g relative", fx.name, v.what, d)
+				if d < 1e-2 {
+					t.Errorf("%s changes the logits by only %.3g", v.what, d)
+				}
+			}
+		})
 	}
-	if am := rowArgmax(want, m.Classes); slices.Min(am) == slices.Max(am) {
-		t.Errorf("committed logits predict one class for every input: %v", am)
+}
+
+// TestVitcFixturesShareWeights: the committed fixtures hold identical
+// tensors, so their committed logits differ only through the attention kind,
+// and differ clearly.
+func TestVitcFixturesShareWeights(t *testing.T) {
+	base, _, baseLogits := loadVitcFixture(t, vitcFixtures[0])
+	for _, fx := range vitcFixtures[1:] {
+		m, _, logits := loadVitcFixture(t, fx)
+		if n, nb := len(m.Params.List()), len(base.Params.List()); n != nb {
+			t.Errorf("%s has %d tensors, %s has %d", fx.name, n, vitcFixtures[0].name, nb)
+		}
+		for _, p := range base.Params.List() {
+			q, ok := m.Params.Get(p.Name)
+			if !ok {
+				t.Errorf("%s lacks %s", fx.name, p.Name)
+				continue
+			}
+			if !slices.Equal(q.Data, p.Data) {
+				t.Errorf("%s: %s differs from %s", fx.name, p.Name, vitcFixtures[0].name)
+			}
+		}
+		d := maxRelErr(logits, baseLogits)
+		t.Logf("committed %s vs %s logits: max relative difference %.3g", fx.name, vitcFixtures[0].name, d)
+		if d < 1e-2 {
+			t.Errorf("committed %s and %s logits differ by only %.3g", fx.name, vitcFixtures[0].name, d)
+		}
 	}
 }
 
@@ -484,32 +561,40 @@ func torchrefCheck(t *testing.T, python string, args ...string) string {
 	return string(out)
 }
 
-// TestVitcFixtureTorchCheck hands vitc's checkpoint and logits to the
+// TestVitcFixtureTorchCheck hands each vitc checkpoint and its logits to the
 // PyTorch reference: the committed logits, and the ones this build computes
 // now. It needs /usr/bin/python3 with torch and is skipped without it.
 func TestVitcFixtureTorchCheck(t *testing.T) {
 	python := python3WithTorch(t)
-	m, x, want := loadVitcFixture(t)
-	ck := filepath.Join(vitcFixtureDir, vitcFixtureCheckpoint)
-	in := filepath.Join(vitcFixtureDir, vitcFixtureInput)
+	for _, fx := range vitcFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			m, x, want := loadVitcFixture(t, fx)
+			in := filepath.Join(vitcFixtureDir, vitcFixtureInput)
 
-	// No --preset/--heads/--classes: torchref must take the architecture
-	// from the vitc metadata (its default preset has 4 heads and 10 classes).
-	tol := fmt.Sprint(torchRefTol)
-	out := torchrefCheck(t, python, "--checkpoint", ck, "--input", in, "--logits", filepath.Join(vitcFixtureDir, vitcFixtureLogits), "--tol", tol)
-	if !strings.Contains(out, "__metadata__['vitc']") {
-		t.Errorf("torchref did not read the config from the vitc metadata")
-	}
+			// No --preset/--heads/--classes/--attention: torchref must take
+			// the architecture from the vitc metadata (its default preset has
+			// 4 heads, 10 classes and softmax attention).
+			tol := fmt.Sprint(torchRefTol)
+			out := torchrefCheck(t, python, "--checkpoint", fx.checkpoint(), "--input", in, "--logits", fx.logits(), "--tol", tol)
+			if !strings.Contains(out, "__metadata__['vitc']") {
+				t.Errorf("torchref did not read the config from the vitc metadata")
+			}
+			if want := fmt.Sprintf(`"attention": %q`, fx.attention); !strings.Contains(out, want) {
+				t.Errorf("torchref's config lacks %s", want)
+			}
 
-	// This build's logits, if they differ at all from the committed ones
-	// (another BLAS, another summation order): each torch start costs seconds.
-	got := vit.Predict(m, x, vitcFixtureBatch, vitcFixtureBatch)
-	if slices.Equal(got, want) {
-		return
+			// This build's logits, if they differ at all from the committed
+			// ones (another BLAS, another summation order): each torch start
+			// costs seconds.
+			got := vit.Predict(m, x, vitcFixtureBatch, vitcFixtureBatch)
+			if slices.Equal(got, want) {
+				return
+			}
+			fresh := filepath.Join(t.TempDir(), "logits.npy")
+			if err := npy.WriteFile(fresh, got, []int{vitcFixtureBatch, m.Classes}); err != nil {
+				t.Fatal(err)
+			}
+			torchrefCheck(t, python, "--checkpoint", fx.checkpoint(), "--input", in, "--logits", fresh, "--tol", tol)
+		})
 	}
-	fresh := filepath.Join(t.TempDir(), "logits.npy")
-	if err := npy.WriteFile(fresh, got, []int{vitcFixtureBatch, m.Classes}); err != nil {
-		t.Fatal(err)
-	}
-	torchrefCheck(t, python, "--checkpoint", ck, "--input", in, "--logits", fresh, "--tol", tol)
 }

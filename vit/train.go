@@ -9,6 +9,7 @@ import (
 
 	"vitc/autograd"
 	"vitc/datasets"
+	"vitc/taylorattn"
 )
 
 // TrainOptions are the settings of a training run. They are saved with the
@@ -27,6 +28,12 @@ type TrainOptions struct {
 	Augment        bool    `json:"augment"`
 	Seed           int64   `json:"seed"`
 	Init           string  `json:"init,omitempty"` // checkpoint to start from
+	// Sparse is the Taylor attention's training branch (Weight 0: off).
+	Sparse taylorattn.SparseOptions `json:"sparse"`
+	// Teacher, when set, trains by distillation from that checkpoint.
+	Teacher string  `json:"teacher,omitempty"`
+	KDAlpha float64 `json:"kd_alpha,omitempty"`
+	KDTemp  float64 `json:"kd_temperature,omitempty"`
 	// CheckpointEvery saves resumable state this often inside an epoch, so
 	// a killed run loses at most this much work (0: only at epoch ends).
 	CheckpointEvery time.Duration `json:"checkpoint_every"`
@@ -45,11 +52,12 @@ type Objective interface {
 	Loss(tp *autograd.Tape, b Batch, logits *autograd.Tensor) *autograd.Tensor
 }
 
-// LossTerm is an extra scalar added to the objective (regularisers); it
-// returns nil when it contributes nothing this step.
+// LossTerm is an extra scalar added to the objective (regularisers), built
+// from what the component saw during this step's forward pass; it returns
+// nil when it contributes nothing this step.
 type LossTerm interface {
 	Name() string
-	Loss(tp *autograd.Tape, b Batch) *autograd.Tensor
+	Loss(tp *autograd.Tape) *autograd.Tensor
 }
 
 // Hook follows the run's schedule: BeforeStep sets per-step state (density,
@@ -189,6 +197,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 	chw := m.Channels * m.Image * m.Image
 	st := &r.state
 	lastSave := time.Now()
+	trained := false
 
 	for ; st.Epoch < r.Opts.Epochs; st.Epoch++ {
 		if r.Progress != nil {
@@ -201,6 +210,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 				return Result{}, r.saveThen(ErrInterrupted)
 			}
 			t0 := time.Now()
+			trained = true
 			x, y, n := train.Batch(st.Epoch, st.NextBatch)
 			lr := sched.At(st.Step)
 			for _, h := range r.Hooks {
@@ -214,7 +224,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			if len(r.Terms) > 0 {
 				terms, weights := []*autograd.Tensor{loss}, []float32{1}
 				for _, term := range r.Terms {
-					if l := term.Loss(tp, b); l != nil {
+					if l := term.Loss(tp); l != nil {
 						terms, weights = append(terms, l), append(weights, 1)
 					}
 				}
@@ -286,7 +296,14 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 		}
 		lastSave = time.Now()
 	}
-	st.Done = true
+	if !trained {
+		// A run resumed from the state of its last epoch (killed before the
+		// model and metrics beside it were written) only has to write them.
+		st.Done = true
+		if err := r.save(); err != nil {
+			return Result{}, err
+		}
+	}
 	res := Result{TrainSeconds: st.Seconds, History: st.History, Test: Evaluate(m, test)}
 	return res, nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"vitc/autograd"
 	"vitc/datasets"
+	"vitc/distill"
+	"vitc/taylorattn"
 	"vitc/vit"
 	"vitc/vit/atomicfile"
 	"vitc/vit/curves"
@@ -36,6 +38,9 @@ type trainOptions struct {
 	Init                     string
 	CheckpointEvery          time.Duration
 	JSON                     bool
+	Sparse                   taylorattn.SparseOptions
+	Teacher                  string
+	KDAlpha, KDTemp          float64
 }
 
 func newTrainCmd() *cobra.Command {
@@ -78,7 +83,27 @@ finishes the same run with the same settings.`,
 	f.StringVar(&o.Init, "init", "", "initialise weights from this checkpoint")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
 	f.BoolVar(&o.JSON, "json", false, "print the final report as JSON on stdout")
+	d := taylorattn.DefaultSparse
+	f.Float64Var(&o.Sparse.Weight, "sparse-weight", d.Weight, "Taylor attention: weight α of the sparse training branch (0: plain Taylor training)")
+	f.Float64Var(&o.Sparse.Threshold, "sparse-threshold", d.Threshold, "Taylor attention: threshold θ of the predicted sparse mask")
+	f.Float64Var(&o.Sparse.Reg, "sparse-reg", d.Reg, "Taylor attention: weight λ of the mean|S| regulariser")
+	f.Float64Var(&o.Sparse.Anneal, "sparse-anneal", d.Anneal, "Taylor attention: final fraction of training over which α falls to 0")
+	f.StringVar(&o.Teacher, "teacher", "", "distil from this frozen checkpoint (e.g. a softmax model when converting to Taylor)")
+	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term (1−α goes to cross-entropy)")
+	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
 	return cmd
+}
+
+func equalFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func boolToInt(b bool) int {
@@ -115,16 +140,19 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		if rp.State.Done {
-			return fmt.Errorf("the run in %s is already complete (%d epochs)", o.Out, rp.State.Opts.Epochs)
-		}
 		if run, err = vit.ResumeRun(rp); err != nil {
+			return err
+		}
+		if err := attachTeacher(run); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "resuming %s at epoch %d, batch %d\n", o.Out, rp.State.Epoch+1, rp.State.NextBatch)
 	} else {
 		var err error
 		if run, err = newTrainRun(o); err != nil {
+			return err
+		}
+		if err := attachTeacher(run); err != nil {
 			return err
 		}
 		if o.Out == "" {
@@ -167,8 +195,34 @@ func newTrainRun(o *trainOptions) (*vit.Run, error) {
 		Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
 		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, Init: o.Init,
-		CheckpointEvery: o.CheckpointEvery,
+		CheckpointEvery: o.CheckpointEvery, Sparse: o.Sparse,
+		Teacher: o.Teacher, KDAlpha: o.KDAlpha, KDTemp: o.KDTemp,
 	}, ds)
+}
+
+// attachTeacher switches the run's objective to distillation when its
+// options name a teacher.
+func attachTeacher(run *vit.Run) error {
+	if run.Opts.Teacher == "" {
+		return nil
+	}
+	teacher, tmeta, err := distill.LoadTeacher(run.Opts.Teacher, vit.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	tm, m := teacher.Model(), run.Model
+	if tm.Image != m.Image || tm.Channels != m.Channels {
+		return fmt.Errorf("teacher %s takes %dx%dx%d images, the student %dx%dx%d", run.Opts.Teacher, tm.Channels, tm.Image, tm.Image, m.Channels, m.Image, m.Image)
+	}
+	if !equalFloats(tmeta.NormMean, run.Meta.NormMean) || !equalFloats(tmeta.NormStd, run.Meta.NormStd) {
+		return fmt.Errorf("teacher %s was trained with other normalisation statistics than this data's: distil on the teacher's own data", run.Opts.Teacher)
+	}
+	obj, err := distill.NewObjective(teacher, run.Opts.KDAlpha, run.Opts.KDTemp, run.Opts.LabelSmoothing, run.Model.Classes)
+	if err != nil {
+		return err
+	}
+	run.Objective = obj
+	return nil
 }
 
 func writeTrainOutputs(dir string, run *vit.Run, res vit.Result, asJSON bool, stdout io.Writer) error {

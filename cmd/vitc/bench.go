@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"vitc/autograd"
+	"vitc/taylorattn"
+	"vitc/vit"
+)
+
+// benchOptions are `vitc bench`'s flags: whole-model throughput.
+type benchOptions struct {
+	Model, Attention         string
+	Patch, Dim, Depth, Heads int
+	MLPRatio                 float64
+	Batch, Steps, Warmup     int
+	Seed                     int64
+	JSON                     bool
+}
+
+// benchAttentionOptions are `vitc bench attention`'s flags: one attention
+// layer, softmax against Taylor.
+type benchAttentionOptions struct {
+	Tokens                         []int
+	HeadDim, Heads, Batch, Repeats int
+	Seed                           int64
+	JSON                           bool
+}
+
+func newBenchCmd() *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure training and inference throughput of a model on random data",
+		Long: `Time full training steps (forward, cross-entropy, backward, gradient
+clipping, AdamW) and batched inference of a preset on random normalised
+images, after a warm-up, and report images/s, the GFLOPS they imply and the
+process's peak resident memory. ` + "`vitc bench attention`" + ` compares one softmax
+and one Taylor attention layer instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Model, "model", "micro", "model preset: "+strings.Join(vit.PresetNames(), ", "))
+	f.StringVar(&o.Attention, "attention", "", "attention kind: softmax or taylor (default: the preset's)")
+	f.IntVar(&o.Patch, "patch", 0, "patch size (default: the preset's)")
+	f.IntVar(&o.Dim, "dim", 0, "embedding width (default: the preset's)")
+	f.IntVar(&o.Depth, "depth", 0, "number of blocks (default: the preset's)")
+	f.IntVar(&o.Heads, "heads", 0, "attention heads (default: the preset's)")
+	f.Float64Var(&o.MLPRatio, "mlp-ratio", 0, "MLP width / dim (default: the preset's)")
+	f.IntVar(&o.Batch, "batch", 64, "images per step")
+	f.IntVar(&o.Steps, "steps", 10, "timed training steps (and as many inference batches)")
+	f.IntVar(&o.Warmup, "warmup", 2, "untimed steps first (and as many inference batches)")
+	f.Int64Var(&o.Seed, "seed", 0, "seed for weights and the random batch")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	cmd.AddCommand(newBenchAttentionCmd())
+	return cmd
+}
+
+func newBenchAttentionCmd() *cobra.Command {
+	o := &benchAttentionOptions{}
+	cmd := &cobra.Command{
+		Use:   "attention",
+		Short: "Time one softmax and one Taylor attention layer's forward pass at several token counts",
+		Long: `Time the inference forward pass of one attention layer on random packed
+qkv (batch, tokens, 3·heads·head-dim), softmax and Taylor in the same binary,
+after one warm-up pass, keeping the best of --repeats.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchAttention(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntSliceVar(&o.Tokens, "tokens", []int{197, 785, 3137}, "token counts, comma-separated")
+	f.IntVar(&o.HeadDim, "head-dim", 64, "per-head width")
+	f.IntVar(&o.Heads, "heads", 1, "attention heads")
+	f.IntVar(&o.Batch, "batch", 1, "batch size")
+	f.IntVar(&o.Repeats, "repeats", 3, "timed passes per kind and token count; the fastest is kept")
+	f.Int64Var(&o.Seed, "seed", 0, "seed for the random qkv")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// benchReport is `vitc bench --json`.
+type benchReport struct {
+	TrainImgPerSec float64 `json:"train_img_s"`
+	InferImgPerSec float64 `json:"infer_img_s"`
+	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+	PeakRSSSource  string  `json:"peak_rss_source"` // "VmHWM" or "go-runtime"
+	TrainGFLOPS    float64 `json:"train_gflops"`
+	InferGFLOPS    float64 `json:"infer_gflops"`
+	Model          string  `json:"model"`
+	Batch          int     `json:"batch"`
+	Attention      string  `json:"attention"`
+	BLAS           string  `json:"blas"`
+	Steps          int     `json:"steps"`
+	Warmup         int     `json:"warmup"`
+	Params         int     `json:"params"`
+	Tokens         int     `json:"tokens"`
+	FLOPsPerImage  int64   `json:"flops_per_image"`
+	Threads        int     `json:"threads"`
+}
+
+// benchAttentionReport is `vitc bench attention --json`.
+type benchAttentionReport struct {
+	Results []benchAttentionResult `json:"results"`
+	HeadDim int                    `json:"head_dim"`
+	Heads   int                    `json:"heads"`
+	Batch   int                    `json:"batch"`
+	Repeats int                    `json:"repeats"`
+	BLAS    string                 `json:"blas"`
+	Threads int                    `json:"threads"`
+}
+
+type benchAttentionResult struct {
+	Tokens   int     `json:"tokens"`
+	SoftmaxS float64 `json:"softmax_s"`
+	TaylorS  float64 `json:"taylor_s"`
+	Speedup  float64 `json:"speedup"`
+}
+
+// benchInterrupted ends a benchmark cut short by Ctrl-C.
+func benchInterrupted(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return &exitError{code: exitInterrupted, err: errors.New("benchmark interrupted")}
+}
+
+func benchConfig(o *benchOptions) (vit.Config, error) {
+	cfg, err := vit.Preset(o.Model)
+	if err != nil {
+		return vit.Config{}, err
+	}
+	for _, s := range []struct {
+		dst *int
+		v   int
+	}{{&cfg.Patch, o.Patch}, {&cfg.Dim, o.Dim}, {&cfg.Depth, o.Depth}, {&cfg.Heads, o.Heads}} {
+		if s.v != 0 {
+			*s.dst = s.v
+		}
+	}
+	if o.MLPRatio != 0 {
+		cfg.MLPRatio = o.MLPRatio
+	}
+	if o.Attention != "" {
+		cfg.Attention = o.Attention
+	}
+	return cfg, cfg.Validate()
+}
+
+func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
+	if o.Batch <= 0 || o.Steps <= 0 || o.Warmup < 0 {
+		return fmt.Errorf("--batch (%d) and --steps (%d) must be positive and --warmup (%d) not negative", o.Batch, o.Steps, o.Warmup)
+	}
+	cfg, err := benchConfig(o)
+	if err != nil {
+		return err
+	}
+	m, err := vit.New(cfg, o.Seed)
+	if err != nil {
+		return err
+	}
+	// Random normalised images (zero mean, unit variance) and labels.
+	rng := autograd.NewRNG(o.Seed, 0xbe7c)
+	x := make([]float32, o.Batch*cfg.Channels*cfg.Image*cfg.Image)
+	for i := range x {
+		x[i] = float32(rng.Normal())
+	}
+	labels := make([]int, o.Batch)
+	for i := range labels {
+		labels[i] = rng.IntN(cfg.Classes)
+	}
+	images := autograd.FromData(x, o.Batch, cfg.Channels, cfg.Image, cfg.Image)
+
+	// Training steps, as vit.Run.Train's steady-state loop (with its
+	// default label smoothing, clipping and weight decay).
+	ps := m.Params
+	opt := autograd.NewAdamW(0.05)
+	tp := autograd.NewTape(true)
+	trainStep := func() error {
+		tp.Reset()
+		ps.ZeroGrad()
+		logits := m.Forward(tp, images)
+		loss := autograd.CrossEntropy(tp, logits, labels, 0.1)
+		if lv := float64(loss.Data[0]); math.IsNaN(lv) || math.IsInf(lv, 0) {
+			return fmt.Errorf("non-finite loss %v on random data", lv)
+		}
+		tp.Backward(loss)
+		if norm := ps.ClipGradNorm(1); math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return fmt.Errorf("non-finite gradient norm %v on random data", norm)
+		}
+		opt.Update(ps, 1e-4)
+		return nil
+	}
+	trainS, err := timeSteps(ctx, o.Warmup, o.Steps, trainStep)
+	if err != nil {
+		return err
+	}
+
+	itp := autograd.NewTape(false)
+	inferStep := func() error {
+		itp.Reset()
+		m.Forward(itp, images)
+		return nil
+	}
+	inferS, err := timeSteps(ctx, o.Warmup, o.Steps, inferStep)
+	if err != nil {
+		return err
+	}
+
+	imgs := float64(o.Batch * o.Steps)
+	flops := m.FLOPs()
+	rss, src := peakRSS()
+	rep := benchReport{
+		TrainImgPerSec: imgs / trainS, InferImgPerSec: imgs / inferS,
+		PeakRSSBytes: rss, PeakRSSSource: src,
+		Model: o.Model, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(),
+		Steps: o.Steps, Warmup: o.Warmup, Params: ps.Count(), Tokens: cfg.Tokens(),
+		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0),
+	}
+	// A training step costs about three forward passes (forward, and the
+	// backward's gradients for activations and for weights).
+	rep.TrainGFLOPS = rep.TrainImgPerSec * 3 * float64(flops) / 1e9
+	rep.InferGFLOPS = rep.InferImgPerSec * float64(flops) / 1e9
+	if o.JSON {
+		js, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, string(js))
+		return err
+	}
+	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up; %s, %d threads\n",
+		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, rep.BLAS, rep.Threads)
+	fmt.Fprintf(stdout, "  train      %10.1f img/s  %8.2f GFLOPS  (%.1f ms/step)\n", rep.TrainImgPerSec, rep.TrainGFLOPS, 1e3*trainS/float64(o.Steps))
+	fmt.Fprintf(stdout, "  inference  %10.1f img/s  %8.2f GFLOPS  (%.1f ms/batch)\n", rep.InferImgPerSec, rep.InferGFLOPS, 1e3*inferS/float64(o.Steps))
+	fmt.Fprintf(stdout, "  peak RSS   %10.1f MiB (%s)\n", float64(rss)/(1<<20), src)
+	return nil
+}
+
+// timeSteps runs step warmup times untimed, then steps times, and returns
+// the seconds the timed ones took.
+func timeSteps(ctx context.Context, warmup, steps int, step func() error) (float64, error) {
+	for i := 0; i < warmup; i++ {
+		if err := benchInterrupted(ctx); err != nil {
+			return 0, err
+		}
+		if err := step(); err != nil {
+			return 0, err
+		}
+	}
+	var total time.Duration
+	for i := 0; i < steps; i++ {
+		if err := benchInterrupted(ctx); err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		if err := step(); err != nil {
+			return 0, err
+		}
+		total += time.Since(t0)
+	}
+	return max(total.Seconds(), 1e-9), nil
+}
+
+// peakRSS is the process's peak resident set (VmHWM) where /proc has it,
+// else the memory the Go runtime has obtained from the OS, which misses
+// memory outside the Go heap (such as BLAS buffers).
+func peakRSS() (int64, string) {
+	if f, err := os.Open("/proc/self/status"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+			if !ok {
+				continue
+			}
+			fields := strings.Fields(rest) // "12345 kB"
+			if len(fields) == 2 && fields[1] == "kB" {
+				if kb, err := strconv.ParseInt(fields[0], 10, 64); err == nil {
+					return kb << 10, "VmHWM"
+				}
+			}
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.Sys), "go-runtime"
+}
+
+func runBenchAttention(ctx context.Context, o *benchAttentionOptions, stdout io.Writer) error {
+	if len(o.Tokens) == 0 {
+		return errors.New("--tokens needs at least one token count")
+	}
+	for _, n := range o.Tokens {
+		if n <= 0 {
+			return fmt.Errorf("--tokens: %d is not a positive token count", n)
+		}
+	}
+	if o.HeadDim <= 0 || o.Heads <= 0 || o.Batch <= 0 || o.Repeats <= 0 {
+		return fmt.Errorf("--head-dim (%d), --heads (%d), --batch (%d) and --repeats (%d) must be positive", o.HeadDim, o.Heads, o.Batch, o.Repeats)
+	}
+	kinds := []vit.AttentionFunc{autograd.SoftmaxAttention, taylorattn.Attention}
+	rep := benchAttentionReport{HeadDim: o.HeadDim, Heads: o.Heads, Batch: o.Batch, Repeats: o.Repeats,
+		BLAS: autograd.BLASName(), Threads: runtime.GOMAXPROCS(0)}
+	rng := autograd.NewRNG(o.Seed, 0xa77e)
+	for _, n := range o.Tokens {
+		d3 := 3 * o.Heads * o.HeadDim
+		data := make([]float32, o.Batch*n*d3)
+		for i := range data {
+			data[i] = float32(rng.Normal())
+		}
+		qkv := autograd.FromData(data, o.Batch, n, d3)
+		var best [2]float64
+		for k, attn := range kinds {
+			// One tape per kind and size, so the timed passes reuse the
+			// arena buffers the warm-up allocated.
+			tp := autograd.NewTape(false)
+			best[k] = math.Inf(1)
+			for r := -1; r < o.Repeats; r++ { // r = -1 is the warm-up
+				if err := benchInterrupted(ctx); err != nil {
+					return err
+				}
+				tp.Reset()
+				t0 := time.Now()
+				attn(tp, qkv, o.Heads, false)
+				if dt := time.Since(t0).Seconds(); r >= 0 {
+					best[k] = min(best[k], max(dt, 1e-9))
+				}
+			}
+		}
+		rep.Results = append(rep.Results, benchAttentionResult{Tokens: n, SoftmaxS: best[0], TaylorS: best[1], Speedup: best[0] / best[1]})
+	}
+	if o.JSON {
+		js, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, string(js))
+		return err
+	}
+	fmt.Fprintf(stdout, "one attention layer, forward (inference): batch %d, %d head(s) of width %d, best of %d; %s, %d threads\n",
+		o.Batch, o.Heads, o.HeadDim, o.Repeats, rep.BLAS, rep.Threads)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "tokens\tsoftmax ms\ttaylor ms\tspeed-up\tsoftmax µs/token\ttaylor µs/token\t")
+	for _, r := range rep.Results {
+		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2fx\t%.3f\t%.3f\t\n", r.Tokens, 1e3*r.SoftmaxS, 1e3*r.TaylorS, r.Speedup,
+			1e6*r.SoftmaxS/float64(r.Tokens), 1e6*r.TaylorS/float64(r.Tokens))
+	}
+	return tw.Flush()
+}

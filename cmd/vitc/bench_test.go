@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestBenchAttentionJSON(t *testing.T) {
+	var out bytes.Buffer
+	o := &benchAttentionOptions{Tokens: []int{16, 32}, HeadDim: 8, Heads: 2, Batch: 1, Repeats: 2, JSON: true}
+	if err := runBenchAttention(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Results []map[string]float64 `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want 2: %s", len(rep.Results), out.String())
+	}
+	for i, r := range rep.Results {
+		if len(r) != 4 {
+			t.Errorf("result %d has keys %v, want exactly tokens, softmax_s, taylor_s, speedup", i, r)
+		}
+		if r["tokens"] != float64(o.Tokens[i]) {
+			t.Errorf("result %d: tokens %v, want %d", i, r["tokens"], o.Tokens[i])
+		}
+		for _, k := range []string{"softmax_s", "taylor_s", "speedup"} {
+			if !(r[k] > 0) {
+				t.Errorf("result %d: %s = %v, want positive", i, k, r[k])
+			}
+		}
+	}
+}
+
+func TestBenchAttentionTable(t *testing.T) {
+	code, out, errOut := vitcRun(t, "bench", "attention", "--tokens", "8,24", "--head-dim", "4", "--repeats", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "speed-up") || !strings.Contains(out, "24") {
+		t.Errorf("table lacks a header or a row:\n%s", out)
+	}
+}
+
+func TestBenchModelJSON(t *testing.T) {
+	for _, attn := range []string{"softmax", "taylor"} {
+		t.Run(attn, func(t *testing.T) {
+			code, out, errOut := vitcRun(t, "bench", "--model", "micro", "--dim", "16", "--depth", "1", "--heads", "2",
+				"--batch", "2", "--steps", "1", "--warmup", "1", "--attention", attn, "--json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var rep map[string]any
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("output %q: %v", out, err)
+			}
+			for _, k := range []string{"train_img_s", "infer_img_s", "peak_rss_bytes", "train_gflops", "infer_gflops", "batch"} {
+				if v, ok := rep[k].(float64); !ok || !(v > 0) {
+					t.Errorf("%s = %v, want a positive number", k, rep[k])
+				}
+			}
+			for k, want := range map[string]string{"model": "micro", "attention": attn} {
+				if rep[k] != want {
+					t.Errorf("%s = %v, want %q", k, rep[k], want)
+				}
+			}
+			if s, _ := rep["blas"].(string); s == "" {
+				t.Errorf("blas = %v, want a name", rep["blas"])
+			}
+		})
+	}
+}
+
+func TestBenchModelTable(t *testing.T) {
+	var out bytes.Buffer
+	o := &benchOptions{Model: "micro", Depth: 1, Batch: 2, Steps: 1}
+	if err := runBench(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"train", "inference", "peak RSS", "GFLOPS"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("output lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+func TestBenchRejectsBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--model", "nope"},
+		{"bench", "--attention", "nope"},
+		{"bench", "--batch", "0"},
+		{"bench", "--steps", "0"},
+		{"bench", "stray"},
+		{"bench", "attention", "--tokens", "0"},
+		{"bench", "attention", "--tokens", "x"},
+		{"bench", "attention", "--head-dim", "0"},
+		{"bench", "attention", "--repeats", "0"},
+	} {
+		code, _, errOut := vitcRun(t, args...)
+		if code != exitBadInput || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line", args, code, errOut, exitBadInput)
+		}
+	}
+}
+
+func TestBenchStopsWhenInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := runBenchAttention(ctx, &benchAttentionOptions{Tokens: []int{8}, HeadDim: 4, Heads: 1, Batch: 1, Repeats: 1}, &bytes.Buffer{})
+	if ee, ok := err.(*exitError); !ok || ee.code != exitInterrupted {
+		t.Errorf("got %v, want exit %d", err, exitInterrupted)
+	}
+}
+
+func TestPeakRSS(t *testing.T) {
+	if n, src := peakRSS(); n <= 0 || src == "" {
+		t.Errorf("peakRSS() = %d, %q", n, src)
+	}
+}

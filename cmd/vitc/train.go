@@ -146,7 +146,11 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		if err := attachTeacher(run); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "resuming %s at epoch %d, batch %d\n", o.Out, rp.State.Epoch+1, rp.State.NextBatch)
+		if rp.State.Epoch >= rp.State.Opts.Epochs {
+			fmt.Fprintf(stderr, "finishing %s: all %d epochs are trained, writing the final outputs\n", o.Out, rp.State.Opts.Epochs)
+		} else {
+			fmt.Fprintf(stderr, "resuming %s at epoch %d, batch %d\n", o.Out, rp.State.Epoch+1, rp.State.NextBatch)
+		}
 	} else {
 		var err error
 		if run, err = newTrainRun(o); err != nil {
@@ -165,6 +169,7 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes; writing %s\n",
 			o.Model, run.Model.Params.Count(), run.Model.Attention, o.Data, run.Data.Train.Len(), run.Data.Test.Len(), len(run.Data.Classes), o.Out)
 	}
+	removeStaleTemps(o.Out)
 	run.Save = vit.DirSaver(o.Out)
 	run.Progress = newProgress(stderr)
 	res, err := run.Train(ctx)
@@ -175,6 +180,19 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		return err
 	}
 	return writeTrainOutputs(o.Out, run, res, o.JSON, stdout)
+}
+
+// removeStaleTemps deletes the temporary files that saves of a killed
+// process left in dir (atomicfile names them .NAME.tmp-*); nothing reads
+// them, but each kill could add one. Only one process trains in a run
+// directory at a time.
+func removeStaleTemps(dir string) {
+	for _, name := range []string{vit.StateFile, vit.ModelFile, vit.MetricsFile, "report.json", "curves.png"} {
+		stale, _ := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
+		for _, p := range stale {
+			os.Remove(p)
+		}
+	}
 }
 
 func newTrainRun(o *trainOptions) (*vit.Run, error) {

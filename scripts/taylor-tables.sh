@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Reproduces the README's Taylor-attention tables: softmax vs Taylor trained
+# with the same budget, and softmax -> Taylor conversion by distillation, on
+# the embedded synthetic set and on digits. Usage: scripts/taylor-tables.sh [OUT]
+set -euo pipefail
+vitc=${VITC:-bin/vitc}
+out=${1:-runs/taylor-tables}
+digits=${DIGITS:-.cache/digits.csv.gz}
+mkdir -p "$out"
+acc() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.2f %.1f' % (100*r['test_accuracy'], r['train_seconds']))" "$1/report.json"; }
+
+run() { # name, args...
+  local name=$1; shift
+  [ -f "$out/$name/report.json" ] || "$vitc" train --out "$out/$name" "$@" >"$out/$name.log" 2>&1
+  echo "$name $(acc "$out/$name")"
+}
+
+syn=(--epochs 10)
+dig=(--data "digits:$digits" --model micro --patch 2 --epochs 60)
+run syn-softmax "${syn[@]}"
+run syn-taylor "${syn[@]}" --attention taylor
+run syn-convert --epochs 5 --attention taylor --init "$out/syn-softmax/model.safetensors" --teacher "$out/syn-softmax/model.safetensors" --lr 5e-4
+run dig-softmax "${dig[@]}"
+run dig-taylor "${dig[@]}" --attention taylor
+run dig-convert --data "digits:$digits" --model micro --patch 2 --epochs 20 --attention taylor --init "$out/dig-softmax/model.safetensors" --teacher "$out/dig-softmax/model.safetensors" --lr 5e-4

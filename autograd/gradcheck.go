@@ -45,3 +45,24 @@ func GradCheck(f func(tp *Tape) *Tensor, inputs []*Tensor, h float64) float64 {
 	}
 	return worst
 }
+
+// Project reduces x to the scalar Σ x_i·w_i with fixed random weights w
+// drawn from seed, so a gradient check of a tensor-valued op sees every
+// output element through a different weight.
+func Project(tp *Tape, x *Tensor, seed int64) *Tensor {
+	w := make([]float32, x.Len())
+	NewRNG(seed, 99).TruncNormal(w, 1)
+	y := tp.Output([]*Tensor{x}, 1)
+	var s float64
+	for i, v := range x.Data {
+		s += float64(v) * float64(w[i])
+	}
+	y.Data[0] = float32(s)
+	tp.Record(y, func() {
+		g := tp.GradOf(x)
+		for i := range g {
+			g[i] += w[i] * y.Grad[0]
+		}
+	})
+	return y
+}

@@ -5,26 +5,6 @@ import (
 	"testing"
 )
 
-// project reduces a tensor to a scalar Σ x_i·w_i with fixed random weights,
-// so a gradient check sees every output element with a different weight.
-func project(tp *Tape, x *Tensor, seed int64) *Tensor {
-	w := make([]float32, x.Len())
-	NewRNG(seed, 99).TruncNormal(w, 1)
-	y := tp.Output([]*Tensor{x}, 1)
-	var s float64
-	for i, v := range x.Data {
-		s += float64(v) * float64(w[i])
-	}
-	y.Data[0] = float32(s)
-	tp.Record(y, func() {
-		g := tp.GradOf(x)
-		for i := range g {
-			g[i] += w[i] * y.Grad[0]
-		}
-	})
-	return y
-}
-
 func randTensor(seed int64, std float64, shape ...int) *Tensor {
 	t := NewParamTensor(shape...)
 	NewRNG(seed, 1).TruncNormal(t.Data, std)
@@ -42,7 +22,7 @@ func checkGrad(t *testing.T, name string, f func(tp *Tape) *Tensor, inputs ...*T
 
 func TestLinearGradient(t *testing.T) {
 	x, w, b := randTensor(1, 1, 3, 4, 5), randTensor(2, 0.5, 6, 5), randTensor(3, 0.5, 6)
-	checkGrad(t, "Linear", func(tp *Tape) *Tensor { return project(tp, Linear(tp, x, w, b), 7) }, x, w, b)
+	checkGrad(t, "Linear", func(tp *Tape) *Tensor { return Project(tp, Linear(tp, x, w, b), 7) }, x, w, b)
 }
 
 func TestLinearMatchesDefinition(t *testing.T) {
@@ -67,7 +47,7 @@ func TestLayerNormGradient(t *testing.T) {
 	for i := range g.Data {
 		g.Data[i] += 1
 	}
-	checkGrad(t, "LayerNorm", func(tp *Tape) *Tensor { return project(tp, LayerNorm(tp, x, g, b, 1e-6), 8) }, x, g, b)
+	checkGrad(t, "LayerNorm", func(tp *Tape) *Tensor { return Project(tp, LayerNorm(tp, x, g, b, 1e-6), 8) }, x, g, b)
 }
 
 func TestLayerNormNormalises(t *testing.T) {
@@ -96,7 +76,7 @@ func TestLayerNormNormalises(t *testing.T) {
 
 func TestGELUGradientAndValues(t *testing.T) {
 	x := randTensor(9, 2, 40)
-	checkGrad(t, "GELU", func(tp *Tape) *Tensor { return project(tp, GELU(tp, x), 10) }, x)
+	checkGrad(t, "GELU", func(tp *Tape) *Tensor { return Project(tp, GELU(tp, x), 10) }, x)
 	// Reference values of x·Φ(x) (torch.nn.functional.gelu, approximate='none').
 	cases := map[float32]float64{-3: -0.0040496, -1: -0.1586553, 0: 0, 0.5: 0.3457312, 2: 1.9544997}
 	for in, want := range cases {
@@ -109,7 +89,7 @@ func TestGELUGradientAndValues(t *testing.T) {
 
 func TestSoftmaxGradient(t *testing.T) {
 	x := randTensor(11, 2, 3, 7)
-	checkGrad(t, "Softmax", func(tp *Tape) *Tensor { return project(tp, Softmax(tp, x), 12) }, x)
+	checkGrad(t, "Softmax", func(tp *Tape) *Tensor { return Project(tp, Softmax(tp, x), 12) }, x)
 }
 
 func TestSoftmaxExtremeLogits(t *testing.T) {
@@ -168,7 +148,7 @@ func TestSoftCrossEntropyGradient(t *testing.T) {
 	x := randTensor(14, 2, 3, 5)
 	target := make([]float32, 15)
 	for r := 0; r < 3; r++ {
-		softmaxRow(target[r*5:r*5+5], randTensor(int64(20+r), 1, 5).Data)
+		SoftmaxRow(target[r*5:r*5+5], randTensor(int64(20+r), 1, 5).Data)
 	}
 	checkGrad(t, "SoftCrossEntropy", func(tp *Tape) *Tensor { return SoftCrossEntropy(tp, x, target, 2) }, x)
 }
@@ -177,7 +157,7 @@ func TestSoftmaxAttentionGradient(t *testing.T) {
 	const b, n, heads, hd = 2, 5, 2, 3
 	qkv := randTensor(15, 1, b, n, 3*heads*hd)
 	checkGrad(t, "SoftmaxAttention", func(tp *Tape) *Tensor {
-		return project(tp, SoftmaxAttention(tp, qkv, heads, false).Out, 16)
+		return Project(tp, SoftmaxAttention(tp, qkv, heads, false).Out, 16)
 	}, qkv)
 }
 
@@ -232,15 +212,15 @@ func TestSoftmaxAttentionMatchesNaive(t *testing.T) {
 func TestTokenOpsGradient(t *testing.T) {
 	patches, cls, pos := randTensor(18, 1, 2, 3, 4), randTensor(19, 1, 1, 1, 4), randTensor(20, 1, 1, 4, 4)
 	checkGrad(t, "PrependCLSAddPos", func(tp *Tape) *Tensor {
-		return project(tp, PrependCLSAddPos(tp, patches, cls, pos), 21)
+		return Project(tp, PrependCLSAddPos(tp, patches, cls, pos), 21)
 	}, patches, cls, pos)
 	x := randTensor(22, 1, 2, 3, 4)
-	checkGrad(t, "SelectToken", func(tp *Tape) *Tensor { return project(tp, SelectToken(tp, x, 0), 23) }, x)
+	checkGrad(t, "SelectToken", func(tp *Tape) *Tensor { return Project(tp, SelectToken(tp, x, 0), 23) }, x)
 	a, c := randTensor(24, 1, 6), randTensor(25, 1, 6)
-	checkGrad(t, "Add", func(tp *Tape) *Tensor { return project(tp, Add(tp, a, c), 26) }, a, c)
-	checkGrad(t, "Scale", func(tp *Tape) *Tensor { return project(tp, Scale(tp, a, -1.5), 27) }, a)
+	checkGrad(t, "Add", func(tp *Tape) *Tensor { return Project(tp, Add(tp, a, c), 26) }, a, c)
+	checkGrad(t, "Scale", func(tp *Tape) *Tensor { return Project(tp, Scale(tp, a, -1.5), 27) }, a)
 	mask := []float32{1, 0, 1, 1, 0, 1}
-	checkGrad(t, "Mask", func(tp *Tape) *Tensor { return project(tp, Mask(tp, a, mask), 28) }, a)
+	checkGrad(t, "Mask", func(tp *Tape) *Tensor { return Project(tp, Mask(tp, a, mask), 28) }, a)
 }
 
 func TestIm2Patches(t *testing.T) {
@@ -269,7 +249,7 @@ func TestTapeReuseAllocatesOnce(t *testing.T) {
 	step := func() {
 		tp.Reset()
 		w.Grad = make([]float32, w.Len())
-		loss := project(tp, GELU(tp, Linear(tp, x, w, nil)), 3)
+		loss := Project(tp, GELU(tp, Linear(tp, x, w, nil)), 3)
 		tp.Backward(loss)
 	}
 	step()

@@ -2,10 +2,10 @@ package autograd
 
 import "math"
 
-// softmaxRow writes the softmax of x into y, stable for any logits: the max
+// SoftmaxRow writes the softmax of x into y (y may alias x), stable for any logits: the max
 // is taken over this row itself (tensor.SoftMax seeds it from the whole
 // tensor's first element, which overflows for rows far from it).
-func softmaxRow(y, x []float32) {
+func SoftmaxRow(y, x []float32) {
 	mx := float32(math.Inf(-1))
 	for _, v := range x {
 		if v > mx {
@@ -46,7 +46,7 @@ func Softmax(tp *Tape, x *Tensor) *Tensor {
 	rows := x.Len() / c
 	y := tp.Output([]*Tensor{x}, x.Shape...)
 	for r := 0; r < rows; r++ {
-		softmaxRow(y.Data[r*c:(r+1)*c], x.Data[r*c:(r+1)*c])
+		SoftmaxRow(y.Data[r*c:(r+1)*c], x.Data[r*c:(r+1)*c])
 	}
 	tp.Record(y, func() {
 		g := tp.GradOf(x)

@@ -19,6 +19,7 @@ syn=(--epochs 10)
 dig=(--data "digits:$digits" --model micro --patch 2 --epochs 60)
 run syn-softmax "${syn[@]}"
 run syn-taylor "${syn[@]}" --attention taylor
+run syn-taylor-sparse "${syn[@]}" --attention taylor --sparse-weight 1
 run syn-convert --epochs 5 --attention taylor --init "$out/syn-softmax/model.safetensors" --teacher "$out/syn-softmax/model.safetensors" --lr 5e-4
 run dig-softmax "${dig[@]}"
 run dig-taylor "${dig[@]}" --attention taylor

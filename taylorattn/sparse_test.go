@@ -13,7 +13,7 @@ func TestCorrectionGradient(t *testing.T) {
 	// θ = 0 keeps every entry, so finite differences never flip the mask.
 	err := autograd.GradCheck(func(tp *autograd.Tape) *autograd.Tensor {
 		extra, absMean, _ := Correction(tp, qkv, heads, 0.7, 0)
-		return autograd.WeightedSum(tp, []*autograd.Tensor{project(tp, extra, 6), absMean}, []float32{1, 3})
+		return autograd.WeightedSum(tp, []*autograd.Tensor{autograd.Project(tp, extra, 6), absMean}, []float32{1, 3})
 	}, []*autograd.Tensor{qkv}, 1e-2)
 	if err > 3e-2 {
 		t.Errorf("finite-difference gradient error %.3g", err)

@@ -7,25 +7,6 @@ import (
 	"vitc/autograd"
 )
 
-// project reduces x to Σ x_i·w_i with fixed random weights.
-func project(tp *autograd.Tape, x *autograd.Tensor, seed int64) *autograd.Tensor {
-	w := make([]float32, x.Len())
-	autograd.NewRNG(seed, 99).TruncNormal(w, 1)
-	y := tp.Output([]*autograd.Tensor{x}, 1)
-	var s float64
-	for i, v := range x.Data {
-		s += float64(v) * float64(w[i])
-	}
-	y.Data[0] = float32(s)
-	tp.Record(y, func() {
-		g := tp.GradOf(x)
-		for i := range g {
-			g[i] += w[i] * y.Grad[0]
-		}
-	})
-	return y
-}
-
 func randQKV(seed int64, b, n, d int, offset float32) *autograd.Tensor {
 	t := autograd.NewParamTensor(b, n, 3*d)
 	autograd.NewRNG(seed, 1).TruncNormal(t.Data, 1)
@@ -42,7 +23,7 @@ func TestTaylorAttentionGradient(t *testing.T) {
 	const b, n, heads, hd = 2, 5, 2, 3
 	qkv := randQKV(1, b, n, heads*hd, 0.7)
 	err := autograd.GradCheck(func(tp *autograd.Tape) *autograd.Tensor {
-		return project(tp, Attention(tp, qkv, heads, false).Out, 2)
+		return autograd.Project(tp, Attention(tp, qkv, heads, false).Out, 2)
 	}, []*autograd.Tensor{qkv}, 1e-2)
 	if err > 2e-2 {
 		t.Errorf("finite-difference gradient error %.3g", err)

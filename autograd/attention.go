@@ -76,14 +76,7 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 				Gemm(false, true, n, n, hd, 1, do, d, v, d3, 0, dp, n)
 				// dS = P ⊙ (dP − rowsum(dP ⊙ P)), the softmax backward
 				for i := 0; i < n; i++ {
-					pr, dr := p[i*n:(i+1)*n], dp[i*n:(i+1)*n]
-					var dot float32
-					for j := range pr {
-						dot += pr[j] * dr[j]
-					}
-					for j := range pr {
-						dr[j] = pr[j] * (dr[j] - dot)
-					}
+					SoftmaxRowBackward(dp[i*n:(i+1)*n], p[i*n:(i+1)*n], dp[i*n:(i+1)*n])
 				}
 				// dQ (N, hd) += s·dS·K ; dK (N, hd) += s·dSᵀ·Q
 				Gemm(false, false, n, hd, n, scale, dp, n, k, d3, 1, dq, d3)

@@ -24,6 +24,19 @@ func SoftmaxRow(y, x []float32) {
 	}
 }
 
+// SoftmaxRowBackward writes the gradient of a softmax row's input, given its
+// output p and the gradient dp of that output: p ⊙ (dp − Σ p·dp). dst may
+// alias dp.
+func SoftmaxRowBackward(dst, p, dp []float32) {
+	var dot float32
+	for j := range p {
+		dot += p[j] * dp[j]
+	}
+	for j := range p {
+		dst[j] = p[j] * (dp[j] - dot)
+	}
+}
+
 // logSumExp of a row, stable for any logits; computed in float64.
 func logSumExp(x []float32) float64 {
 	mx := math.Inf(-1)

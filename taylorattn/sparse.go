@@ -145,14 +145,7 @@ func Correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, alpha, theta
 				// Through P: softmax backward, then the scores' product.
 				// sm is reused for dScores.
 				for i := 0; i < n; i++ {
-					pr, dr, out := p[i*n:(i+1)*n], ds[i*n:(i+1)*n], sm[i*n:(i+1)*n]
-					var dot float32
-					for j := range pr {
-						dot += pr[j] * dr[j]
-					}
-					for j := range pr {
-						out[j] = pr[j] * (dr[j] - dot)
-					}
+					autograd.SoftmaxRowBackward(sm[i*n:(i+1)*n], p[i*n:(i+1)*n], ds[i*n:(i+1)*n])
 				}
 				autograd.Gemm(false, false, n, hd, n, s, sm, n, k, d3, 1, dq, d3)
 				autograd.Gemm(true, false, n, hd, n, s, sm, n, q, d3, 1, dk, d3)

@@ -35,6 +35,12 @@ func ConfigFor(preset string, ds *datasets.Dataset, o Overrides) (Config, error)
 			}
 		}
 	}
+	cfg = o.Apply(cfg)
+	return cfg, cfg.Validate()
+}
+
+// Apply returns cfg with every non-zero override set.
+func (o Overrides) Apply(cfg Config) Config {
 	set := func(dst *int, v int) {
 		if v != 0 {
 			*dst = v
@@ -50,7 +56,7 @@ func ConfigFor(preset string, ds *datasets.Dataset, o Overrides) (Config, error)
 	if o.Attention != "" {
 		cfg.Attention = o.Attention
 	}
-	return cfg, cfg.Validate()
+	return cfg
 }
 
 // NewRun prepares a fresh run on ds: a model seeded from opts.Seed (or

@@ -24,12 +24,10 @@ import (
 
 // benchOptions are `vitc bench`'s flags: whole-model throughput.
 type benchOptions struct {
-	Model, Attention         string
-	Patch, Dim, Depth, Heads int
-	MLPRatio                 float64
-	Batch, Steps, Warmup     int
-	Seed                     int64
-	JSON                     bool
+	architectureFlags
+	Batch, Steps, Warmup int
+	Seed                 int64
+	JSON                 bool
 }
 
 // benchAttentionOptions are `vitc bench attention`'s flags: one attention
@@ -57,13 +55,7 @@ and one Taylor attention layer instead.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Model, "model", "micro", "model preset: "+strings.Join(vit.PresetNames(), ", "))
-	f.StringVar(&o.Attention, "attention", "", "attention kind: softmax or taylor (default: the preset's)")
-	f.IntVar(&o.Patch, "patch", 0, "patch size (default: the preset's)")
-	f.IntVar(&o.Dim, "dim", 0, "embedding width (default: the preset's)")
-	f.IntVar(&o.Depth, "depth", 0, "number of blocks (default: the preset's)")
-	f.IntVar(&o.Heads, "heads", 0, "attention heads (default: the preset's)")
-	f.Float64Var(&o.MLPRatio, "mlp-ratio", 0, "MLP width / dim (default: the preset's)")
+	o.architectureFlags.bind(f)
 	f.IntVar(&o.Batch, "batch", 64, "images per step")
 	f.IntVar(&o.Steps, "steps", 10, "timed training steps (and as many inference batches)")
 	f.IntVar(&o.Warmup, "warmup", 2, "untimed steps first (and as many inference batches)")
@@ -148,20 +140,7 @@ func benchConfig(o *benchOptions) (vit.Config, error) {
 	if err != nil {
 		return vit.Config{}, err
 	}
-	for _, s := range []struct {
-		dst *int
-		v   int
-	}{{&cfg.Patch, o.Patch}, {&cfg.Dim, o.Dim}, {&cfg.Depth, o.Depth}, {&cfg.Heads, o.Heads}} {
-		if s.v != 0 {
-			*s.dst = s.v
-		}
-	}
-	if o.MLPRatio != 0 {
-		cfg.MLPRatio = o.MLPRatio
-	}
-	if o.Attention != "" {
-		cfg.Attention = o.Attention
-	}
+	cfg = o.overrides().Apply(cfg)
 	return cfg, cfg.Validate()
 }
 

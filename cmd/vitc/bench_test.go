@@ -79,7 +79,7 @@ func TestBenchModelJSON(t *testing.T) {
 
 func TestBenchModelTable(t *testing.T) {
 	var out bytes.Buffer
-	o := &benchOptions{Model: "micro", Depth: 1, Batch: 2, Steps: 1}
+	o := &benchOptions{architectureFlags: architectureFlags{Model: "micro", Depth: 1}, Batch: 2, Steps: 1}
 	if err := runBench(context.Background(), o, &out); err != nil {
 		t.Fatal(err)
 	}

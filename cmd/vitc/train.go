@@ -24,9 +24,8 @@ import (
 
 // trainOptions are `vitc train`'s flags.
 type trainOptions struct {
-	Data, Model, Attention   string
-	Patch, Dim, Depth, Heads int
-	MLPRatio                 float64
+	architectureFlags
+	Data                     string
 	Epochs, Batch            int
 	LR, MinLR, WeightDecay   float64
 	Warmup                   float64 // epochs; negative picks 5% of the run
@@ -61,13 +60,7 @@ finishes the same run with the same settings.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "synthetic", "data: synthetic, digits:FILE, mnist:DIR, cifar10:DIR, folder:DIR")
-	f.StringVar(&o.Model, "model", "micro", "model preset: "+strings.Join(vit.PresetNames(), ", "))
-	f.StringVar(&o.Attention, "attention", "", "attention kind: softmax or taylor (default: the preset's)")
-	f.IntVar(&o.Patch, "patch", 0, "patch size (default: the preset's)")
-	f.IntVar(&o.Dim, "dim", 0, "embedding width (default: the preset's)")
-	f.IntVar(&o.Depth, "depth", 0, "number of blocks (default: the preset's)")
-	f.IntVar(&o.Heads, "heads", 0, "attention heads (default: the preset's)")
-	f.Float64Var(&o.MLPRatio, "mlp-ratio", 0, "MLP width / dim (default: the preset's)")
+	o.architectureFlags.bind(f)
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
 	f.IntVar(&o.Batch, "batch", 32, "batch size")
 	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
@@ -200,8 +193,7 @@ func newTrainRun(o *trainOptions) (*vit.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := vit.ConfigFor(o.Model, ds, vit.Overrides{Patch: o.Patch, Dim: o.Dim, Depth: o.Depth,
-		Heads: o.Heads, MLPRatio: o.MLPRatio, Attention: o.Attention})
+	cfg, err := vit.ConfigFor(o.Model, ds, o.overrides())
 	if err != nil {
 		return nil, err
 	}

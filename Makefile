@@ -14,6 +14,7 @@ demo: build
 
 test: setup digits
 	VITC_DIGITS=$(CURDIR)/$(DIGITS) $(GO) test -tags '$(TAGS)' ./...
+	CGO_ENABLED=0 $(GO) test ./autograd/...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/vitc
 
 build: setup

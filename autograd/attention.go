@@ -33,9 +33,7 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 			p := probs.Data[bh*n*n : (bh+1)*n*n]
 			// (N, N) = s·(N, hd)·(N, hd)ᵀ
 			Gemm(false, true, n, n, hd, scale, q, d3, k, d3, 0, p, n)
-			for i := 0; i < n; i++ {
-				SoftmaxRow(p[i*n:(i+1)*n], p[i*n:(i+1)*n])
-			}
+			softmaxRows(p, n, n)
 			// (N, hd) = (N, N)·(N, hd), written into this head's columns
 			Gemm(false, false, n, hd, n, 1, p, n, v, d3, 0, out.Data[bi*n*d+h*hd:], d)
 		}

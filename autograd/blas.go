@@ -20,6 +20,10 @@ var (
 // BLASName names the BLAS implementation this binary uses.
 func BLASName() string { return backendName }
 
+// KernelsName names the element-wise kernels (softmax rows, GELU) in use:
+// the Go loops, or the native vectorised C of the openblas build.
+func KernelsName() string { return vecmathName }
+
 // Gemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where
 // op(A) is m×k and op(B) is k×n.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

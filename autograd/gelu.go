@@ -1,9 +1,12 @@
 package autograd
 
-import "math"
+const (
+	invSqrt2   = 0.7071067811865476
+	invSqrt2Pi = 0.3989422804014327
+)
 
 // GELU is the exact (erf) Gaussian error linear unit, torch's default:
-// y = x·Φ(x) with Φ(x) = ½(1 + erf(x/√2)).
+// y = x·Φ(x) with Φ(x) = ½(1 + erf(x/√2)), erf to float32 precision.
 func GELU(tp *Tape, x *Tensor) *Tensor {
 	y := tp.Output([]*Tensor{x}, x.Shape...)
 	// Φ(x) is kept for the backward pass when recording: erf is the
@@ -13,25 +16,17 @@ func GELU(tp *Tape, x *Tensor) *Tensor {
 		cdf = tp.New(false, x.Len()).Data
 	}
 	ParallelFor(x.Len(), 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := float64(x.Data[i])
-			phi := 0.5 * (1 + math.Erf(v/math.Sqrt2))
-			y.Data[i] = float32(v * phi)
-			if cdf != nil {
-				cdf[i] = float32(phi)
-			}
+		var c []float32
+		if cdf != nil {
+			c = cdf[lo:hi]
 		}
+		geluForward(y.Data[lo:hi], c, x.Data[lo:hi])
 	})
 	tp.Record(y, func() {
 		dx := tp.GradOf(x)
 		dy := y.Grad
-		const invSqrt2Pi = 0.3989422804014327
 		ParallelFor(x.Len(), 4096, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				v := float64(x.Data[i])
-				pdf := invSqrt2Pi * math.Exp(-0.5*v*v)
-				dx[i] += dy[i] * (cdf[i] + float32(v*pdf))
-			}
+			geluBackward(dx[lo:hi], dy[lo:hi], x.Data[lo:hi], cdf[lo:hi])
 		})
 	})
 	return y

@@ -14,7 +14,7 @@ func SoftmaxRow(y, x []float32) {
 	}
 	var s float32
 	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
+		e := exp32(v - mx)
 		y[i] = e
 		s += e
 	}

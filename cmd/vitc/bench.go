@@ -28,6 +28,7 @@ type benchOptions struct {
 	Batch, Steps, Warmup int
 	Seed                 int64
 	JSON                 bool
+	CPUProfile           string
 }
 
 // benchAttentionOptions are `vitc bench attention`'s flags: one attention
@@ -61,6 +62,7 @@ and one Taylor attention layer instead.`,
 	f.IntVar(&o.Warmup, "warmup", 2, "untimed steps first (and as many inference batches)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for weights and the random batch")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
 	cmd.AddCommand(newBenchAttentionCmd())
 	return cmd
 }
@@ -95,18 +97,23 @@ type benchReport struct {
 	InferImgPerSec float64 `json:"infer_img_s"`
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
 	PeakRSSSource  string  `json:"peak_rss_source"` // "VmHWM" or "go-runtime"
-	TrainGFLOPS    float64 `json:"train_gflops"`
-	InferGFLOPS    float64 `json:"infer_gflops"`
-	Model          string  `json:"model"`
-	Batch          int     `json:"batch"`
-	Attention      string  `json:"attention"`
-	BLAS           string  `json:"blas"`
-	Steps          int     `json:"steps"`
-	Warmup         int     `json:"warmup"`
-	Params         int     `json:"params"`
-	Tokens         int     `json:"tokens"`
-	FLOPsPerImage  int64   `json:"flops_per_image"`
-	Threads        int     `json:"threads"`
+	// Resident memory after the training warm-up and after the timed
+	// training steps: a steady-state step should not grow it.
+	TrainRSSStartBytes int64   `json:"train_rss_start_bytes"`
+	TrainRSSEndBytes   int64   `json:"train_rss_end_bytes"`
+	TrainGFLOPS        float64 `json:"train_gflops"`
+	InferGFLOPS        float64 `json:"infer_gflops"`
+	Model              string  `json:"model"`
+	Batch              int     `json:"batch"`
+	Attention          string  `json:"attention"`
+	BLAS               string  `json:"blas"`
+	Kernels            string  `json:"kernels"`
+	Steps              int     `json:"steps"`
+	Warmup             int     `json:"warmup"`
+	Params             int     `json:"params"`
+	Tokens             int     `json:"tokens"`
+	FLOPsPerImage      int64   `json:"flops_per_image"`
+	Threads            int     `json:"threads"`
 }
 
 // benchAttentionReport is `vitc bench attention --json`.
@@ -117,6 +124,7 @@ type benchAttentionReport struct {
 	Batch   int                    `json:"batch"`
 	Repeats int                    `json:"repeats"`
 	BLAS    string                 `json:"blas"`
+	Kernels string                 `json:"kernels"`
 	Threads int                    `json:"threads"`
 }
 
@@ -188,10 +196,18 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		opt.Update(ps, 1e-4)
 		return nil
 	}
-	trainS, err := timeSteps(ctx, o.Warmup, o.Steps, trainStep)
+	// The profile covers the timed steps only, not set-up or warm-up.
+	profile := newStepProfile(o.CPUProfile)
+	defer profile.discard()
+	if _, err := timeSteps(ctx, o.Warmup, 0, nil, trainStep); err != nil {
+		return err
+	}
+	rssStart, _ := procStatusBytes("VmRSS")
+	trainS, err := timeSteps(ctx, 0, o.Steps, profile, trainStep)
 	if err != nil {
 		return err
 	}
+	rssEnd, _ := procStatusBytes("VmRSS")
 
 	itp := autograd.NewTape(false)
 	inferStep := func() error {
@@ -199,8 +215,11 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		m.Forward(itp, images)
 		return nil
 	}
-	inferS, err := timeSteps(ctx, o.Warmup, o.Steps, inferStep)
+	inferS, err := timeSteps(ctx, o.Warmup, o.Steps, profile, inferStep)
 	if err != nil {
+		return err
+	}
+	if err := profile.save(); err != nil {
 		return err
 	}
 
@@ -210,7 +229,8 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 	rep := benchReport{
 		TrainImgPerSec: imgs / trainS, InferImgPerSec: imgs / inferS,
 		PeakRSSBytes: rss, PeakRSSSource: src,
-		Model: o.Model, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(),
+		TrainRSSStartBytes: rssStart, TrainRSSEndBytes: rssEnd,
+		Model: o.Model, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(), Kernels: autograd.KernelsName(),
 		Steps: o.Steps, Warmup: o.Warmup, Params: ps.Count(), Tokens: cfg.Tokens(),
 		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0),
 	}
@@ -226,17 +246,21 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		_, err = fmt.Fprintln(stdout, string(js))
 		return err
 	}
-	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up; %s, %d threads\n",
-		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, rep.BLAS, rep.Threads)
+	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up; %s, %s kernels, %d threads\n",
+		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, rep.BLAS, rep.Kernels, rep.Threads)
 	fmt.Fprintf(stdout, "  train      %10.1f img/s  %8.2f GFLOPS  (%.1f ms/step)\n", rep.TrainImgPerSec, rep.TrainGFLOPS, 1e3*trainS/float64(o.Steps))
 	fmt.Fprintf(stdout, "  inference  %10.1f img/s  %8.2f GFLOPS  (%.1f ms/batch)\n", rep.InferImgPerSec, rep.InferGFLOPS, 1e3*inferS/float64(o.Steps))
 	fmt.Fprintf(stdout, "  peak RSS   %10.1f MiB (%s)\n", float64(rss)/(1<<20), src)
+	if rssStart > 0 {
+		fmt.Fprintf(stdout, "  RSS        %10.1f MiB after warm-up, %.1f MiB after %d training steps\n",
+			float64(rssStart)/(1<<20), float64(rssEnd)/(1<<20), o.Steps)
+	}
 	return nil
 }
 
 // timeSteps runs step warmup times untimed, then steps times, and returns
 // the seconds the timed ones took.
-func timeSteps(ctx context.Context, warmup, steps int, step func() error) (float64, error) {
+func timeSteps(ctx context.Context, warmup, steps int, profile *stepProfile, step func() error) (float64, error) {
 	for i := 0; i < warmup; i++ {
 		if err := benchInterrupted(ctx); err != nil {
 			return 0, err
@@ -244,6 +268,9 @@ func timeSteps(ctx context.Context, warmup, steps int, step func() error) (float
 		if err := step(); err != nil {
 			return 0, err
 		}
+	}
+	if err := profile.start(); err != nil {
+		return 0, err
 	}
 	var total time.Duration
 	for i := 0; i < steps; i++ {
@@ -263,25 +290,35 @@ func timeSteps(ctx context.Context, warmup, steps int, step func() error) (float
 // else the memory the Go runtime has obtained from the OS, which misses
 // memory outside the Go heap (such as BLAS buffers).
 func peakRSS() (int64, string) {
-	if f, err := os.Open("/proc/self/status"); err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
-			if !ok {
-				continue
-			}
-			fields := strings.Fields(rest) // "12345 kB"
-			if len(fields) == 2 && fields[1] == "kB" {
-				if kb, err := strconv.ParseInt(fields[0], 10, 64); err == nil {
-					return kb << 10, "VmHWM"
-				}
-			}
-		}
+	if b, ok := procStatusBytes("VmHWM"); ok {
+		return b, "VmHWM"
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.Sys), "go-runtime"
+}
+
+// procStatusBytes reads one "Field: N kB" line of /proc/self/status.
+func procStatusBytes(field string) (int64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest) // "12345 kB"
+		if len(fields) == 2 && fields[1] == "kB" {
+			if kb, err := strconv.ParseInt(fields[0], 10, 64); err == nil {
+				return kb << 10, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func runBenchAttention(ctx context.Context, o *benchAttentionOptions, stdout io.Writer) error {
@@ -298,7 +335,7 @@ func runBenchAttention(ctx context.Context, o *benchAttentionOptions, stdout io.
 	}
 	kinds := []vit.AttentionFunc{autograd.SoftmaxAttention, taylorattn.Attention}
 	rep := benchAttentionReport{HeadDim: o.HeadDim, Heads: o.Heads, Batch: o.Batch, Repeats: o.Repeats,
-		BLAS: autograd.BLASName(), Threads: runtime.GOMAXPROCS(0)}
+		BLAS: autograd.BLASName(), Kernels: autograd.KernelsName(), Threads: runtime.GOMAXPROCS(0)}
 	rng := autograd.NewRNG(o.Seed, 0xa77e)
 	for _, n := range o.Tokens {
 		d3 := 3 * o.Heads * o.HeadDim

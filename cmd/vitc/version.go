@@ -15,7 +15,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print vitc's version, Go version and BLAS backend",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "vitc %s (%s, %s/%s, BLAS: %s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, autograd.BLASName())
+			fmt.Fprintf(cmd.OutOrStdout(), "vitc %s (%s, %s/%s, BLAS: %s, kernels: %s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, autograd.BLASName(), autograd.KernelsName())
 			return nil
 		},
 	}

@@ -1,0 +1,40 @@
+package autograd
+
+// The element-wise kernels of the hot loops. These pure-Go versions are
+// always built; the native build (the openblas tag, which needs cgo anyway)
+// replaces them in init with C loops the compiler vectorises
+// (vecmath_native.go), the same formulas eight lanes at a time.
+var (
+	// softmaxRows replaces each of rows rows of p (rows·cols values) by its
+	// softmax, stable for any logits.
+	softmaxRows = softmaxRowsGo
+	// geluForward writes y = x·Φ(x) and, when cdf is not nil, Φ(x).
+	geluForward = geluForwardGo
+	// geluBackward adds dy·(Φ(x) + x·φ(x)) to dx.
+	geluBackward = geluBackwardGo
+	// vecmathName names the kernels in use, for `vitc bench`.
+	vecmathName = "Go"
+)
+
+func softmaxRowsGo(p []float32, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		SoftmaxRow(p[i*cols:(i+1)*cols], p[i*cols:(i+1)*cols])
+	}
+}
+
+func geluForwardGo(y, cdf, x []float32) {
+	for i, v := range x {
+		phi := 0.5 * (1 + erf32(v*invSqrt2))
+		y[i] = v * phi
+		if cdf != nil {
+			cdf[i] = phi
+		}
+	}
+}
+
+func geluBackwardGo(dx, dy, x, cdf []float32) {
+	for i, v := range x {
+		pdf := invSqrt2Pi * exp32(-0.5*v*v)
+		dx[i] += dy[i] * (cdf[i] + v*pdf)
+	}
+}

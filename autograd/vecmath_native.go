@@ -1,0 +1,118 @@
+//go:build openblas && cgo
+
+package autograd
+
+/*
+#cgo CFLAGS: -O3
+#include <math.h>
+#include <stdint.h>
+
+// The same formulas as exp32 and erf32 in fastmath.go, written without
+// branches so that GCC vectorises the loops; target_clones picks the AVX2
+// version at load time where the CPU has it. exp is only needed here for
+// arguments ≤ 0 (softmax of x − max, and −x²/2), so there is no overflow
+// case.
+static inline float vitc_exp_nonpos(float x) {
+	const float log2e = 1.44269504088896341f, ln2hi = 0.693359375f, ln2lo = -2.12194440e-4f;
+	const float round = 12582912.0f;
+	float xc = x < -87.33654f ? -87.33654f : x;
+	float n = (xc * log2e + round) - round;
+	float r = xc - n * ln2hi - n * ln2lo;
+	float r2 = r * r;
+	float p01 = 5.0000001201e-1f + 1.6666665459e-1f * r;
+	float p23 = 4.1665795894e-2f + 8.3334519073e-3f * r;
+	float p45 = 1.3981999507e-3f + 1.9875691500e-4f * r;
+	float p = p01 + r2 * (p23 + r2 * p45);
+	float y = p * r2 + r + 1.0f;
+	union { uint32_t u; float f; } s;
+	s.u = (uint32_t)((int32_t)n + 127) << 23;
+	y *= s.f;
+	return x < -87.33654f ? 0.0f : (x != x ? x : y);
+}
+
+static inline float vitc_erf(float x) {
+	float xc = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+	float x2 = xc * xc, x4 = x2 * x2, x8 = x4 * x4;
+	float p01 = -1.60960333262415e-02f + -2.95459980854025e-03f * x2;
+	float p23 = -7.34990630326855e-04f + -5.69250639462346e-05f * x2;
+	float p45 = -2.10102402082508e-06f + 2.77068142495902e-08f * x2;
+	float p = xc * (p01 + x4 * p23 + x8 * (p45 + x4 * -2.72614225801306e-10f));
+	float q01 = -1.42647390514189e-02f + -7.37332916720468e-03f * x2;
+	float q23 = -1.68282697438203e-03f + -2.13374055278905e-04f * x2;
+	float q = q01 + x4 * q23 + x8 * -1.45660718464996e-05f;
+	return x != x ? x : p / q;
+}
+
+__attribute__((target_clones("avx2", "default")))
+void vitc_softmax_rows(float *p, long rows, long cols) {
+	for (long i = 0; i < rows; i++) {
+		float *row = p + i * cols;
+		float mx = -INFINITY;
+		for (long j = 0; j < cols; j++) mx = row[j] > mx ? row[j] : mx;
+		for (long j = 0; j < cols; j++) row[j] = vitc_exp_nonpos(row[j] - mx);
+		// Eight partial sums: a vectorisable order of summation.
+		float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+		long j = 0;
+		for (; j + 8 <= cols; j += 8)
+			for (int l = 0; l < 8; l++) acc[l] += row[j + l];
+		float s = 0;
+		for (; j < cols; j++) s += row[j];
+		for (int l = 0; l < 8; l++) s += acc[l];
+		float inv = 1.0f / s;
+		for (long j = 0; j < cols; j++) row[j] *= inv;
+	}
+}
+
+__attribute__((target_clones("avx2", "default")))
+void vitc_gelu_forward(float *y, float *cdf, const float *x, long n) {
+	const float inv_sqrt2 = 0.7071067811865476f;
+	if (cdf) {
+		for (long i = 0; i < n; i++) {
+			float phi = 0.5f * (1.0f + vitc_erf(x[i] * inv_sqrt2));
+			cdf[i] = phi;
+			y[i] = x[i] * phi;
+		}
+	} else {
+		for (long i = 0; i < n; i++) y[i] = x[i] * (0.5f * (1.0f + vitc_erf(x[i] * inv_sqrt2)));
+	}
+}
+
+__attribute__((target_clones("avx2", "default")))
+void vitc_gelu_backward(float *dx, const float *dy, const float *x, const float *cdf, long n) {
+	const float inv_sqrt2pi = 0.3989422804014327f;
+	for (long i = 0; i < n; i++) {
+		float v = x[i];
+		dx[i] += dy[i] * (cdf[i] + v * (inv_sqrt2pi * vitc_exp_nonpos(-0.5f * v * v)));
+	}
+}
+*/
+import "C"
+
+import "unsafe"
+
+func init() {
+	softmaxRows = func(p []float32, rows, cols int) {
+		if rows*cols == 0 {
+			return
+		}
+		C.vitc_softmax_rows((*C.float)(unsafe.Pointer(&p[0])), C.long(rows), C.long(cols))
+	}
+	geluForward = func(y, cdf, x []float32) {
+		if len(x) == 0 {
+			return
+		}
+		var c *C.float
+		if cdf != nil {
+			c = (*C.float)(unsafe.Pointer(&cdf[0]))
+		}
+		C.vitc_gelu_forward((*C.float)(unsafe.Pointer(&y[0])), c, (*C.float)(unsafe.Pointer(&x[0])), C.long(len(x)))
+	}
+	geluBackward = func(dx, dy, x, cdf []float32) {
+		if len(x) == 0 {
+			return
+		}
+		C.vitc_gelu_backward((*C.float)(unsafe.Pointer(&dx[0])), (*C.float)(unsafe.Pointer(&dy[0])),
+			(*C.float)(unsafe.Pointer(&x[0])), (*C.float)(unsafe.Pointer(&cdf[0])), C.long(len(x)))
+	}
+	vecmathName = "C (vectorised)"
+}

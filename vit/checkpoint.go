@@ -3,6 +3,7 @@ package vit
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
@@ -32,17 +33,38 @@ type metadata struct {
 	Meta
 }
 
+// checkpointFormat is the version of the vitc metadata this build writes
+// and reads.
+const checkpointFormat = 1
+
 // Save writes the model as a timm-layout safetensors file, atomically.
 func (m *Model) Save(path string, meta Meta) error {
-	js, err := json.Marshal(metadata{Format: 1, Config: m.Config, Meta: meta})
+	tensors, md, err := m.checkpoint(meta)
 	if err != nil {
 		return err
+	}
+	return safetensors.WriteFile(path, tensors, md)
+}
+
+// encode writes the same bytes as Save to w.
+func (m *Model) encode(w io.Writer, meta Meta) error {
+	tensors, md, err := m.checkpoint(meta)
+	if err != nil {
+		return err
+	}
+	return safetensors.Encode(w, tensors, md)
+}
+
+func (m *Model) checkpoint(meta Meta) ([]safetensors.WriteTensor, map[string]string, error) {
+	js, err := json.Marshal(metadata{Format: checkpointFormat, Config: m.Config, Meta: meta})
+	if err != nil {
+		return nil, nil, err
 	}
 	tensors := make([]safetensors.WriteTensor, 0, len(m.Params.List()))
 	for _, p := range m.Params.List() {
 		tensors = append(tensors, safetensors.WriteTensor{Name: p.Name, Shape: p.Shape, Data: p.Data})
 	}
-	return safetensors.WriteFile(path, tensors, map[string]string{MetadataKey: string(js)})
+	return tensors, map[string]string{MetadataKey: string(js)}, nil
 }
 
 // LoadOptions say how to read a checkpoint that has no vitc metadata (a
@@ -60,6 +82,11 @@ func Load(path string, opts LoadOptions) (*Model, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, err
 	}
+	return loadParsed(path, f, opts)
+}
+
+// loadParsed is Load after the safetensors layer has validated the file.
+func loadParsed(path string, f *safetensors.File, opts LoadOptions) (*Model, Meta, error) {
 	cfg, meta, err := configOf(path, f, opts)
 	if err != nil {
 		return nil, Meta{}, err
@@ -88,6 +115,9 @@ func configOf(path string, f *safetensors.File, opts LoadOptions) (Config, Meta,
 		var md metadata
 		if err := json.Unmarshal([]byte(js), &md); err != nil {
 			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: bad vitc metadata: %v", path, err)
+		}
+		if md.Format != checkpointFormat {
+			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: vitc metadata format %d, this build reads format %d", path, md.Format, checkpointFormat)
 		}
 		if err := md.Config.Validate(); err != nil {
 			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)

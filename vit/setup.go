@@ -66,6 +66,9 @@ func NewRun(opts TrainOptions, ds *datasets.Dataset) (*Run, error) {
 	if opts.Epochs <= 0 || opts.Batch <= 0 {
 		return nil, fmt.Errorf("epochs (%d) and batch (%d) must be positive", opts.Epochs, opts.Batch)
 	}
+	if opts.SkipNonFinite < 0 {
+		return nil, fmt.Errorf("--skip-nonfinite (%d) must not be negative", opts.SkipNonFinite)
+	}
 	if ds.Train.Len() == 0 || ds.Test.Len() == 0 {
 		return nil, fmt.Errorf("data %q has an empty train or test split", opts.Data)
 	}

@@ -37,6 +37,9 @@ type TrainOptions struct {
 	// CheckpointEvery saves resumable state this often inside an epoch, so
 	// a killed run loses at most this much work (0: only at epoch ends).
 	CheckpointEvery time.Duration `json:"checkpoint_every"`
+	// SkipNonFinite is how many batches with a non-finite loss or gradient
+	// the run may skip (no update) before it stops; 0 stops at the first.
+	SkipNonFinite int `json:"skip_nonfinite,omitempty"`
 }
 
 // Batch is one training batch as the loop sees it.
@@ -76,15 +79,18 @@ type Progress interface {
 
 // EpochMetrics is one line of metrics.jsonl.
 type EpochMetrics struct {
-	Epoch     int            `json:"epoch"`
-	TrainLoss float64        `json:"train_loss"`
-	TrainAcc  float64        `json:"train_accuracy"`
-	TestLoss  float64        `json:"test_loss"`
-	TestAcc   float64        `json:"test_accuracy"`
-	LR        float64        `json:"lr"`
-	Seconds   float64        `json:"seconds"`
-	ImgPerSec float64        `json:"img_per_s"`
-	Extra     map[string]any `json:"extra,omitempty"`
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_accuracy"`
+	TestLoss  float64 `json:"test_loss"`
+	TestAcc   float64 `json:"test_accuracy"`
+	LR        float64 `json:"lr"`
+	Seconds   float64 `json:"seconds"`
+	ImgPerSec float64 `json:"img_per_s"`
+	// Skipped counts this epoch's batches skipped for a non-finite loss or
+	// gradient (--skip-nonfinite).
+	Skipped int            `json:"skipped_batches,omitempty"`
+	Extra   map[string]any `json:"extra,omitempty"`
 }
 
 // ErrInterrupted is returned when the context is cancelled; the state at the
@@ -96,10 +102,15 @@ type NonFiniteError struct {
 	What        string
 	Epoch, Step int
 	Value       float64
+	Skipped     int // batches already skipped under TrainOptions.SkipNonFinite
 }
 
 func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("non-finite %s (%v) at epoch %d, step %d: stopped, the last good checkpoint is kept", e.What, e.Value, e.Epoch+1, e.Step)
+	msg := fmt.Sprintf("non-finite %s (%v) at epoch %d, step %d: stopped, the last good checkpoint is kept", e.What, e.Value, e.Epoch+1, e.Step)
+	if e.Skipped > 0 {
+		return msg + fmt.Sprintf(" (%d bad batches skipped before, the --skip-nonfinite limit)", e.Skipped)
+	}
+	return msg
 }
 
 // Run is one training run: a model, its data and the components that shape
@@ -123,18 +134,22 @@ type Run struct {
 
 // State is everything needed to continue a run exactly where it stopped.
 type State struct {
-	Opts      TrainOptions    `json:"options"`
-	Epoch     int             `json:"epoch"`      // current epoch, 0-based
-	NextBatch int             `json:"next_batch"` // first batch not yet trained in Epoch
-	Step      int             `json:"step"`       // optimizer steps taken
-	Done      bool            `json:"done"`
-	Seconds   float64         `json:"seconds"` // training time so far
-	LossSum   float64         `json:"loss_sum"`
-	Correct   int             `json:"correct"`
-	Seen      int             `json:"seen"`
-	History   []EpochMetrics  `json:"history"`
-	Run       *Run            `json:"-"`
-	Optimizer *autograd.AdamW `json:"-"`
+	Opts      TrainOptions `json:"options"`
+	Epoch     int          `json:"epoch"`      // current epoch, 0-based
+	NextBatch int          `json:"next_batch"` // first batch not yet trained in Epoch
+	Step      int          `json:"step"`       // optimizer steps taken
+	Done      bool         `json:"done"`
+	Seconds   float64      `json:"seconds"` // training time so far
+	LossSum   float64      `json:"loss_sum"`
+	Correct   int          `json:"correct"`
+	Seen      int          `json:"seen"`
+	// Skipped counts the batches skipped for non-finite values: SkippedEpoch
+	// in this epoch, Skipped in the whole run (the --skip-nonfinite budget).
+	SkippedEpoch int             `json:"skipped_epoch,omitempty"`
+	Skipped      int             `json:"skipped,omitempty"`
+	History      []EpochMetrics  `json:"history"`
+	Run          *Run            `json:"-"`
+	Optimizer    *autograd.AdamW `json:"-"`
 }
 
 // CrossEntropyObjective is the default loss, with label smoothing.
@@ -231,12 +246,26 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 				loss = autograd.WeightedSum(tp, terms, weights)
 			}
 			lv := float64(loss.Data[0])
-			if math.IsNaN(lv) || math.IsInf(lv, 0) {
-				return Result{}, &NonFiniteError{What: "loss", Epoch: st.Epoch, Step: st.Step, Value: lv}
+			var bad *NonFiniteError
+			if !isFinite(lv) {
+				bad = &NonFiniteError{What: "loss", Epoch: st.Epoch, Step: st.Step, Value: lv}
+			} else {
+				tp.Backward(loss)
+				if norm := ps.ClipGradNorm(r.Opts.ClipNorm); !isFinite(norm) {
+					bad = &NonFiniteError{What: "gradient norm", Epoch: st.Epoch, Step: st.Step, Value: norm}
+				}
 			}
-			tp.Backward(loss)
-			if norm := ps.ClipGradNorm(r.Opts.ClipNorm); math.IsNaN(norm) || math.IsInf(norm, 0) {
-				return Result{}, &NonFiniteError{What: "gradient norm", Epoch: st.Epoch, Step: st.Step, Value: norm}
+			if bad != nil {
+				if st.Skipped >= r.Opts.SkipNonFinite {
+					bad.Skipped = st.Skipped
+					return Result{}, bad
+				}
+				// Skip the batch: no update, and the schedule moves on as
+				// if it had trained, so the run still ends on plan.
+				st.Skipped++
+				st.SkippedEpoch++
+				st.Step++
+				continue
 			}
 			r.opt.Update(ps, lr)
 			st.Step++
@@ -267,7 +296,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			Epoch: st.Epoch + 1, TrainLoss: st.LossSum / math.Max(1, float64(st.Seen)),
 			TrainAcc: float64(st.Correct) / math.Max(1, float64(st.Seen)),
 			TestLoss: ev.Loss, TestAcc: ev.Accuracy, LR: sched.At(max(st.Step-1, 0)),
-			Seconds: time.Since(epochStart).Seconds(),
+			Seconds: time.Since(epochStart).Seconds(), Skipped: st.SkippedEpoch,
 		}
 		if train := st.Seconds - epochStartSeconds; train > 0 {
 			em.ImgPerSec = float64(st.Seen) / train
@@ -281,7 +310,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			}
 		}
 		st.History = append(st.History, em)
-		st.NextBatch, st.LossSum, st.Correct, st.Seen = 0, 0, 0, 0
+		st.NextBatch, st.LossSum, st.Correct, st.Seen, st.SkippedEpoch = 0, 0, 0, 0, 0
 		if r.Progress != nil {
 			r.Progress.EpochEnd(em)
 		}
@@ -323,3 +352,5 @@ func (r *Run) saveThen(err error) error {
 	}
 	return err
 }
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

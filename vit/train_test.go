@@ -7,8 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"vitc/autograd"
 	"vitc/datasets"
 )
 
@@ -135,3 +137,69 @@ func (p *poisonAt) BeforeStep(step, _ int) {
 	}
 }
 func (p *poisonAt) EpochMetrics() map[string]any { return nil }
+
+// nanLossAt adds a NaN to the loss at the given steps only: a transient bad
+// batch, unlike poisonAt's diverged weights. It records the head weights
+// before every step so the test can see whether a step changed them.
+type nanLossAt struct {
+	steps map[int]bool
+	cur   int
+	m     *Model
+	head  map[int][]float32
+}
+
+func (n *nanLossAt) BeforeStep(step, _ int) {
+	n.cur = step
+	h, _ := n.m.Params.Get("head.weight")
+	n.head[step] = append([]float32(nil), h.Data...)
+}
+func (n *nanLossAt) EpochMetrics() map[string]any { return nil }
+func (n *nanLossAt) Name() string                 { return "nan" }
+func (n *nanLossAt) Loss(tp *autograd.Tape) *autograd.Tensor {
+	if !n.steps[n.cur] {
+		return nil
+	}
+	t := tp.New(false, 1)
+	t.Data[0] = float32(math.NaN())
+	return t
+}
+
+func TestSkipNonFinite(t *testing.T) {
+	bad := map[int]bool{5: true, 25: true} // one in each 20-step epoch
+	newRun := func(skip int) (*Run, *nanLossAt) {
+		r := tinyRun(t, 2)
+		r.Opts.SkipNonFinite = skip
+		n := &nanLossAt{steps: bad, m: r.Model, head: map[int][]float32{}}
+		r.Hooks, r.Terms = []Hook{n}, []LossTerm{n}
+		return r, n
+	}
+
+	r, n := newRun(2)
+	res, err := r.Train(context.Background())
+	if err != nil {
+		t.Fatalf("two bad batches with --skip-nonfinite 2: %v", err)
+	}
+	if len(res.History) != 2 || res.History[0].Skipped != 1 || res.History[1].Skipped != 1 {
+		t.Fatalf("history %+v, want 2 epochs with 1 skipped batch each", res.History)
+	}
+	if !slices.Equal(n.head[5], n.head[6]) {
+		t.Error("the skipped step changed the weights")
+	}
+	if slices.Equal(n.head[6], n.head[7]) {
+		t.Error("the step after a skipped one did not train")
+	}
+	for _, p := range r.Model.Params.List() {
+		for _, v := range p.Data {
+			if !isFinite(float64(v)) {
+				t.Fatalf("%s holds %v after skipping", p.Name, v)
+			}
+		}
+	}
+
+	r, _ = newRun(1)
+	_, err = r.Train(context.Background())
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || nf.Step != 25 || nf.Skipped != 1 {
+		t.Fatalf("second bad batch over a budget of 1: got %v, want a non-finite error at step 25", err)
+	}
+}

@@ -127,6 +127,8 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"not safetensors", []string{"inspect", png}, "not a safetensors file"},
 		{"unknown flag", []string{"train", "--bogus"}, "unknown flag"},
 		{"resume without state", []string{"train", "--resume", "--out", filepath.Join(dir, "empty")}, "cannot resume"},
+		{"checkpoint of another architecture", []string{"eval", "--checkpoint", "../../vit/testdata/torch/micro_softmax.safetensors", "--model", "deit-tiny", "--data", "synthetic"}, "needs 5.4e+06 parameters"},
+		{"negative skip budget", []string{"train", "--skip-nonfinite", "-1", "--out", out}, "--skip-nonfinite"},
 	}
 	for _, c := range cases {
 		code, _, errOut := vitcRun(t, c.args...)

@@ -59,6 +59,10 @@ func (p *progressBar) EpochEnd(m vit.EpochMetrics) {
 		_ = p.bar.Finish()
 		p.bar = nil
 	}
-	fmt.Fprintf(p.w, "epoch %d/%d  train loss %.4f acc %5.1f%%  test loss %.4f acc %5.1f%%  %.0f img/s  %.1fs\n",
-		m.Epoch, p.total, m.TrainLoss, 100*m.TrainAcc, m.TestLoss, 100*m.TestAcc, m.ImgPerSec, m.Seconds)
+	skipped := ""
+	if m.Skipped > 0 {
+		skipped = fmt.Sprintf("  skipped %d non-finite batches", m.Skipped)
+	}
+	fmt.Fprintf(p.w, "epoch %d/%d  train loss %.4f acc %5.1f%%  test loss %.4f acc %5.1f%%  %.0f img/s  %.1fs%s\n",
+		m.Epoch, p.total, m.TrainLoss, 100*m.TrainAcc, m.TestLoss, 100*m.TestAcc, m.ImgPerSec, m.Seconds, skipped)
 }

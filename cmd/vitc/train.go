@@ -36,6 +36,7 @@ type trainOptions struct {
 	Resume                   bool
 	Init                     string
 	CheckpointEvery          time.Duration
+	SkipNonFinite            int
 	JSON                     bool
 	Sparse                   taylorattn.SparseOptions
 	Teacher                  string
@@ -75,6 +76,7 @@ finishes the same run with the same settings.`,
 	f.BoolVar(&o.Resume, "resume", false, "continue the run saved in --out")
 	f.StringVar(&o.Init, "init", "", "initialise weights from this checkpoint")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
+	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", 0, "skip up to this many batches with a non-finite loss or gradient instead of stopping")
 	f.BoolVar(&o.JSON, "json", false, "print the final report as JSON on stdout")
 	d := taylorattn.DefaultSparse
 	f.Float64Var(&o.Sparse.Weight, "sparse-weight", d.Weight, "Taylor attention: weight α of the sparse training branch (0: plain Taylor training)")
@@ -205,7 +207,7 @@ func newTrainRun(o *trainOptions) (*vit.Run, error) {
 		Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
 		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, Init: o.Init,
-		CheckpointEvery: o.CheckpointEvery, Sparse: o.Sparse,
+		CheckpointEvery: o.CheckpointEvery, Sparse: o.Sparse, SkipNonFinite: o.SkipNonFinite,
 		Teacher: o.Teacher, KDAlpha: o.KDAlpha, KDTemp: o.KDTemp,
 	}, ds)
 }

@@ -1,0 +1,53 @@
+package vit
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"vitc/vit/safetensors"
+)
+
+// FuzzLoadCheckpoint feeds arbitrary files that the safetensors layer
+// accepts to the checkpoint loader: hostile vitc metadata (configs that
+// claim huge models, bad JSON, wrong kinds) and wrong or missing tensors
+// must give one-line errors, never a panic or an allocation the file's size
+// does not justify. Seeds: a small valid checkpoint of each attention kind
+// (added here) and the committed corpus in testdata/fuzz.
+func FuzzLoadCheckpoint(f *testing.F) {
+	for _, attn := range []string{"softmax", "taylor"} {
+		cfg := Config{Image: 8, Channels: 1, Patch: 4, Dim: 8, Depth: 1, Heads: 2, MLPRatio: 1, Classes: 3, Attention: attn}
+		m, err := New(cfg, 1)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := m.encode(&buf, Meta{Dataset: "synthetic"}); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file, err := safetensors.Parse(b)
+		if err != nil {
+			return // the safetensors layer's own fuzz target covers these
+		}
+		for _, opts := range []LoadOptions{{}, {Preset: "micro"}, {Preset: "micro", Attention: "taylor"}} {
+			m, _, err := loadParsed("fuzz.safetensors", file, opts)
+			if err != nil {
+				if m != nil {
+					t.Fatal("model returned with an error")
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error %q is not one line", err)
+				}
+				continue
+			}
+			// Whatever loads must run.
+			x := make([]float32, m.Channels*m.Image*m.Image)
+			if logits := Predict(m, x, 1, 1); len(logits) != m.Classes {
+				t.Fatalf("%d logits for %d classes", len(logits), m.Classes)
+			}
+		}
+	})
+}

@@ -6,9 +6,44 @@ import "math"
 // token pruning needs from it.
 type AttentionResult struct {
 	Out *Tensor // (B, N, D)
-	// CLSAttention[b*N+j] is the attention of the cls query to token j,
-	// averaged over heads (B, N). Nil unless requested.
+	// CLSAttention[(b·H+h)·N+j] is the attention of head h's cls query to
+	// token j (B, H, N). Nil unless requested.
 	CLSAttention []float32
+	Heads        int
+}
+
+// MeanCLS averages the cls attention over the heads that alive marks (all
+// heads when alive is nil): (B, N). Token pruning ranks tokens by it; a
+// block-pruned model leaves its removed heads out, so that the compacted
+// model, which no longer has them, ranks tokens the same way.
+func (r AttentionResult) MeanCLS(alive []bool) []float32 {
+	h := r.Heads
+	b := r.Out.Shape[0]
+	tokens := r.Out.Shape[1]
+	out := make([]float32, b*tokens)
+	count := 0
+	for hi := 0; hi < h; hi++ {
+		if alive == nil || alive[hi] {
+			count++
+		}
+	}
+	if count == 0 {
+		return out
+	}
+	inv := 1 / float32(count)
+	for bi := 0; bi < b; bi++ {
+		dst := out[bi*tokens : (bi+1)*tokens]
+		for hi := 0; hi < h; hi++ {
+			if alive != nil && !alive[hi] {
+				continue
+			}
+			row := r.CLSAttention[(bi*h+hi)*tokens : (bi*h+hi+1)*tokens]
+			for j, v := range row {
+				dst[j] += v * inv
+			}
+		}
+	}
+	return out
 }
 
 // SoftmaxAttention is multi-head scaled dot-product attention over a packed
@@ -38,17 +73,11 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 			Gemm(false, false, n, hd, n, 1, p, n, v, d3, 0, out.Data[bi*n*d+h*hd:], d)
 		}
 	})
-	res := AttentionResult{Out: out}
+	res := AttentionResult{Out: out, Heads: heads}
 	if wantCLS {
-		res.CLSAttention = make([]float32, b*n)
-		for bi := 0; bi < b; bi++ {
-			cls := res.CLSAttention[bi*n : (bi+1)*n]
-			for h := 0; h < heads; h++ {
-				row := probs.Data[(bi*heads+h)*n*n : (bi*heads+h)*n*n+n]
-				for j, v := range row {
-					cls[j] += v / float32(heads)
-				}
-			}
+		res.CLSAttention = make([]float32, b*heads*n) // (B, H, N): row 0 of each head's P
+		for bh := 0; bh < b*heads; bh++ {
+			copy(res.CLSAttention[bh*n:(bh+1)*n], probs.Data[bh*n*n:bh*n*n+n])
 		}
 	}
 	tp.Record(out, func() {

@@ -201,9 +201,10 @@ func TestSoftmaxAttentionMatchesNaive(t *testing.T) {
 				}
 			}
 		}
+		mean := res.MeanCLS(nil)
 		for j, w := range clsWant {
-			if math.Abs(float64(res.CLSAttention[bi*n+j])-w) > 1e-5 {
-				t.Fatalf("cls attention [%d,%d] = %v, want %v", bi, j, res.CLSAttention[bi*n+j], w)
+			if math.Abs(float64(mean[bi*n+j])-w) > 1e-5 {
+				t.Fatalf("cls attention [%d,%d] = %v, want %v", bi, j, mean[bi*n+j], w)
 			}
 		}
 	}
@@ -336,5 +337,20 @@ func TestClipGradNorm(t *testing.T) {
 	}
 	if n := ps.GradNorm(); math.Abs(n-1) > 1e-5 {
 		t.Errorf("clipped norm %v, want 1", n)
+	}
+}
+
+func TestMeanCLSSkipsDeadHeads(t *testing.T) {
+	// B = 1, H = 3, N = 2: head h's row is (h+1, 10·(h+1)).
+	res := AttentionResult{Out: &Tensor{Shape: []int{1, 2, 6}, Data: make([]float32, 12)}, Heads: 3,
+		CLSAttention: []float32{1, 10, 2, 20, 3, 30}}
+	if got := res.MeanCLS(nil); got[0] != 2 || got[1] != 20 {
+		t.Errorf("mean over all heads = %v, want [2 20]", got)
+	}
+	if got := res.MeanCLS([]bool{true, false, true}); got[0] != 2 || got[1] != 20 {
+		t.Errorf("mean over heads 0 and 2 = %v, want [2 20]", got)
+	}
+	if got := res.MeanCLS([]bool{false, true, true}); got[0] != 2.5 || got[1] != 25 {
+		t.Errorf("mean over heads 1 and 2 = %v, want [2.5 25]", got)
 	}
 }

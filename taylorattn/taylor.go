@@ -18,7 +18,7 @@ import (
 
 // Attention is linear Taylor attention over a packed qkv (B, N, 3·D) in
 // timm's (B, N, 3, H, d) layout, returning (B, N, D). With wantCLS it also
-// reports the cls row of the implicit attention matrix, averaged over heads,
+// reports each head's cls row of the implicit attention matrix (B, H, N),
 // for token pruning.
 func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool) autograd.AttentionResult {
 	b, n, d3 := qkv.Shape[0], qkv.Shape[1], qkv.Shape[2]
@@ -31,7 +31,7 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 	khat := tp.New(false, b, n, d).Data
 	per := hd*hd + 2*hd + n
 	saved := tp.New(false, b*heads, per).Data
-	var clsPerHead []float32 // (B, H, N), summed over heads after the loop
+	var clsPerHead []float32 // (B, H, N)
 	if wantCLS {
 		clsPerHead = make([]float32, b*heads*n)
 	}
@@ -73,7 +73,7 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 				}
 			}
 			if wantCLS {
-				// a_0j = (1 + s·q_0·k̂_j) / den_0, averaged over heads
+				// a_0j = (1 + s·q_0·k̂_j) / den_0
 				q0 := q[:hd]
 				row := clsPerHead[bh*n : (bh+1)*n]
 				for j := 0; j < n; j++ {
@@ -81,18 +81,11 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 					for c := 0; c < hd; c++ {
 						dot += q0[c] * kh[j*d+c]
 					}
-					row[j] = (1 + s*dot) / den[0] / float32(heads)
+					row[j] = (1 + s*dot) / den[0]
 				}
 			}
 		}
 	})
-	var cls []float32
-	if wantCLS {
-		cls = make([]float32, b*n)
-		for bh, v := range clsPerHead {
-			cls[(bh/(heads*n))*n+bh%n] += v
-		}
-	}
 	tp.Record(out, func() {
 		dqkv := tp.GradOf(qkv)
 		dy := out.Grad
@@ -161,7 +154,7 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 			}
 		})
 	})
-	return autograd.AttentionResult{Out: out, CLSAttention: cls}
+	return autograd.AttentionResult{Out: out, CLSAttention: clsPerHead, Heads: heads}
 }
 
 // centre writes K − mean over tokens of K into dst (row stride ldd).

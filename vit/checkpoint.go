@@ -172,12 +172,17 @@ func isqrt(n int) int {
 // paramCount is the number of values in a model of c, in float64 so that no
 // config, however absurd, overflows it.
 func paramCount(c Config) float64 {
-	d, h := float64(c.Dim), float64(c.Hidden())
+	d := float64(c.Dim)
 	side := float64(c.Image / c.Patch)
 	patch := d*float64(c.Channels)*float64(c.Patch)*float64(c.Patch) + d
 	embed := d + (side*side+1)*d // cls_token, pos_embed
-	block := 4*d + 3*d*d + 3*d + d*d + d + h*d + h + d*h + d
-	return patch + embed + float64(c.Depth)*block + 2*d + float64(c.Classes)*(d+1)
+	var blocks float64
+	for i := 0; i < c.Depth; i++ {
+		a := float64(c.HeadsAt(i) * c.HeadDim()) // attention width
+		h := float64(c.HiddenAt(i))
+		blocks += 4*d + 3*a*d + 3*a + d*a + d + h*d + h + d*h + d
+	}
+	return patch + embed + blocks + 2*d + float64(c.Classes)*(d+1)
 }
 
 // loadTensors copies every parameter from f, converting dtypes. Names for

@@ -438,7 +438,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Config != cfg {
+			if !reflect.DeepEqual(got.Config, cfg) {
 				t.Errorf("config %+v, want %+v", got.Config, cfg)
 			}
 			if !reflect.DeepEqual(meta, tc.meta) {
@@ -581,7 +581,7 @@ func TestLoadWeightsFrom(t *testing.T) {
 		if err := dst.LoadWeightsFrom(path); err != nil {
 			t.Fatal(err)
 		}
-		if dst.Config != other {
+		if !reflect.DeepEqual(dst.Config, other) {
 			t.Errorf("config became %+v", dst.Config)
 		}
 		sameParams(t, dst, src, isHead)                                            // body from the checkpoint
@@ -646,7 +646,7 @@ func TestLoadTimmFineTuned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Config != cfg {
+	if !reflect.DeepEqual(m.Config, cfg) {
 		t.Errorf("config %+v, want %+v", m.Config, cfg)
 	}
 	if !reflect.DeepEqual(meta, vit.Meta{}) {

@@ -5,8 +5,12 @@ package vit
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"strings"
+
+	"vitc/tokenprune"
 )
 
 // Config fixes a ViT architecture. JSON names are the checkpoint metadata
@@ -21,6 +25,14 @@ type Config struct {
 	MLPRatio  float64 `json:"mlp_ratio"`
 	Classes   int     `json:"classes"`
 	Attention string  `json:"attention"`
+
+	// A pruned model (`vitc prune`) records what compaction left of each
+	// block and where it prunes tokens; unset, every block has Heads heads
+	// and Hidden() MLP units and no token is pruned.
+	LayerHeads  []int   `json:"layer_heads,omitempty"`  // heads kept per block
+	LayerHidden []int   `json:"layer_hidden,omitempty"` // MLP units kept per block
+	TokenKeep   float64 `json:"token_keep,omitempty"`   // patch-token keep rate at TokenLayers
+	TokenLayers []int   `json:"token_layers,omitempty"` // blocks after whose attention tokens are pruned
 }
 
 var presets = map[string]Config{
@@ -63,12 +75,69 @@ func (c Config) Validate() error {
 	case c.MLPRatio <= 0 || c.Hidden() <= 0:
 		return fmt.Errorf("mlp ratio %g gives no hidden units", c.MLPRatio)
 	}
-	for _, k := range attentionKinds {
-		if c.Attention == k {
-			return nil
+	if !slices.Contains(attentionKinds, c.Attention) {
+		return fmt.Errorf("unknown attention kind %q (want %s)", c.Attention, strings.Join(attentionKinds, " or "))
+	}
+	return c.validatePruning()
+}
+
+func (c Config) validatePruning() error {
+	if c.LayerHeads != nil && len(c.LayerHeads) != c.Depth || c.LayerHidden != nil && len(c.LayerHidden) != c.Depth {
+		return fmt.Errorf("pruned model: %d layer_heads and %d layer_hidden entries for depth %d", len(c.LayerHeads), len(c.LayerHidden), c.Depth)
+	}
+	for i := 0; i < c.Depth; i++ {
+		if h := c.HeadsAt(i); h < 1 || h > c.Heads {
+			return fmt.Errorf("pruned model: block %d has %d heads (want 1..%d)", i, h, c.Heads)
+		}
+		if u := c.HiddenAt(i); u < 1 || u > c.Hidden() {
+			return fmt.Errorf("pruned model: block %d has %d MLP units (want 1..%d)", i, u, c.Hidden())
 		}
 	}
-	return fmt.Errorf("unknown attention kind %q (want %s)", c.Attention, strings.Join(attentionKinds, " or "))
+	if c.TokenKeep < 0 || c.TokenKeep > 1 || math.IsNaN(c.TokenKeep) {
+		return fmt.Errorf("token keep rate %g is not in [0, 1]", c.TokenKeep)
+	}
+	for i, l := range c.TokenLayers {
+		if l < 0 || l >= c.Depth || i > 0 && l <= c.TokenLayers[i-1] {
+			return fmt.Errorf("token pruning layers %v: want ascending block indices below %d", c.TokenLayers, c.Depth)
+		}
+	}
+	return nil
+}
+
+// HeadsAt is the number of heads block i has.
+func (c Config) HeadsAt(i int) int {
+	if c.LayerHeads != nil {
+		return c.LayerHeads[i]
+	}
+	return c.Heads
+}
+
+// HiddenAt is the MLP width of block i.
+func (c Config) HiddenAt(i int) int {
+	if c.LayerHidden != nil {
+		return c.LayerHidden[i]
+	}
+	return c.Hidden()
+}
+
+// PrunesTokens reports whether the model prunes tokens after block i.
+func (c Config) PrunesTokens(i int) bool {
+	return c.TokenKeep > 0 && c.TokenKeep < 1 && slices.Contains(c.TokenLayers, i)
+}
+
+// TokensAt is the number of tokens entering block i, and after its token
+// pruning (the MLP's count).
+func (c Config) TokensAt(i int) (in, out int) {
+	n := c.Tokens()
+	for l := 0; l <= i; l++ {
+		in = n
+		if c.PrunesTokens(l) {
+			if k := tokenprune.KeepCount(n, c.TokenKeep); k < n-1 {
+				n = k + 2 // cls, the kept tokens and one fused token
+			}
+		}
+	}
+	return in, n
 }
 
 // Patches is the number of patch tokens; Tokens adds the cls token.

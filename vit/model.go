@@ -6,6 +6,7 @@ import (
 
 	"vitc/autograd"
 	"vitc/taylorattn"
+	"vitc/tokenprune"
 )
 
 // Model is a DeiT/timm ViT. Its parameters carry timm's state-dict names, so
@@ -23,15 +24,18 @@ type Model struct {
 	attention AttentionFunc   // softmax or Taylor
 
 	// Hooks let compression techniques change the forward pass without a new
-	// model: WeightView replaces a weight by its masked view (block pruning),
-	// AfterAttention may drop or fuse tokens (token pruning).
-	WeightView     func(tp *autograd.Tape, p *autograd.Param) *autograd.Tensor
-	AfterAttention func(tp *autograd.Tape, layer int, x *autograd.Tensor, attn autograd.AttentionResult) *autograd.Tensor
+	// model: WeightView replaces a weight by its masked view (block pruning).
+	WeightView func(tp *autograd.Tape, p *autograd.Param) *autograd.Tensor
 	// AttentionHook may change a layer's attention result (Taylor's sparse
 	// training branch adds its correction here).
 	AttentionHook func(tp *autograd.Tape, layer int, qkv *autograd.Tensor, heads int, res autograd.AttentionResult) autograd.AttentionResult
-	// NeedCLSAttention asks attention ops to report cls-token attention.
-	NeedCLSAttention func(layer int) bool
+	// LiveHeads marks the heads of a layer that token pruning averages cls
+	// attention over (nil: all): block pruning leaves out the heads that
+	// compaction will remove, so the compacted model ranks tokens alike.
+	LiveHeads func(layer int) []bool
+	// TokensKept, when set, receives each token-pruning layer's kept token
+	// indices per image (tokenprune.KeepFuse's second result).
+	TokensKept func(layer int, kept [][]int)
 }
 
 type linear struct{ weight, bias *autograd.Param }
@@ -39,6 +43,7 @@ type linear struct{ weight, bias *autograd.Param }
 type layerNorm struct{ weight, bias *autograd.Param }
 
 type block struct {
+	heads        int
 	norm1, norm2 layerNorm
 	qkv, proj    linear
 	fc1, fc2     linear
@@ -78,13 +83,15 @@ func New(cfg Config, seed int64) (*Model, error) {
 	}
 	for i := 0; i < cfg.Depth; i++ {
 		pre := fmt.Sprintf("blocks.%d.", i)
+		a := cfg.HeadsAt(i) * cfg.HeadDim() // attention width: d unless heads were pruned
 		m.blocks = append(m.blocks, block{
+			heads: cfg.HeadsAt(i),
 			norm1: addNorm(pre + "norm1"),
-			qkv:   addLinear(pre+"attn.qkv", 3*d, d),
-			proj:  addLinear(pre+"attn.proj", d, d),
+			qkv:   addLinear(pre+"attn.qkv", 3*a, d),
+			proj:  addLinear(pre+"attn.proj", d, a),
 			norm2: addNorm(pre + "norm2"),
-			fc1:   addLinear(pre+"mlp.fc1", cfg.Hidden(), d),
-			fc2:   addLinear(pre+"mlp.fc2", d, cfg.Hidden()),
+			fc1:   addLinear(pre+"mlp.fc1", cfg.HiddenAt(i), d),
+			fc2:   addLinear(pre+"mlp.fc2", d, cfg.HiddenAt(i)),
 		})
 	}
 	m.norm = addNorm("norm")
@@ -162,20 +169,29 @@ func (m *Model) Forward(tp *autograd.Tape, images *autograd.Tensor) *autograd.Te
 func (m *Model) block(tp *autograd.Tape, i int, x *autograd.Tensor) *autograd.Tensor {
 	b := &m.blocks[i]
 	h := m.layerNorm(tp, b.norm1, x) // (B, N, D)
-	qkv := m.linear(tp, b.qkv, h)    // (B, N, 3·D)
-	wantCLS := m.NeedCLSAttention != nil && m.NeedCLSAttention(i)
-	attn := m.attention(tp, qkv, m.Heads, wantCLS)
+	qkv := m.linear(tp, b.qkv, h)    // (B, N, 3·A), A = heads·d_head
+	// A keep-rate schedule changes m.TokenKeep while training.
+	prune := m.PrunesTokens(i)
+	attn := m.attention(tp, qkv, b.heads, prune)
 	if m.AttentionHook != nil {
-		attn = m.AttentionHook(tp, i, qkv, m.Heads, attn)
+		attn = m.AttentionHook(tp, i, qkv, b.heads, attn)
 	}
 	a := m.linear(tp, b.proj, attn.Out) // (B, N, D)
 	x = autograd.Add(tp, x, a)
-	if m.AfterAttention != nil {
-		x = m.AfterAttention(tp, i, x, attn) // (B, N', D)
+	if prune {
+		var live []bool
+		if m.LiveHeads != nil {
+			live = m.LiveHeads(i)
+		}
+		var kept [][]int
+		x, kept = tokenprune.KeepFuse(tp, x, attn.MeanCLS(live), m.TokenKeep) // (B, k+2, D)
+		if m.TokensKept != nil {
+			m.TokensKept(i, kept)
+		}
 	}
 	h = m.layerNorm(tp, b.norm2, x)
-	h = m.linear(tp, b.fc1, h) // (B, N, hidden)
+	h = m.linear(tp, b.fc1, h) // (B, N', hidden)
 	h = autograd.GELU(tp, h)
-	h = m.linear(tp, b.fc2, h) // (B, N, D)
+	h = m.linear(tp, b.fc2, h) // (B, N', D)
 	return autograd.Add(tp, x, h)
 }

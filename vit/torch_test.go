@@ -204,7 +204,7 @@ func TestTorchReferenceLogits(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantCfg.Attention = tc.attention
-			if fx.Config != wantCfg {
+			if !reflect.DeepEqual(fx.Config, wantCfg) {
 				t.Fatalf("vitc preset %q with attention %s is %+v; torchref used %+v", tc.preset, tc.attention, wantCfg, fx.Config)
 			}
 
@@ -219,7 +219,7 @@ func TestTorchReferenceLogits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Config != wantCfg {
+			if !reflect.DeepEqual(m.Config, wantCfg) {
 				t.Errorf("loaded config %+v, want %+v", m.Config, wantCfg)
 			}
 			if !reflect.DeepEqual(meta, vit.Meta{}) {
@@ -404,7 +404,7 @@ func loadVitcFixture(t *testing.T, fx vitcFixture) (*vit.Model, []float32, []flo
 	if err != nil {
 		t.Fatalf("%v (regenerate with VITC_UPDATE_FIXTURES=1 go test ./vit -run TestUpdateVitcFixtures)", err)
 	}
-	if m.Config != cfg {
+	if !reflect.DeepEqual(m.Config, cfg) {
 		t.Errorf("config %+v, want %+v", m.Config, cfg)
 	}
 	if want := vitcFixtureMeta(); !reflect.DeepEqual(meta, want) {

@@ -46,7 +46,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newInspectCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newTrainCmd(), newPruneCmd(), newEvalCmd(), newPredictCmd(), newInspectCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 

@@ -1,0 +1,238 @@
+package tokenprune
+
+import (
+	"errors"
+	"fmt"
+	"image/color"
+	imagedraw "image/draw"
+	"image/png"
+	"io"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"vitc/vit/atomicfile"
+)
+
+// KeptImage is one image and the tokens it kept at each pruning stage, for
+// WriteKeptPNG.
+type KeptImage struct {
+	// Pixels is the image (C, H, W) with H = W = Size, in any value range
+	// (e.g. normalised model input); it is stretched min..max for display.
+	Pixels   []float32
+	Channels int // 1 (grey) or 3 (RGB)
+	Size     int
+	Patch    int
+	// Kept[l] is what KeepFuse returned for this image at pruning stage l:
+	// token indices into that stage's input.
+	Kept  [][]int
+	Label string
+}
+
+// OriginalPatches maps each stage's kept token indices back to the original
+// patches (0-based, row-major over the patch grid) still alive after that
+// stage. n0 is the number of patches of the input image. Token t ≥ 1 of stage
+// 0 is patch t−1; a later stage's input is the previous stage's output (cls,
+// kept tokens in order, then the fused token unless nothing was dropped), so
+// stages compose. A kept fused token stands for no single patch and is left
+// out. It panics on indices KeepFuse cannot have produced.
+func OriginalPatches(n0 int, kept [][]int) [][]int {
+	alive, err := originalPatches(n0, kept)
+	if err != nil {
+		panic(err)
+	}
+	return alive
+}
+
+func originalPatches(n0 int, kept [][]int) ([][]int, error) {
+	if n0 < 0 {
+		return nil, fmt.Errorf("tokenprune: negative patch count %d", n0)
+	}
+	// tok[i] is the original patch of token i+1 of the current stage's
+	// input, or -1 for a fused token.
+	tok := make([]int, n0)
+	for i := range tok {
+		tok[i] = i
+	}
+	alive := make([][]int, len(kept))
+	for l, ks := range kept {
+		next := make([]int, 0, len(ks)+1)
+		for i, t := range ks {
+			if t < 1 || t > len(tok) {
+				return nil, fmt.Errorf("tokenprune: stage %d keeps token %d of %d patch tokens", l, t, len(tok))
+			}
+			if i > 0 && t <= ks[i-1] {
+				return nil, fmt.Errorf("tokenprune: stage %d kept tokens are not strictly ascending (%d after %d)", l, t, ks[i-1])
+			}
+			next = append(next, tok[t-1])
+		}
+		// KeepFuse appends a fused token exactly when it dropped something.
+		if len(ks) < len(tok) {
+			next = append(next, -1)
+		}
+		for _, p := range next {
+			if p >= 0 {
+				alive[l] = append(alive[l], p)
+			}
+		}
+		tok = next
+	}
+	return alive, nil
+}
+
+// Layout of the kept-token figure, in pixels (the canvas runs at 72 dpi, where
+// one point is one pixel).
+const (
+	keptMinCell = 128 // images are upscaled by whole factors to at least this
+	keptPad     = 8
+	keptCaption = 16
+	keptDPI     = 72
+)
+
+var (
+	keptCaptionFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	keptHatch       = color.RGBA{R: 0xb0, G: 0xb0, B: 0xb0, A: 0xff}
+)
+
+// WriteKeptPNG writes a figure with one row per image: the original image,
+// then one column per pruning stage in which the patches pruned by then are
+// darkened and hatched. Images smaller than 128 px are upscaled by whole
+// factors with nearest-neighbour sampling so patch edges stay sharp. The file
+// at path is replaced atomically and left alone on error.
+func WriteKeptPNG(path string, images []KeptImage) error {
+	if len(images) == 0 {
+		return fmt.Errorf("tokenprune: write %s: no images", path)
+	}
+	alive := make([][][]int, len(images))
+	cell, stages := 0, 0
+	for i, im := range images {
+		a, err := im.check()
+		if err != nil {
+			return fmt.Errorf("tokenprune: write %s: image %d: %w", path, i, err)
+		}
+		alive[i] = a
+		cell = max(cell, im.Size*keptScale(im.Size))
+		stages = max(stages, len(im.Kept))
+	}
+	cols := 1 + stages
+	w := keptPad + cols*(cell+keptPad)
+	rowH := keptCaption + cell + keptPad
+	h := keptPad + len(images)*rowH
+
+	c := vgimg.NewWith(vgimg.UseWH(vg.Length(w), vg.Length(h)), vgimg.UseDPI(keptDPI),
+		vgimg.UseBackgroundColor(color.White))
+	dc := draw.New(c)
+	style := text.Style{
+		Color:   color.Black,
+		Font:    font.From(keptCaptionFont, 10),
+		XAlign:  draw.XLeft,
+		YAlign:  draw.YTop,
+		Handler: plot.DefaultTextHandler,
+	}
+	img := c.Image()
+	for r, im := range images {
+		top := keptPad + r*rowH
+		n0 := (im.Size / im.Patch) * (im.Size / im.Patch)
+		rgb := im.display()
+		for col := 0; col <= len(im.Kept); col++ {
+			x0 := keptPad + col*(cell+keptPad)
+			caption := im.Label
+			var pruned []bool
+			if col > 0 {
+				pruned = keptPrunedMask(n0, alive[r][col-1])
+				caption = fmt.Sprintf("stage %d: %d/%d patches", col, len(alive[r][col-1]), n0)
+			}
+			// vg coordinates run upwards from the bottom edge.
+			dc.FillText(style, vg.Point{X: vg.Length(x0), Y: vg.Length(h - top)}, caption)
+			im.paint(img, x0, top+keptCaption, rgb, pruned)
+		}
+	}
+	return atomicfile.WriteFile(path, func(out io.Writer) error {
+		return png.Encode(out, img)
+	})
+}
+
+// check validates the image and returns its alive patches per stage.
+func (im KeptImage) check() ([][]int, error) {
+	switch {
+	case im.Channels != 1 && im.Channels != 3:
+		return nil, fmt.Errorf("%d channels (want 1 or 3)", im.Channels)
+	case im.Size <= 0 || im.Patch <= 0 || im.Size%im.Patch != 0:
+		return nil, fmt.Errorf("patch size %d does not divide image size %d", im.Patch, im.Size)
+	case len(im.Pixels) != im.Channels*im.Size*im.Size:
+		return nil, fmt.Errorf("%d pixel values for a %dx%dx%d image", len(im.Pixels), im.Channels, im.Size, im.Size)
+	}
+	for _, v := range im.Pixels {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, errors.New("non-finite pixel value")
+		}
+	}
+	g := im.Size / im.Patch
+	return originalPatches(g*g, im.Kept)
+}
+
+// keptScale is the whole upscaling factor that brings size to keptMinCell.
+func keptScale(size int) int {
+	return max(1, (keptMinCell+size-1)/size)
+}
+
+// display stretches the pixel values min..max to 0..255, interleaved as RGB
+// (grey images repeat their one channel): (H, W, 3).
+func (im KeptImage) display() []uint8 {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range im.Pixels {
+		lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+	}
+	plane := im.Size * im.Size
+	out := make([]uint8, 3*plane) // (H, W, 3)
+	for p := 0; p < plane; p++ {
+		for ch := 0; ch < 3; ch++ {
+			v := float64(im.Pixels[min(ch, im.Channels-1)*plane+p])
+			g := 128.0 // a constant image has no range to stretch
+			if hi > lo {
+				g = math.Round(255 * (v - lo) / (hi - lo))
+			}
+			out[3*p+ch] = uint8(g)
+		}
+	}
+	return out
+}
+
+// keptPrunedMask marks the patches that are not alive.
+func keptPrunedMask(n0 int, alive []int) []bool {
+	pruned := make([]bool, n0)
+	for i := range pruned {
+		pruned[i] = true
+	}
+	for _, p := range alive {
+		pruned[p] = false
+	}
+	return pruned
+}
+
+// paint draws the image with its top-left corner at (x0, y0), darkening and
+// hatching the patches marked in pruned (nil: none).
+func (im KeptImage) paint(dst imagedraw.Image, x0, y0 int, rgb []uint8, pruned []bool) {
+	s := keptScale(im.Size)
+	g := im.Size / im.Patch
+	for y := 0; y < im.Size*s; y++ {
+		for x := 0; x < im.Size*s; x++ {
+			sy, sx := y/s, x/s
+			p := 3 * (sy*im.Size + sx)
+			c := color.RGBA{R: rgb[p], G: rgb[p+1], B: rgb[p+2], A: 0xff}
+			if pruned != nil && pruned[(sy/im.Patch)*g+sx/im.Patch] {
+				if (x+y)%6 == 0 {
+					c = keptHatch
+				} else {
+					c.R, c.G, c.B = c.R/4, c.G/4, c.B/4
+				}
+			}
+			dst.Set(x0+x, y0+y, c)
+		}
+	}
+}

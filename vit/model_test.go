@@ -1,6 +1,7 @@
 package vit
 
 import (
+	"slices"
 	"testing"
 
 	"vitc/autograd"
@@ -79,6 +80,34 @@ func TestEveryParameterGetsGradient(t *testing.T) {
 			if !nonzero {
 				t.Errorf("%s: %s has an all-zero gradient", attn, p.Name)
 			}
+		}
+	}
+}
+
+// Token pruning with keep 1.0 keeps every token and adds no fused one: the
+// logits equal those of the same model without token pruning.
+func TestTokenKeepOneEqualsNoPruning(t *testing.T) {
+	for _, attn := range []string{"softmax", "taylor"} {
+		cfg := Config{Image: 8, Channels: 1, Patch: 2, Dim: 16, Depth: 3, Heads: 2, MLPRatio: 2, Classes: 4, Attention: attn}
+		plain, err := New(cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TokenKeep, cfg.TokenLayers = 1, []int{0, 1, 2}
+		keepAll, _ := New(cfg, 1)
+		cfg.TokenKeep = 0.5
+		pruned, _ := New(cfg, 1)
+		x := make([]float32, 2*64)
+		rng := autograd.NewRNG(2, 2)
+		for i := range x {
+			x[i] = float32(rng.Normal())
+		}
+		a, b, c := Predict(plain, x, 2, 2), Predict(keepAll, x, 2, 2), Predict(pruned, x, 2, 2)
+		if !slices.Equal(a, b) {
+			t.Errorf("%s: keep 1.0 logits %v, unpruned %v", attn, b, a)
+		}
+		if slices.Equal(a, c) {
+			t.Errorf("%s: keep 0.5 gave the unpruned logits: token pruning did nothing", attn)
 		}
 	}
 }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// pruneFixture trains a tiny teacher (dim 16, two heads of 8, 16 patches)
+// and returns its checkpoint path.
+func pruneFixture(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if code, _, errOut := vitcRun(t, "train", "--out", dir, "--epochs", "1", "--dim", "16", "--depth", "2", "--heads", "2", "--batch", "64"); code != 0 {
+		t.Fatalf("train teacher: %s", errOut)
+	}
+	return filepath.Join(dir, "model.safetensors")
+}
+
+func pruneArgs(teacher, out string, extra ...string) []string {
+	return append([]string{"prune", "--teacher", teacher, "--out", out, "--epochs", "1", "--block", "4", "--batch", "64", "--json"}, extra...)
+}
+
+// One teacher serves every prune test: training it is most of their time.
+func TestPrune(t *testing.T) {
+	teacher := pruneFixture(t)
+	t.Run("eval reproduces", func(t *testing.T) { testPruneEvalReproduces(t, teacher) })
+	t.Run("max-drop gate", func(t *testing.T) { testPruneMaxDropGate(t, teacher) })
+	t.Run("bad input", func(t *testing.T) { testPruneBadInput(t, teacher) })
+}
+
+func testPruneEvalReproduces(t *testing.T, teacher string) {
+	out := filepath.Join(t.TempDir(), "pruned")
+	code, stdout, errOut := vitcRun(t, pruneArgs(teacher, out)...)
+	if code != 0 {
+		t.Fatalf("prune exit %d: %s", code, errOut)
+	}
+	var rep pruneReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("report %q: %v", stdout, err)
+	}
+	for _, f := range []string{"model.safetensors", "report.json", "metrics.jsonl", "curves.png", "masks.png", "kept_tokens.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	if rep.FLOPsAfter >= rep.FLOPsBefore || rep.ParamsAfter >= rep.ParamsBefore {
+		t.Errorf("nothing pruned: FLOPs %d → %d, params %d → %d", rep.FLOPsBefore, rep.FLOPsAfter, rep.ParamsBefore, rep.ParamsAfter)
+	}
+	if !slices.Equal(rep.TokenLayers, []int{0, 1}) {
+		t.Errorf("token layers %v, want [0 1] for depth 2", rep.TokenLayers)
+	}
+
+	code, stdout, errOut = vitcRun(t, "eval", "--checkpoint", filepath.Join(out, "model.safetensors"), "--json")
+	if code != 0 {
+		t.Fatalf("eval of the pruned checkpoint: %s", errOut)
+	}
+	var ev evalReport
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Accuracy != rep.PrunedAccuracy {
+		t.Errorf("eval accuracy %v, prune reported %v", ev.Accuracy, rep.PrunedAccuracy)
+	}
+	if code, stdout, _ := vitcRun(t, "inspect", filepath.Join(out, "model.safetensors")); code != 0 || !strings.Contains(stdout, "parameters") {
+		t.Errorf("inspect of the pruned checkpoint: exit %d, %q", code, stdout)
+	}
+}
+
+// The gate passes a drop under the limit (any drop is under 100 points)
+// and fails one over it.
+func testPruneMaxDropGate(t *testing.T, teacher string) {
+	code, _, errOut := vitcRun(t, pruneArgs(teacher, filepath.Join(t.TempDir(), "a"), "--max-drop", "100")...)
+	if code != 0 {
+		t.Errorf("--max-drop 100: exit %d (%s), want 0", code, errOut)
+	}
+	// A negative drop limit would mean "gate off"; the strictest gate is 0,
+	// which fails whenever accuracy falls at all. Force a fall with an
+	// extreme density.
+	code, _, errOut = vitcRun(t, pruneArgs(teacher, filepath.Join(t.TempDir(), "b"), "--max-drop", "0", "--density", "0.05", "--token-keep", "0.1", "--lr", "0.5")...)
+	if code != 1 || !strings.Contains(errOut, "exceeds --max-drop 0") {
+		t.Errorf("--max-drop 0 after a destructive prune: exit %d, stderr %q; want 1 and the gate message", code, errOut)
+	}
+}
+
+func testPruneBadInput(t *testing.T, teacher string) {
+	out := filepath.Join(t.TempDir(), "out")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{pruneArgs(teacher, out, "--block", "3"), "must divide the head dimension"},
+		{pruneArgs(teacher, out, "--density", "0"), "--density"},
+		{pruneArgs(teacher, out, "--token-keep", "1.5"), "--token-keep"},
+		{pruneArgs(teacher, out, "--token-layers", "7"), "token pruning layers"},
+		{[]string{"prune", "--out", out}, "teacher"},
+	} {
+		code, _, errOut := vitcRun(t, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a line mentioning %q", c.args[len(c.args)-2:], code, errOut, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("failed prunes left files: %v", entries)
+	}
+}

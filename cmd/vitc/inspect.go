@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"vitc/blockprune"
 	"vitc/vit"
 )
 
@@ -51,6 +52,14 @@ func runInspect(o *inspectOptions, stdout io.Writer) error {
 	}
 	rep := inspectReport{Path: o.Path, Config: m.Config, Params: m.Params.Count(), FLOPsPerImage: m.FLOPs(),
 		Dataset: meta.Dataset, Classes: meta.ClassNames}
+	// A block-pruned checkpoint's FLOPs skip its pruned blocks.
+	masks, pruned, err := blockprune.ReadExtension(meta)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", o.Path, err)
+	}
+	if pruned {
+		rep.FLOPsPerImage = m.SparseFLOPs(masks.DensityOf)
+	}
 	if o.JSON {
 		js, err := json.Marshal(rep)
 		if err != nil {
@@ -67,6 +76,19 @@ func runInspect(o *inspectOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  classes       %d\n", c.Classes)
 	fmt.Fprintf(stdout, "  parameters    %d (%.2f M)\n", rep.Params, float64(rep.Params)/1e6)
 	fmt.Fprintf(stdout, "  FLOPs/image   %d (%.3f GFLOPs)\n", rep.FLOPsPerImage, float64(rep.FLOPsPerImage)/1e9)
+	if c.LayerHeads != nil {
+		fmt.Fprintf(stdout, "  pruned        heads per block %v, MLP units per block %v\n", c.LayerHeads, c.LayerHidden)
+	}
+	if pruned {
+		fmt.Fprintf(stdout, "  block masks   %d×%d blocks in %d matrices, %d weights in pruned blocks\n", masks.Block, masks.Block, len(masks.Masks), masks.PrunedValues())
+	}
+	if len(c.TokenLayers) > 0 {
+		tokens := make([]int, c.Depth)
+		for i := range tokens {
+			_, tokens[i] = c.TokensAt(i)
+		}
+		fmt.Fprintf(stdout, "  token pruning keep %g after blocks %v: tokens per block %v\n", c.TokenKeep, c.TokenLayers, tokens)
+	}
 	if meta.Dataset != "" {
 		fmt.Fprintf(stdout, "  trained on    %s\n", meta.Dataset)
 	}

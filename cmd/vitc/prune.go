@@ -65,7 +65,7 @@ curves.png, masks.png and kept_tokens.png. With --max-drop, exits with status
 	f.IntSliceVar(&o.TokenLayers, "token-layers", nil, "blocks after whose attention tokens are pruned (default: 2, 6, 9 of 12, scaled to the depth)")
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
 	f.IntVar(&o.Batch, "batch", 32, "batch size")
-	f.Float64Var(&o.LR, "lr", 5e-4, "peak learning rate")
+	f.Float64Var(&o.LR, "lr", 1e-3, "peak learning rate")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order and augmentation")

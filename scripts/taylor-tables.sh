@@ -18,9 +18,9 @@ run() { # name, args...
 syn=(--epochs 10)
 dig=(--data "digits:$digits" --model micro --patch 2 --epochs 60)
 run syn-softmax "${syn[@]}"
-run syn-taylor "${syn[@]}" --attention taylor
-run syn-taylor-sparse "${syn[@]}" --attention taylor --sparse-weight 1
-run syn-convert --epochs 5 --attention taylor --init "$out/syn-softmax/model.safetensors" --teacher "$out/syn-softmax/model.safetensors" --lr 5e-4
+run syn-taylor "${syn[@]}" --attention taylor --sparse-weight 0
+run syn-taylor-sparse "${syn[@]}" --attention taylor --sparse-weight 0.3
+run syn-convert --epochs 10 --attention taylor --sparse-weight 0 --init "$out/syn-softmax/model.safetensors" --teacher "$out/syn-softmax/model.safetensors" --lr 1e-3
 run dig-softmax "${dig[@]}"
-run dig-taylor "${dig[@]}" --attention taylor
-run dig-convert --data "digits:$digits" --model micro --patch 2 --epochs 20 --attention taylor --init "$out/dig-softmax/model.safetensors" --teacher "$out/dig-softmax/model.safetensors" --lr 5e-4
+run dig-taylor "${dig[@]}" --attention taylor --sparse-weight 0
+run dig-convert --data "digits:$digits" --model micro --patch 2 --epochs 60 --attention taylor --sparse-weight 0 --init "$out/dig-softmax/model.safetensors" --teacher "$out/dig-softmax/model.safetensors" --lr 1e-3

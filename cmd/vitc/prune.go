@@ -17,8 +17,6 @@ import (
 	"vitc/distill"
 	"vitc/tokenprune"
 	"vitc/vit"
-	"vitc/vit/atomicfile"
-	"vitc/vit/curves"
 )
 
 // pruneOptions are `vitc prune`'s flags.
@@ -263,18 +261,7 @@ func (h *keepRateHook) EpochMetrics() map[string]any {
 }
 
 func writePruneOutputs(dir string, rep pruneReport, res vit.Result, pruner *blockprune.Pruner, m *vit.Model, run *vit.Run) error {
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
-		return err
-	}
-	pts := make([]curves.Point, len(res.History))
-	for i, h := range res.History {
-		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
-	}
-	if err := curves.WritePNG(filepath.Join(dir, "curves.png"), "pruning on "+run.Opts.Data, pts); err != nil {
+	if _, err := writeReport(dir, rep, res.History, "pruning on "+run.Opts.Data); err != nil {
 		return err
 	}
 	if err := blockprune.WriteMaskHeatmaps(filepath.Join(dir, "masks.png"),

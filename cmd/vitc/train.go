@@ -79,7 +79,7 @@ finishes the same run with the same settings.`,
 	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", 0, "skip up to this many batches with a non-finite loss or gradient instead of stopping")
 	f.BoolVar(&o.JSON, "json", false, "print the final report as JSON on stdout")
 	d := taylorattn.DefaultSparse
-	f.Float64Var(&o.Sparse.Weight, "sparse-weight", d.Weight, "Taylor attention: weight α of the sparse training branch (0: plain Taylor training)")
+	f.Float64Var(&o.Sparse.Weight, "sparse-weight", d.Weight, "Taylor attention: weight α of the sparse training branch, annealed to 0 (0: plain Taylor training)")
 	f.Float64Var(&o.Sparse.Threshold, "sparse-threshold", d.Threshold, "Taylor attention: threshold θ of the predicted sparse mask")
 	f.Float64Var(&o.Sparse.Reg, "sparse-reg", d.Reg, "Taylor attention: weight λ of the mean|S| regulariser")
 	f.Float64Var(&o.Sparse.Anneal, "sparse-anneal", d.Anneal, "Taylor attention: final fraction of training over which α falls to 0")
@@ -248,19 +248,8 @@ func writeTrainOutputs(dir string, run *vit.Run, res vit.Result, asJSON bool, st
 	if res.TrainSeconds > 0 {
 		rep.TrainImgPerSec = float64(len(res.History)*run.Data.Train.Len()) / res.TrainSeconds
 	}
-	js, err := json.MarshalIndent(rep, "", "  ")
+	js, err := writeReport(dir, rep, res.History, fmt.Sprintf("%s on %s", m.Attention, run.Opts.Data))
 	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
-		return err
-	}
-	pts := make([]curves.Point, len(res.History))
-	for i, h := range res.History {
-		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
-	}
-	title := fmt.Sprintf("%s on %s", m.Attention, run.Opts.Data)
-	if err := curves.WritePNG(filepath.Join(dir, "curves.png"), title, pts); err != nil {
 		return err
 	}
 	if asJSON {
@@ -270,4 +259,21 @@ func writeTrainOutputs(dir string, run *vit.Run, res vit.Result, asJSON bool, st
 	fmt.Fprintf(stdout, "test accuracy %.2f%% (chance %.1f%%) after %d epochs, %.1fs of training; wrote %s\n",
 		100*rep.TestAccuracy, 100*rep.ChanceAccuracy, rep.Epochs, rep.TrainSeconds, dir)
 	return nil
+}
+
+// writeReport writes a run's report.json and its curves.png, and returns
+// the report's JSON.
+func writeReport(dir string, rep any, history []vit.EpochMetrics, title string) ([]byte, error) {
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
+		return nil, err
+	}
+	pts := make([]curves.Point, len(history))
+	for i, h := range history {
+		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
+	}
+	return js, curves.WritePNG(filepath.Join(dir, "curves.png"), title, pts)
 }

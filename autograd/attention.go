@@ -61,10 +61,7 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 	ParallelFor(b*heads, 2, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			bi, h := bh/heads, bh%heads
-			base := bi * n * d3
-			q := qkv.Data[base+h*hd:]
-			k := qkv.Data[base+d+h*hd:]
-			v := qkv.Data[base+2*d+h*hd:]
+			q, k, v := HeadQKV(qkv.Data, bi, h, n, d, hd)
 			p := probs.Data[bh*n*n : (bh+1)*n*n]
 			// (N, N) = s·(N, hd)·(N, hd)ᵀ
 			Gemm(false, true, n, n, hd, scale, q, d3, k, d3, 0, p, n)
@@ -87,13 +84,8 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 		ParallelFor(b*heads, 2, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				bi, h := bh/heads, bh%heads
-				base := bi * n * d3
-				q := qkv.Data[base+h*hd:]
-				k := qkv.Data[base+d+h*hd:]
-				v := qkv.Data[base+2*d+h*hd:]
-				dq := dqkv[base+h*hd:]
-				dk := dqkv[base+d+h*hd:]
-				dv := dqkv[base+2*d+h*hd:]
+				q, k, v := HeadQKV(qkv.Data, bi, h, n, d, hd)
+				dq, dk, dv := HeadQKV(dqkv, bi, h, n, d, hd)
 				do := dy[bi*n*d+h*hd:]
 				p := probs.Data[bh*n*n : (bh+1)*n*n]
 				dp := scratch[bh*n*n : (bh+1)*n*n]
@@ -112,4 +104,13 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 		})
 	})
 	return res
+}
+
+// HeadQKV returns head h of image bi in a packed qkv buffer laid out as
+// timm's (B, N, 3, H, d_head), with D = H·d_head: views of Q, K and V whose
+// rows start 3·D apart, so they go to GEMM with leading dimension 3·D
+// without a copy.
+func HeadQKV(packed []float32, bi, h, n, d, hd int) (q, k, v []float32) {
+	base := bi*n*3*d + h*hd
+	return packed[base:], packed[base+d:], packed[base+2*d:]
 }

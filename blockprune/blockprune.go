@@ -87,6 +87,7 @@ type group struct {
 	rows   int             // block grid rows (neurons: 1)
 	cols   int             // block grid columns (neurons: hidden)
 	keep   []bool          // the current mask, per block or neuron
+	order  []int           // scratch for ranking the scores
 	// blockOf maps each element of the masked weight(s) to its score.
 	weights []*autograd.Param
 	blockOf [][]int32
@@ -121,7 +122,7 @@ func New(m *vit.Model, opts Options) (*Pruner, error) {
 		return nil, err
 	}
 	p := &Pruner{opts: opts, model: m, byParam: map[string][]*group{}, density: 1}
-	d, hd, b := m.Dim, m.HeadDim(), opts.Block
+	d, b := m.Dim, opts.Block
 	for i := 0; i < m.Depth; i++ {
 		pre := fmt.Sprintf("blocks.%d.", i)
 		qkv := mustParam(m, pre+"attn.qkv.weight")   // (3·D, D)
@@ -129,7 +130,6 @@ func New(m *vit.Model, opts Options) (*Pruner, error) {
 		fc1 := mustParam(m, pre+"mlp.fc1.weight")    // (hidden, D)
 		fc2 := mustParam(m, pre+"mlp.fc2.weight")    // (D, hidden)
 		hidden := fc1.Shape[0]
-		_ = hd
 		p.add(&group{name: qkv.Name, kind: qkvBlocks, layer: i, rows: 3 * d / b, cols: d / b,
 			weights: []*autograd.Param{qkv}, blockOf: [][]int32{gridIndex(3*d, d, b, b)}})
 		p.add(&group{name: proj.Name, kind: projBlocks, layer: i, rows: d / b, cols: d / b,
@@ -168,6 +168,7 @@ func (p *Pruner) add(g *group) {
 	n := g.rows * g.cols
 	g.scores = p.model.Params.Add(g.name+".block_scores", n) // rank 1: no weight decay
 	g.keep = make([]bool, n)
+	g.order = make([]int, n)
 	// Initial score: the block's mean |w| over every weight it masks.
 	count := make([]int, n)
 	for wi, w := range g.weights {
@@ -206,7 +207,7 @@ func (p *Pruner) UpdateMasks() {
 	for _, g := range p.groups {
 		n := len(g.keep)
 		k := min(n, max(1, int(math.Ceil(p.density*float64(n)-1e-9))))
-		order := make([]int, n)
+		order := g.order
 		for i := range order {
 			order[i] = i
 		}

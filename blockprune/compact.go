@@ -3,6 +3,7 @@ package blockprune
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"vitc/vit"
@@ -54,22 +55,22 @@ func (p *Pruner) layerGroups(i int) (qkv, proj, mlp *group) {
 	return p.groups[3*i], p.groups[3*i+1], p.groups[3*i+2]
 }
 
-// deadHeads reports, per head of layer i, whether every qkv block of the
-// head is pruned (qkvDead: its output is the constant value bias) or every
-// proj block reading its output is (projDead: its output is unused).
-func (p *Pruner) deadHeads(i int) (qkvDead, projDead []bool) {
+// headBlocks counts, per head of layer i, its kept qkv blocks (the rows of
+// its q, k and v) and its kept proj blocks (the columns reading its output).
+// A head with none of either is dead: with no qkv blocks its output is the
+// constant value bias, with no proj blocks its output is unused.
+func (p *Pruner) headBlocks(i int) (qkvKept, projKept []int) {
 	qkv, proj, _ := p.layerGroups(i)
-	m := p.model
-	b, hd, d := p.opts.Block, m.HeadDim(), m.Dim
+	b, hd, d := p.opts.Block, p.model.HeadDim(), p.model.Dim
 	per := hd / b // block rows (of qkv) or columns (of proj) per head
-	qkvDead, projDead = make([]bool, m.Heads), make([]bool, m.Heads)
-	for h := 0; h < m.Heads; h++ {
-		qkvDead[h], projDead[h] = true, true
+	qkvKept, projKept = make([]int, p.model.Heads), make([]int, p.model.Heads)
+	for h := range qkvKept {
 		for part := 0; part < 3; part++ {
-			for r := (part*d + h*hd) / b; r < (part*d+h*hd)/b+per; r++ {
+			first := (part*d + h*hd) / b
+			for r := first; r < first+per; r++ {
 				for c := 0; c < qkv.cols; c++ {
 					if qkv.keep[r*qkv.cols+c] {
-						qkvDead[h] = false
+						qkvKept[h]++
 					}
 				}
 			}
@@ -77,12 +78,12 @@ func (p *Pruner) deadHeads(i int) (qkvDead, projDead []bool) {
 		for r := 0; r < proj.rows; r++ {
 			for c := h * per; c < (h+1)*per; c++ {
 				if proj.keep[r*proj.cols+c] {
-					projDead[h] = false
+					projKept[h]++
 				}
 			}
 		}
 	}
-	return qkvDead, projDead
+	return qkvKept, projKept
 }
 
 // LiveHeads is m.LiveHeads: the heads of layer i that compaction keeps.
@@ -90,48 +91,19 @@ func (p *Pruner) deadHeads(i int) (qkvDead, projDead []bool) {
 // one with the most kept blocks), because a kept dead head still computes
 // exactly what the masked model does.
 func (p *Pruner) LiveHeads(i int) []bool {
-	qkvDead, projDead := p.deadHeads(i)
-	live := make([]bool, len(qkvDead))
-	any := false
+	qkvKept, projKept := p.headBlocks(i)
+	live := make([]bool, len(qkvKept))
+	best := 0
 	for h := range live {
-		live[h] = !qkvDead[h] && !projDead[h]
-		any = any || live[h]
-	}
-	if !any {
-		qkv, proj, _ := p.layerGroups(i)
-		best, bestN := 0, -1
-		for h := range live {
-			if n := p.headBlocks(qkv, proj, h); n > bestN {
-				best, bestN = h, n
-			}
+		live[h] = qkvKept[h] > 0 && projKept[h] > 0
+		if qkvKept[h]+projKept[h] > qkvKept[best]+projKept[best] {
+			best = h
 		}
+	}
+	if !slices.Contains(live, true) {
 		live[best] = true
 	}
 	return live
-}
-
-// headBlocks counts head h's kept blocks in qkv and proj.
-func (p *Pruner) headBlocks(qkv, proj *group, h int) int {
-	b, hd, d := p.opts.Block, p.model.HeadDim(), p.model.Dim
-	per := hd / b
-	n := 0
-	for part := 0; part < 3; part++ {
-		for r := (part*d + h*hd) / b; r < (part*d+h*hd)/b+per; r++ {
-			for c := 0; c < qkv.cols; c++ {
-				if qkv.keep[r*qkv.cols+c] {
-					n++
-				}
-			}
-		}
-	}
-	for r := 0; r < proj.rows; r++ {
-		for c := h * per; c < (h+1)*per; c++ {
-			if proj.keep[r*proj.cols+c] {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // Compact returns a new model holding only what the current masks keep:

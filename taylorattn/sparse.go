@@ -38,10 +38,7 @@ func Correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, alpha, theta
 		sm := make([]float32, nn)
 		for x := lo; x < hi; x++ {
 			bi, h := x/heads, x%heads
-			base := bi * n * d3
-			q := qkv.Data[base+h*hd:]
-			k := qkv.Data[base+d+h*hd:]
-			v := qkv.Data[base+2*d+h*hd:]
+			q, k, v := autograd.HeadQKV(qkv.Data, bi, h, n, d, hd)
 			st := saved[x*per : (x+1)*per]
 			p, a, m := st[:nn], st[nn:2*nn], st[2*nn:3*nn]
 			kh, den := st[3*nn:3*nn+n*hd], st[3*nn+n*hd:]
@@ -112,13 +109,8 @@ func Correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, alpha, theta
 			dkh := make([]float32, n*hd)
 			for x := lo; x < hi; x++ {
 				bi, h := x/heads, x%heads
-				base := bi * n * d3
-				q := qkv.Data[base+h*hd:]
-				k := qkv.Data[base+d+h*hd:]
-				v := qkv.Data[base+2*d+h*hd:]
-				dq := dqkv[base+h*hd:]
-				dk := dqkv[base+d+h*hd:]
-				dv := dqkv[base+2*d+h*hd:]
+				q, k, v := autograd.HeadQKV(qkv.Data, bi, h, n, d, hd)
+				dq, dk, dv := autograd.HeadQKV(dqkv, bi, h, n, d, hd)
 				st := saved[x*per : (x+1)*per]
 				p, a, m := st[:nn], st[nn:2*nn], st[2*nn:3*nn]
 				kh, den := st[3*nn:3*nn+n*hd], st[3*nn+n*hd:]

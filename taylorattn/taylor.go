@@ -38,10 +38,7 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 	autograd.ParallelFor(b*heads, 2, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			bi, h := bh/heads, bh%heads
-			base := bi * n * d3
-			q := qkv.Data[base+h*hd:]
-			k := qkv.Data[base+d+h*hd:]
-			v := qkv.Data[base+2*d+h*hd:]
+			q, k, v := autograd.HeadQKV(qkv.Data, bi, h, n, d, hd)
 			kh := khat[bi*n*d+h*hd:]
 			st := saved[bh*per : (bh+1)*per]
 			g, kbar, vbar, den := st[:hd*hd], st[hd*hd:hd*hd+hd], st[hd*hd+hd:hd*hd+2*hd], st[hd*hd+2*hd:]
@@ -94,13 +91,9 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 		autograd.ParallelFor(b*heads, 2, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				bi, h := bh/heads, bh%heads
-				base := bi * n * d3
-				q := qkv.Data[base+h*hd:]
-				v := qkv.Data[base+2*d+h*hd:]
+				q, _, v := autograd.HeadQKV(qkv.Data, bi, h, n, d, hd) // the backward uses K̂, not K
 				kh := khat[bi*n*d+h*hd:]
-				dq := dqkv[base+h*hd:]
-				dk := dqkv[base+d+h*hd:]
-				dv := dqkv[base+2*d+h*hd:]
+				dq, dk, dv := autograd.HeadQKV(dqkv, bi, h, n, d, hd)
 				o := out.Data[bi*n*d+h*hd:]
 				do := dy[bi*n*d+h*hd:]
 				st := saved[bh*per : (bh+1)*per]

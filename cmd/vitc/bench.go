@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -239,12 +238,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 	rep.TrainGFLOPS = rep.TrainImgPerSec * 3 * float64(flops) / 1e9
 	rep.InferGFLOPS = rep.InferImgPerSec * float64(flops) / 1e9
 	if o.JSON {
-		js, err := json.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(stdout, string(js))
-		return err
+		return printJSON(stdout, rep)
 	}
 	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up; %s, %s kernels, %d threads\n",
 		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, rep.BLAS, rep.Kernels, rep.Threads)
@@ -365,12 +359,7 @@ func runBenchAttention(ctx context.Context, o *benchAttentionOptions, stdout io.
 		rep.Results = append(rep.Results, benchAttentionResult{Tokens: n, SoftmaxS: best[0], TaylorS: best[1], Speedup: best[0] / best[1]})
 	}
 	if o.JSON {
-		js, err := json.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(stdout, string(js))
-		return err
+		return printJSON(stdout, rep)
 	}
 	fmt.Fprintf(stdout, "one attention layer, forward (inference): batch %d, %d head(s) of width %d, best of %d; %s, %d threads\n",
 		o.Batch, o.Heads, o.HeadDim, o.Repeats, rep.BLAS, rep.Threads)

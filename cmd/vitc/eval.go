@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,12 +88,7 @@ func runEval(o *evalOptions, stdout io.Writer) error {
 		}
 	}
 	if o.JSON {
-		js, err := json.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(stdout, string(js))
-		return err
+		return printJSON(stdout, rep)
 	}
 	fmt.Fprintf(stdout, "%s on %s (%d images)\n", o.Checkpoint, spec, res.N)
 	fmt.Fprintf(stdout, "top-1 accuracy  %.2f%%\n", 100*res.Accuracy)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -61,12 +60,7 @@ func runInspect(o *inspectOptions, stdout io.Writer) error {
 		rep.FLOPsPerImage = m.SparseFLOPs(masks.DensityOf)
 	}
 	if o.JSON {
-		js, err := json.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(stdout, string(js))
-		return err
+		return printJSON(stdout, rep)
 	}
 	c := m.Config
 	fmt.Fprintf(stdout, "%s\n", o.Path)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -128,8 +129,12 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 	if cfg.LayerHeads != nil || cfg.TokenLayers != nil {
 		return fmt.Errorf("%s is already pruned: start from a dense model", init)
 	}
-	if !(o.TokenKeep > 0 && o.TokenKeep <= 1) {
-		return fmt.Errorf("--token-keep %g must be in (0, 1]", o.TokenKeep)
+	keep := tokenprune.DefaultSchedule(o.TokenKeep)
+	if err := keep.Validate(); err != nil {
+		return err
+	}
+	if math.IsNaN(o.MaxDrop) {
+		return errors.New("--max-drop is not a number")
 	}
 	layers := o.TokenLayers
 	if layers == nil {
@@ -143,9 +148,6 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 	bopts.Block, bopts.Density = o.Block, o.Density
 	if err := bopts.Validate(cfg); err != nil {
 		return err
-	}
-	if o.MaxDrop >= 0 && o.MaxDrop != o.MaxDrop {
-		return errors.New("--max-drop is not a number")
 	}
 
 	run, err := vit.NewRun(vit.TrainOptions{
@@ -161,10 +163,6 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 	}
 	pruner, err := blockprune.New(run.Model, bopts)
 	if err != nil {
-		return err
-	}
-	keep := tokenprune.DefaultSchedule(o.TokenKeep)
-	if err := keep.Validate(); err != nil {
 		return err
 	}
 	run.Hooks = append(run.Hooks, pruner, &keepRateHook{model: run.Model, schedule: keep})
@@ -235,8 +233,9 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 		return err
 	}
 	if o.JSON {
-		js, _ := json.Marshal(rep)
-		fmt.Fprintln(stdout, string(js))
+		if err := printJSON(stdout, rep); err != nil {
+			return err
+		}
 	} else {
 		fmt.Fprintf(stdout, "teacher %.2f%% → pruned %.2f%% (drop %.2f points); %.2f× fewer FLOPs (%.3g → %.3g per image), %d → %d non-zero params; wrote %s\n",
 			100*rep.TeacherAccuracy, 100*rep.PrunedAccuracy, rep.AccuracyDrop, rep.FLOPsReduction,

@@ -46,8 +46,9 @@ func (m *Model) Save(path string, meta Meta) error {
 	return safetensors.WriteFile(path, tensors, md)
 }
 
-// encode writes the same bytes as Save to w.
-func (m *Model) encode(w io.Writer, meta Meta) error {
+// Encode writes the same bytes as Save to w (the exporter embeds the float
+// model in a bundle this way).
+func (m *Model) Encode(w io.Writer, meta Meta) error {
 	tensors, md, err := m.checkpoint(meta)
 	if err != nil {
 		return err
@@ -83,6 +84,15 @@ func Load(path string, opts LoadOptions) (*Model, Meta, error) {
 		return nil, Meta{}, err
 	}
 	return loadParsed(path, f, opts)
+}
+
+// LoadBytes is Load for a checkpoint held in memory; name labels errors.
+func LoadBytes(name string, b []byte, opts LoadOptions) (*Model, Meta, error) {
+	f, err := safetensors.Parse(b)
+	if err != nil {
+		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	return loadParsed(name, f, opts)
 }
 
 // loadParsed is Load after the safetensors layer has validated the file.

@@ -22,7 +22,7 @@ func FuzzLoadCheckpoint(f *testing.F) {
 			f.Fatal(err)
 		}
 		var buf bytes.Buffer
-		if err := m.encode(&buf, Meta{Dataset: "synthetic"}); err != nil {
+		if err := m.Encode(&buf, Meta{Dataset: "synthetic"}); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(buf.Bytes())

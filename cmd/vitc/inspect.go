@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -20,8 +21,8 @@ type inspectOptions struct {
 func newInspectCmd() *cobra.Command {
 	o := &inspectOptions{}
 	cmd := &cobra.Command{
-		Use:   "inspect FILE",
-		Short: "Summarise a checkpoint: architecture, parameters, FLOPs per image, attention kind",
+		Use:   "inspect FILE|BUNDLE",
+		Short: "Summarise a checkpoint (architecture, parameters, FLOPs) or an export bundle (verified)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Path = args[0]
@@ -45,6 +46,9 @@ type inspectReport struct {
 }
 
 func runInspect(o *inspectOptions, stdout io.Writer) error {
+	if st, err := os.Stat(o.Path); err == nil && st.IsDir() {
+		return runInspectBundle(o, stdout)
+	}
 	m, meta, err := vit.Load(o.Path, vit.LoadOptions{Preset: o.Model, Attention: o.Attention})
 	if err != nil {
 		return err

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"vitc/datasets"
+	"vitc/export"
+	"vitc/export/hw"
+	"vitc/vit"
+)
+
+type exportOptions struct {
+	checkpointFlags
+	HW          string
+	Calib       string
+	CalibImages int
+	GoldenIndex int
+	Seed        int64
+	Out         string
+	JSON        bool
+}
+
+func newExportCmd() *cobra.Command {
+	o := &exportOptions{}
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Quantize a checkpoint to int8 and write an accelerator bundle: weights, program, golden vectors",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runExport(o, cmd.OutOrStdout())
+		},
+	}
+	o.bind(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.HW, "hw", "", "hardware config hw.json (default: vitc's, export/hw/default.json)")
+	f.StringVar(&o.Calib, "calib", "", "calibration data spec; its train split is used (default: the checkpoint's data)")
+	f.IntVar(&o.CalibImages, "calib-images", 1024, "calibration images (at most the train split)")
+	f.IntVar(&o.GoldenIndex, "golden-index", 0, "test image whose run becomes the golden vectors")
+	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when the data is synthetic)")
+	f.StringVar(&o.Out, "out", "", "bundle directory to write")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// exportReport is `vitc export --json`.
+type exportReport struct {
+	Bundle        string `json:"bundle"`
+	HW            string `json:"hw"`
+	HWFingerprint string `json:"hw_fingerprint"`
+	Instructions  int    `json:"instructions"`
+	WeightBytes   int    `json:"weight_bytes"`
+	SparseLayers  int    `json:"block_sparse_matrices"`
+	TilesStored   int    `json:"tiles_stored"`
+	TilesDense    int    `json:"tiles_dense"`
+	CalibImages   int    `json:"calibration_images"`
+	CalibData     string `json:"calibration_data"`
+}
+
+func loadHW(path string) (hw.Config, error) {
+	if path == "" {
+		return hw.Default(), nil
+	}
+	return hw.Load(path)
+}
+
+func runExport(o *exportOptions, stdout io.Writer) error {
+	h, err := loadHW(o.HW)
+	if err != nil {
+		return err
+	}
+	if o.CalibImages < 1 {
+		return fmt.Errorf("--calib-images %d: need at least one image", o.CalibImages)
+	}
+	m, meta, err := o.load()
+	if err != nil {
+		return err
+	}
+	spec := o.Calib
+	if spec == "" {
+		if meta.Dataset == "" {
+			return errors.New("the checkpoint does not record its data: pass --calib SPEC")
+		}
+		spec = meta.Dataset
+	}
+	ds, err := datasets.Load(spec, o.Seed)
+	if err != nil {
+		return err
+	}
+	if err := checkFits(m, ds, spec); err != nil {
+		return err
+	}
+	stats := statsFor(meta, ds)
+	n := min(o.CalibImages, ds.Train.Len())
+	calib, _, n := datasets.NewLoader(ds, &ds.Train, datasets.LoaderOptions{Batch: n, Stats: stats}).Batch(0, 0)
+	if o.GoldenIndex < 0 || o.GoldenIndex >= ds.Test.Len() {
+		return fmt.Errorf("--golden-index %d: the test split has %d images", o.GoldenIndex, ds.Test.Len())
+	}
+	test := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 1, Stats: stats})
+	golden, _, _ := test.Batch(0, o.GoldenIndex)
+	qm, err := export.Quantize(m, calib, n)
+	if err != nil {
+		return err
+	}
+	meta.Dataset = spec
+	if len(meta.NormMean) == 0 {
+		meta.NormMean, meta.NormStd = stats.Mean, stats.Std
+	}
+	cp, err := export.WriteBundle(o.Out, m, qm, golden, export.Options{HW: h, Meta: meta, CalibData: spec, CalibImages: n, Created: "vitc " + version})
+	if err != nil {
+		return err
+	}
+	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
+		WeightBytes: len(cp.Weights), CalibImages: n, CalibData: spec}
+	for _, t := range cp.Tensors {
+		if t.Layout == "bsr" || t.Layout == "tiled" {
+			rep.TilesStored += t.Shape[0]
+		}
+		if t.Layout == "bsr" {
+			rep.SparseLayers++
+		}
+	}
+	rep.TilesDense = cp.DenseTiles
+	if o.JSON {
+		return printJSON(stdout, rep)
+	}
+	fmt.Fprintf(stdout, "wrote %s for %s (%s)\n", o.Out, h.Name, h.Fingerprint())
+	fmt.Fprintf(stdout, "  program      %d instructions\n", rep.Instructions)
+	fmt.Fprintf(stdout, "  weights      %d bytes; %d of %d %d×%d tiles stored, %d matrices block-sparse\n",
+		rep.WeightBytes, rep.TilesStored, rep.TilesDense, h.Block, h.Block, rep.SparseLayers)
+	fmt.Fprintf(stdout, "  calibration  %d images of %s\n", n, spec)
+	return nil
+}
+
+// checkFits refuses data of another shape than the model's.
+func checkFits(m *vit.Model, ds *datasets.Dataset, spec string) error {
+	if ds.C != m.Channels || ds.H != m.Image || ds.W != m.Image {
+		return fmt.Errorf("data %s has %dx%dx%d images, the model takes %dx%dx%d", spec, ds.C, ds.H, ds.W, m.Channels, m.Image, m.Image)
+	}
+	if len(ds.Classes) > m.Classes {
+		return fmt.Errorf("data %s has %d classes, the model predicts %d", spec, len(ds.Classes), m.Classes)
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"vitc/export/hw"
+)
+
+// One tiny trained model serves every export and sim test.
+func TestExportAndSim(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := vitcRun(t, "train", "--out", dir, "--epochs", "1", "--dim", "32", "--depth", "2", "--heads", "2", "--batch", "64"); code != 0 {
+		t.Fatalf("train: %s", errOut)
+	}
+	ckpt := filepath.Join(dir, "model.safetensors")
+	bundleDir := filepath.Join(t.TempDir(), "bundle")
+	code, stdout, errOut := vitcRun(t, "export", "--checkpoint", ckpt, "--out", bundleDir, "--calib-images", "64", "--json")
+	if code != 0 {
+		t.Fatalf("export exit %d: %s", code, errOut)
+	}
+	var ex exportReport
+	if err := json.Unmarshal([]byte(stdout), &ex); err != nil {
+		t.Fatalf("export report %q: %v", stdout, err)
+	}
+	if ex.Instructions == 0 || ex.CalibImages != 64 || ex.HWFingerprint != hw.Default().Fingerprint() {
+		t.Fatalf("export report %+v", ex)
+	}
+	t.Run("sim", func(t *testing.T) { testSim(t, bundleDir) })
+	t.Run("inspect", func(t *testing.T) { testInspectBundle(t, bundleDir) })
+	t.Run("bad input", func(t *testing.T) { testExportBadInput(t, ckpt, bundleDir) })
+}
+
+func testSim(t *testing.T, bundleDir string) {
+	code, stdout, errOut := vitcRun(t, "sim", "--bundle", bundleDir, "--limit", "40", "--compare", bundleDir, "--json")
+	if code != 0 {
+		t.Fatalf("sim exit %d: %s", code, errOut)
+	}
+	var rep simReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("sim report %q: %v", stdout, err)
+	}
+	if !rep.GoldenOK || rep.N != 40 || rep.Data != "synthetic" {
+		t.Fatalf("sim report %+v", rep)
+	}
+	var sum int64
+	for _, l := range rep.Layers {
+		sum += l.Cycles
+	}
+	if sum != rep.Cycles || len(rep.Layers) != 4 { // embed, two blocks, head
+		t.Fatalf("%d layers sum to %d cycles, total %d", len(rep.Layers), sum, rep.Cycles)
+	}
+	if rep.SpeedupVsOther != 1 {
+		t.Fatalf("a bundle against itself: speed-up %g", rep.SpeedupVsOther)
+	}
+	// One epoch leaves near-tied logits that rounding flips; trained models
+	// agree on ≥ 99% (README). This catches a broken integer pipeline.
+	if rep.Top1Agreement < 0.5 {
+		t.Fatalf("int8 agrees with float on %.0f%% of images", 100*rep.Top1Agreement)
+	}
+}
+
+func testInspectBundle(t *testing.T, bundleDir string) {
+	code, stdout, errOut := vitcRun(t, "inspect", bundleDir)
+	if code != 0 || !strings.Contains(stdout, "checksums verified") || !strings.Contains(stdout, "gemm×") {
+		t.Fatalf("inspect exit %d: %s%s", code, stdout, errOut)
+	}
+}
+
+func testExportBadInput(t *testing.T, ckpt, bundleDir string) {
+	// A copy of the bundle to damage.
+	damaged := filepath.Join(t.TempDir(), "damaged")
+	copyDir(t, bundleDir, damaged)
+	w := filepath.Join(damaged, "weights.bin")
+	data, _ := os.ReadFile(w)
+	data[len(data)/3] ^= 1
+	os.WriteFile(w, data, 0o644)
+
+	otherHW := filepath.Join(t.TempDir(), "hw.json")
+	h := hw.Default()
+	h.DRAMBytesPerCycle = 64
+	js, _ := json.Marshal(h)
+	os.WriteFile(otherHW, js, 0o644)
+
+	notBundle := t.TempDir()
+	os.WriteFile(filepath.Join(notBundle, "notes.txt"), []byte("keep me"), 0o644)
+
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"flipped byte":     {[]string{"sim", "--bundle", damaged}, "weights.bin"},
+		"inspect flipped":  {[]string{"inspect", damaged}, "weights.bin"},
+		"other hardware":   {[]string{"sim", "--bundle", bundleDir, "--hw", otherHW}, "compiled for hardware"},
+		"no bundle":        {[]string{"sim", "--bundle", filepath.Join(t.TempDir(), "none")}, "none"},
+		"golden index":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--golden-index", "100000"}, "golden-index"},
+		"over other files": {[]string{"export", "--checkpoint", ckpt, "--out", notBundle, "--calib-images", "8"}, notBundle},
+		"bad hw file":      {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--hw", ckpt}, "hardware config"},
+	} {
+		code, stdout, errOut := vitcRun(t, c.args...)
+		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "goroutine") {
+			t.Errorf("%s: exit %d, stderr %q (want status 2, one line naming %q), stdout %q", name, code, errOut, c.want, stdout)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(notBundle, "notes.txt")); err != nil || string(b) != "keep me" {
+		t.Errorf("export over a directory of other files changed it")
+	}
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+
+	"vitc/export"
+	"vitc/export/bundle"
+	"vitc/export/hw"
+	"vitc/export/isa"
+)
+
+// bundleReport is `vitc inspect BUNDLE --json`.
+type bundleReport struct {
+	Bundle         string           `json:"bundle"`
+	Created        string           `json:"created,omitempty"`
+	Model          export.ModelInfo `json:"model"`
+	HWFingerprint  string           `json:"hw_fingerprint"`
+	HWName         string           `json:"hw_name"`
+	MatchesDefault bool             `json:"matches_default_hw"`
+	Files          int              `json:"files"`
+	Bytes          int64            `json:"bytes"`
+	Instructions   int              `json:"instructions"`
+	Opcodes        map[string]int   `json:"opcodes"`
+	Layers         []bundle.Range   `json:"layers"`
+	Tensors        int              `json:"tensors"`
+	SparseTensors  []string         `json:"block_sparse"`
+	Golden         []string         `json:"golden"`
+	Memory         bundle.Memory    `json:"memory"`
+}
+
+// runInspectBundle verifies a bundle (checksums, program decoding) and
+// summarises it; it runs nothing.
+func runInspectBundle(o *inspectOptions, stdout io.Writer) error {
+	b, err := bundle.Read(o.Path)
+	if err != nil {
+		return err
+	}
+	man := b.Manifest
+	rep := bundleReport{Bundle: o.Path, Created: man.Created, HWFingerprint: man.HWFingerprint, Files: len(man.Files),
+		Tensors: len(man.Tensors), Layers: man.Program.Layers, Memory: man.Memory, Opcodes: map[string]int{},
+		MatchesDefault: man.HWFingerprint == hw.Default().Fingerprint()}
+	if err := json.Unmarshal(man.Model, &rep.Model); err != nil {
+		return fmt.Errorf("bundle %s: manifest model: %w", o.Path, err)
+	}
+	if h, err := hw.Parse(b.Files[export.HWFile]); err == nil && h.Fingerprint() == man.HWFingerprint {
+		rep.HWName = h.Name
+	} else {
+		return fmt.Errorf("bundle %s: %s does not match the manifest's hardware fingerprint", o.Path, export.HWFile)
+	}
+	prog, err := b.Section("program")
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", o.Path, err)
+	}
+	instrs, err := isa.DecodeProgram(prog)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", o.Path, err)
+	}
+	rep.Instructions = len(instrs)
+	for _, in := range instrs {
+		rep.Opcodes[in.Op.String()]++
+	}
+	for _, f := range man.Files {
+		rep.Bytes += f.Bytes
+	}
+	for _, t := range man.Tensors {
+		if t.Layout == "bsr" {
+			rep.SparseTensors = append(rep.SparseTensors, t.Name)
+		}
+	}
+	for _, g := range man.Golden {
+		rep.Golden = append(rep.Golden, g.Name)
+	}
+	if o.JSON {
+		return printJSON(stdout, rep)
+	}
+	c := rep.Model.Config
+	fmt.Fprintf(stdout, "%s (bundle, checksums verified)\n", o.Path)
+	fmt.Fprintf(stdout, "  model         ViT %dx%dx%d, patch %d, dim %d, depth %d, %s attention, %d classes\n",
+		c.Channels, c.Image, c.Image, c.Patch, c.Dim, c.Depth, c.Attention, c.Classes)
+	if c.LayerHeads != nil || len(c.TokenLayers) > 0 {
+		fmt.Fprintf(stdout, "  pruning       heads %v, MLP units %v, token keep %g after blocks %v\n", c.LayerHeads, c.LayerHidden, c.TokenKeep, c.TokenLayers)
+	}
+	def := ""
+	if rep.MatchesDefault {
+		def = ", vitc's default"
+	}
+	fmt.Fprintf(stdout, "  hardware      %s (%s%s)\n", rep.HWName, rep.HWFingerprint, def)
+	fmt.Fprintf(stdout, "  files         %d, %d bytes\n", rep.Files, rep.Bytes)
+	fmt.Fprintf(stdout, "  DRAM          %d bytes: weights at 0, input at 0x%x (%d bytes), outputs at 0x%x (%d bytes)\n",
+		man.Memory.DRAMBytes, man.Memory.InputAddr, man.Memory.InputBytes, man.Memory.OutputAddr, man.Memory.OutputBytes)
+	fmt.Fprintf(stdout, "  program       %d instructions in %d layers\n", rep.Instructions, len(rep.Layers))
+	ops := make([]string, 0, len(rep.Opcodes))
+	for op := range rep.Opcodes {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	fmt.Fprint(stdout, "  opcodes      ")
+	for _, op := range ops {
+		fmt.Fprintf(stdout, " %s×%d", op, rep.Opcodes[op])
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "  tensors       %d, block-sparse: %d\n", rep.Tensors, len(rep.SparseTensors))
+	fmt.Fprintf(stdout, "  golden        %v\n", rep.Golden)
+	return nil
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"vitc/datasets"
+	"vitc/export"
+	"vitc/export/sim"
+	"vitc/vit"
+)
+
+type simOptions struct {
+	Bundle  string
+	HW      string
+	Data    string
+	Seed    int64
+	Limit   int
+	Compare string
+	JSON    bool
+}
+
+func newSimCmd() *cobra.Command {
+	o := &simOptions{}
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run a bundle bit-exactly on the simulator: agreement with the float model, cycles, bytes, PE utilisation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSim(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Bundle, "bundle", "", "bundle directory (from vitc export)")
+	f.StringVar(&o.HW, "hw", "", "hardware config to run on (default: vitc's); the bundle must have been compiled for it")
+	f.StringVar(&o.Data, "data", "", "data spec whose test split is run (default: the data the bundle records)")
+	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when the data is synthetic)")
+	f.IntVar(&o.Limit, "limit", 0, "run at most this many test images (0: all)")
+	f.StringVar(&o.Compare, "compare", "", "another bundle for the same hardware: report this bundle's speed-up over it")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	_ = cmd.MarkFlagRequired("bundle")
+	return cmd
+}
+
+// simReport is `vitc sim --json`.
+type simReport struct {
+	Bundle         string  `json:"bundle"`
+	HW             string  `json:"hw"`
+	Data           string  `json:"data"`
+	N              int     `json:"n"`
+	GoldenOK       bool    `json:"golden_vectors_match"`
+	Top1Agreement  float64 `json:"top1_agreement"`
+	AccuracyInt    float64 `json:"accuracy_int8"`
+	AccuracyFloat  float64 `json:"accuracy_float"`
+	ImagesPerSec   float64 `json:"images_per_second_at_clock"`
+	SimSeconds     float64 `json:"simulation_seconds"`
+	Compare        string  `json:"compare,omitempty"`
+	CompareCycles  int64   `json:"compare_cycles,omitempty"`
+	SpeedupVsOther float64 `json:"speedup,omitempty"`
+	sim.Stats
+}
+
+func runSim(ctx context.Context, o *simOptions, stdout io.Writer) error {
+	h, err := loadHW(o.HW)
+	if err != nil {
+		return err
+	}
+	if o.Limit < 0 {
+		return fmt.Errorf("--limit %d: want 0 (all) or more", o.Limit)
+	}
+	lb, err := export.OpenBundle(o.Bundle, h)
+	if err != nil {
+		return err
+	}
+	runner, err := sim.NewRunner(lb.Program)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", o.Bundle, err)
+	}
+	// The golden input first: the program must reproduce every golden value.
+	tr, stats, err := runner.Run(lb.Golden)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", o.Bundle, err)
+	}
+	if d := tr.Diff(lb.Expected); d != "" {
+		return fmt.Errorf("bundle %s: the golden vectors do not reproduce: %s", o.Bundle, d)
+	}
+	rep := simReport{Bundle: o.Bundle, HW: h.Name, GoldenOK: true, Stats: stats}
+	if stats.Cycles > 0 {
+		rep.ImagesPerSec = 1 / stats.Seconds
+	}
+	if o.Compare != "" {
+		other, err := export.OpenBundle(o.Compare, h)
+		if err != nil {
+			return err
+		}
+		r2, err := sim.NewRunner(other.Program)
+		if err != nil {
+			return fmt.Errorf("bundle %s: %w", o.Compare, err)
+		}
+		_, s2, err := r2.Run(other.Golden)
+		if err != nil {
+			return fmt.Errorf("bundle %s: %w", o.Compare, err)
+		}
+		rep.Compare, rep.CompareCycles = o.Compare, s2.Cycles
+		rep.SpeedupVsOther = float64(s2.Cycles) / float64(stats.Cycles)
+	}
+	if err := simulateData(ctx, o, lb, runner, &rep); err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(stdout, rep)
+	}
+	printSim(stdout, &rep)
+	return nil
+}
+
+// simulateData runs the test split on the simulator and the float model.
+func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, runner *sim.Runner, rep *simReport) error {
+	spec := o.Data
+	if spec == "" {
+		if lb.Model.Dataset == "" {
+			return errors.New("the bundle does not record its data: pass --data SPEC")
+		}
+		spec = lb.Model.Dataset
+	}
+	rep.Data = spec
+	ds, err := datasets.Load(spec, o.Seed)
+	if err != nil {
+		return err
+	}
+	m, meta, err := lb.FloatModel()
+	if err != nil {
+		return err
+	}
+	if err := checkFits(m, ds, spec); err != nil {
+		return err
+	}
+	n := ds.Test.Len()
+	if o.Limit > 0 {
+		n = min(n, o.Limit)
+	}
+	loader := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: max(n, 1), Stats: statsFor(meta, ds)})
+	x, y, _ := loader.Batch(0, 0)
+	logits := vit.Predict(m, x[:n*m.Channels*m.Image*m.Image], n, 64)
+	chw := m.Channels * m.Image * m.Image
+	start := time.Now()
+	agree, okInt, okFloat := 0, 0, 0
+	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+		}
+		tr, _, err := runner.Run(lb.QuantizeInput(x[i*chw : (i+1)*chw]))
+		if err != nil {
+			return fmt.Errorf("bundle %s: image %d: %w", o.Bundle, i, err)
+		}
+		pi := sim.Argmax(tr.Logits)
+		pf := argmaxF(logits[i*m.Classes : (i+1)*m.Classes])
+		if pi == pf {
+			agree++
+		}
+		if pi == y[i] {
+			okInt++
+		}
+		if pf == y[i] {
+			okFloat++
+		}
+	}
+	rep.SimSeconds = time.Since(start).Seconds()
+	rep.N = n
+	if n > 0 {
+		rep.Top1Agreement = float64(agree) / float64(n)
+		rep.AccuracyInt = float64(okInt) / float64(n)
+		rep.AccuracyFloat = float64(okFloat) / float64(n)
+	}
+	return nil
+}
+
+func argmaxF(row []float32) int {
+	best := 0
+	for i, v := range row {
+		if v > row[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func printSim(w io.Writer, r *simReport) {
+	fmt.Fprintf(w, "%s on %s: golden vectors reproduce bit for bit\n", r.Bundle, r.HW)
+	fmt.Fprintf(w, "%d test images of %s (%.1fs of simulation)\n", r.N, r.Data, r.SimSeconds)
+	fmt.Fprintf(w, "  top-1 agreement with the float model  %.2f%%\n", 100*r.Top1Agreement)
+	fmt.Fprintf(w, "  accuracy: int8 %.2f%%, float %.2f%%\n\n", 100*r.AccuracyInt, 100*r.AccuracyFloat)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "layer\tcycles\tMACs\tDRAM bytes\tPE util\t")
+	for _, l := range r.Layers {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f%%\t\n", l.Name, l.Cycles, l.MACs, l.BytesMoved, 100*l.Utilisation)
+	}
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%.1f%%\t\n", r.Cycles, r.MACs, r.BytesMoved, 100*r.Utilisation)
+	tw.Flush()
+	fmt.Fprintf(w, "\n%.1f µs per image at the configured clock (%.0f images/s)\n", 1e6*r.Seconds, r.ImagesPerSec)
+	if r.Compare != "" {
+		fmt.Fprintf(w, "speed-up over %s: %.2f× (%d against %d cycles)\n", r.Compare, r.SpeedupVsOther, r.Cycles, r.CompareCycles)
+	}
+}

@@ -1,0 +1,294 @@
+package export
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"vitc/export/bundle"
+	"vitc/export/hw"
+	"vitc/export/intmath"
+	"vitc/export/isa"
+	"vitc/export/sim"
+)
+
+// Registers the program uses: token counts live in registers so that
+// top-k can change them at run time.
+const (
+	regTokens  = 0 // tokens entering block 0 (cls + patches)
+	regPatches = 2 // patch rows of the input
+	regPruned  = 3 // first of the registers top-k writes, one per stage
+)
+
+// Compiled is a QModel lowered for one hardware configuration.
+type Compiled struct {
+	Program []isa.Instr
+	Layers  []bundle.Range
+	Weights []byte // the "weights" section: DRAM image at address 0
+	Tensors []bundle.Tensor
+	Memory  bundle.Memory
+	Slots   []Slot // where the program stores each traced value
+	// DenseTiles counts the weight tiles of every matrix as if none were
+	// pruned, against which the stored tiles are measured.
+	DenseTiles int
+}
+
+// Slot is one value the program stores to DRAM: the golden vectors.
+type Slot = sim.Slot
+
+// blob is one layer's weights and constants: loaded to the weight buffer
+// with one LOAD before the layer runs.
+type blob struct {
+	name    string
+	data    []byte
+	tensors []bundle.Tensor
+}
+
+const align = 64
+
+func alignUp(n, a int) int { return (n + a - 1) / a * a }
+
+func (b *blob) put(name, dtype string, shape []int, layout string, scale []float64, note string, data []byte) int {
+	off := alignUp(len(b.data), align)
+	b.data = append(b.data, make([]byte, off-len(b.data))...)
+	b.data = append(b.data, data...)
+	b.tensors = append(b.tensors, bundle.Tensor{Name: name, Section: "weights", Offset: int64(off), Bytes: int64(len(data)),
+		DType: dtype, Shape: shape, Layout: layout, Scale: scale, Note: note})
+	return off
+}
+
+func le32(words []int32) []byte {
+	out := make([]byte, 0, 4*len(words))
+	for _, w := range words {
+		out = binary.LittleEndian.AppendUint32(out, uint32(w))
+	}
+	return out
+}
+
+func multTable(ms []intmath.Multiplier) []byte {
+	words := make([]int32, 0, 2*len(ms))
+	for _, m := range ms {
+		w := m.Words()
+		words = append(words, w[0], w[1])
+	}
+	return le32(words)
+}
+
+func repeat(m intmath.Multiplier, n int) []intmath.Multiplier {
+	out := make([]intmath.Multiplier, n)
+	for i := range out {
+		out[i] = m
+	}
+	return out
+}
+
+// actMap is the static allocation of the activation buffer.
+type actMap struct {
+	in, pos       int
+	x             [2]int
+	mid, fused, h int
+	acc           int
+	qkv, attn     int
+	kh, g32, g8   int
+	sums, qg      int
+	s32, p8, o32  int
+	scores, index int
+	f32, gl, f8   int
+	lnf, logits   int
+	size          int
+}
+
+type compiler struct {
+	hw     hw.Config
+	qm     *QModel
+	out    Compiled
+	act    actMap
+	half   int // bytes of one half of the weight buffer
+	blobs  int // blobs loaded so far: even ones go to the first half
+	layer  int // index in out.Program where the current layer began
+	pstage int // pruning stages emitted
+}
+
+// Compile lowers qm for h.
+func Compile(qm *QModel, h hw.Config) (*Compiled, error) {
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	c := &compiler{hw: h, qm: qm, half: h.WgtBufferBytes / 2}
+	if err := c.plan(); err != nil {
+		return nil, err
+	}
+	if err := c.emitAll(); err != nil {
+		return nil, err
+	}
+	return &c.out, nil
+}
+
+func (c *compiler) plan() error {
+	cfg := c.qm.Config
+	n0, d, hd, np := cfg.Tokens(), cfg.Dim, cfg.HeadDim(), cfg.Patches()
+	cpp := cfg.Channels * cfg.Patch * cfg.Patch
+	a, hidden := 0, 0
+	for _, b := range c.qm.Blocks {
+		a, hidden = max(a, b.Heads*hd), max(hidden, b.Hidden)
+	}
+	next := 0
+	alloc := func(bytes int) int {
+		off := next
+		next = alignUp(next+bytes, align)
+		return off
+	}
+	m := &c.act
+	m.in, m.pos = alloc(np*cpp), alloc(np*d)
+	m.x = [2]int{alloc(n0 * d), alloc(n0 * d)}
+	m.mid, m.fused, m.h = alloc(n0*d), alloc(n0*d), alloc(n0*d)
+	m.acc = alloc(4 * n0 * max(3*a, d, hidden, cfg.Classes))
+	m.qkv, m.attn = alloc(n0*3*a), alloc(n0*a)
+	m.kh, m.g32, m.g8 = alloc(n0*hd), alloc(4*hd*hd), alloc(hd*hd)
+	m.sums, m.qg = alloc(4*2*hd), alloc(4*n0*hd)
+	m.s32, m.p8, m.o32 = alloc(4*n0*n0), alloc(n0*n0), alloc(4*n0*hd)
+	m.scores, m.index = alloc(4*n0), alloc(4*n0)
+	m.f32, m.gl, m.f8 = alloc(4*n0*hidden), alloc(n0*hidden), alloc(n0*d)
+	m.lnf, m.logits = alloc(d), alloc(4*cfg.Classes)
+	m.size = next
+	if next > c.hw.ActBufferBytes {
+		return fmt.Errorf("the model needs %d bytes of activation buffer; %s has %d", next, c.hw.Name, c.hw.ActBufferBytes)
+	}
+	if 3*a > 1<<16-1 || n0 > 1<<16-1 || hidden > 1<<16-1 {
+		return fmt.Errorf("the model's widths do not fit the instruction fields")
+	}
+	return nil
+}
+
+func (c *compiler) emit(op isa.Opcode, flags isa.Flags, args ...uint64) {
+	c.out.Program = append(c.out.Program, isa.New(op, flags, args...))
+}
+
+func (c *compiler) beginLayer() { c.layer = len(c.out.Program) }
+
+func (c *compiler) endLayer(name string) {
+	c.out.Layers = append(c.out.Layers, bundle.Range{Name: name, First: c.layer, Last: len(c.out.Program) - 1})
+}
+
+// place appends a blob to the weights section and returns its DRAM address
+// and the weight-buffer half it will occupy.
+func (c *compiler) place(b *blob) (dram, base int, err error) {
+	if len(b.data) > c.half {
+		return 0, 0, fmt.Errorf("layer %s needs %d bytes of weight buffer; %s has %d per half", b.name, len(b.data), c.hw.Name, c.half)
+	}
+	dram = alignUp(len(c.out.Weights), align)
+	c.out.Weights = append(c.out.Weights, make([]byte, dram-len(c.out.Weights))...)
+	c.out.Weights = append(c.out.Weights, b.data...)
+	for _, t := range b.tensors {
+		t.Offset += int64(dram)
+		c.out.Tensors = append(c.out.Tensors, t)
+	}
+	base = (c.blobs % 2) * c.half
+	c.blobs++
+	return dram, base, nil
+}
+
+func (c *compiler) load(space uint64, dst, src, bytes int, flags isa.Flags) {
+	c.emit(isa.OpLoad, flags, space, uint64(dst), uint64(src), uint64(bytes))
+}
+
+const (
+	spaceAct = 0
+	spaceWgt = 1
+)
+
+// emitAll builds every layer's blob first, places the blobs and the
+// stored values in DRAM, then emits the program; each layer loads the next
+// layer's blob while it computes.
+func (c *compiler) emitAll() error {
+	cfg := c.qm.Config
+	layers := []*layerCode{c.embed()}
+	for l := range c.qm.Blocks {
+		layers = append(layers, c.block(l))
+	}
+	layers = append(layers, c.head())
+	dram := make([]int, len(layers))
+	base := make([]int, len(layers))
+	for i, lc := range layers {
+		var err error
+		if dram[i], base[i], err = c.place(&lc.blob); err != nil {
+			return err
+		}
+	}
+	// DRAM after the weights: the input, then the stored values.
+	in := alignUp(len(c.out.Weights), align)
+	np, cpp := cfg.Patches(), cfg.Channels*cfg.Patch*cfg.Patch
+	c.out.Memory.InputAddr, c.out.Memory.InputBytes = int64(in), int64(np*cpp)
+	next := alignUp(in+np*cpp, align)
+	c.out.Memory.OutputAddr = int64(next)
+	for _, lc := range layers {
+		for i := range lc.slots {
+			lc.slots[i].Addr = int64(next)
+			next = alignUp(next+int(lc.slots[i].Bytes()), align)
+			c.out.Slots = append(c.out.Slots, lc.slots[i])
+		}
+	}
+	c.out.Memory.OutputBytes = int64(next) - c.out.Memory.OutputAddr
+	c.out.Memory.DRAMBytes = int64(next)
+
+	c.emit(isa.OpSetr, 0, regTokens, uint64(cfg.Tokens()))
+	c.emit(isa.OpSetr, 0, regPatches, uint64(np))
+	c.load(spaceWgt, base[0], dram[0], len(layers[0].blob.data), 0)
+	c.load(spaceAct, c.act.in, in, np*cpp, 0)
+	for _, lc := range layers {
+		if lc.pre != nil {
+			lc.pre()
+		}
+	}
+	for i, lc := range layers {
+		code := c.generate(lc, base[i])
+		c.beginLayer()
+		// The layer's first instruction waits for its weights (and, for the
+		// first layer, the input) ...
+		code[0].Flags |= isa.WaitLoad
+		c.out.Program = append(c.out.Program, code[0])
+		if i+1 < len(layers) {
+			// ... and the next layer's blob loads behind it, overlapping the
+			// rest of this layer. It waits for the computes before it, which
+			// have finished with the half it overwrites.
+			c.load(spaceWgt, base[i+1], dram[i+1], len(layers[i+1].blob.data), isa.WaitCompute)
+		}
+		c.out.Program = append(c.out.Program, code[1:]...)
+		if i == len(layers)-1 {
+			c.emit(isa.OpSync, isa.WaitLoad|isa.WaitCompute|isa.WaitStore)
+			c.emit(isa.OpFinish, 0)
+		}
+		c.endLayer(lc.name)
+	}
+	return nil
+}
+
+// layerCode is one layer: its blob, the values it stores, and the function
+// that emits its instructions once the blob's buffer base and the slots'
+// DRAM addresses are known.
+type layerCode struct {
+	name  string
+	blob  blob
+	slots []Slot
+	pre   func() // loads issued before the first layer runs
+	gen   func(base int, slots []Slot)
+}
+
+// generate runs lc.gen into a fresh instruction list.
+func (c *compiler) generate(lc *layerCode, base int) []isa.Instr {
+	saved := c.out.Program
+	c.out.Program = nil
+	lc.gen(base, lc.slots)
+	code := c.out.Program
+	c.out.Program = saved
+	return code
+}
+
+// SimProgram is the compiled program as the simulator runs it.
+func (cp *Compiled) SimProgram(h hw.Config) *sim.Program {
+	p := &sim.Program{HW: h, Instrs: cp.Program, Weights: cp.Weights, DRAMBytes: cp.Memory.DRAMBytes,
+		InputAddr: cp.Memory.InputAddr, InputLen: cp.Memory.InputBytes, Slots: cp.Slots}
+	for _, l := range cp.Layers {
+		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
+	}
+	return p
+}

@@ -1,0 +1,408 @@
+package intmath
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// LayerNorm fixed-point formats: the normalised value carries lnFrac
+// fraction bits and γ, β carry lnParamFrac.
+const (
+	lnFrac      = 16
+	lnParamFrac = 12
+)
+
+// LayerNormParams are one LayerNorm's integer constants for an int8 input
+// at scale sIn and an int8 output at scale sOut.
+type LayerNormParams struct {
+	Eps   int32   // ε·D²/sIn², added to the centred sum of squares
+	Gamma []int32 // γ_i/sOut · 2^12
+	Beta  []int32 // β_i/sOut · 2^12
+}
+
+// NewLayerNorm derives the constants.
+func NewLayerNorm(gamma, beta []float32, eps, sIn, sOut float64) (LayerNormParams, error) {
+	d := float64(len(gamma))
+	e := math.Round(eps * d * d / (sIn * sIn))
+	if !(sIn > 0 && sOut > 0) || e > math.MaxInt32 {
+		return LayerNormParams{}, fmt.Errorf("intmath: LayerNorm scales in %g out %g do not fit", sIn, sOut)
+	}
+	p := LayerNormParams{Eps: int32(e), Gamma: make([]int32, len(gamma)), Beta: make([]int32, len(beta))}
+	for i := range gamma {
+		g := math.Round(float64(gamma[i]) / sOut * (1 << lnParamFrac))
+		b := math.Round(float64(beta[i]) / sOut * (1 << lnParamFrac))
+		if math.Abs(g) > 1<<24 || math.Abs(b) > 1<<24 {
+			return LayerNormParams{}, fmt.Errorf("intmath: LayerNorm parameter %d does not fit (γ %g, β %g at output scale %g)", i, gamma[i], beta[i], sOut)
+		}
+		p.Gamma[i], p.Beta[i] = int32(g), int32(b)
+	}
+	return p, nil
+}
+
+// LayerNormWords is the table size of a D-wide LayerNorm.
+func LayerNormWords(d int) int { return 1 + 2*d }
+
+// Words lays the constants out as [eps, γ_0..γ_{D−1}, β_0..β_{D−1}].
+func (p LayerNormParams) Words() []int32 {
+	return append(append([]int32{p.Eps}, p.Gamma...), p.Beta...)
+}
+
+// LayerNormFromWords reads a D-wide table.
+func LayerNormFromWords(w []int32, d int) (LayerNormParams, error) {
+	if len(w) != LayerNormWords(d) || w[0] < 0 {
+		return LayerNormParams{}, fmt.Errorf("intmath: bad LayerNorm table")
+	}
+	for _, v := range w[1:] {
+		if v > 1<<24 || v < -(1<<24) {
+			return LayerNormParams{}, fmt.Errorf("intmath: LayerNorm constant %d out of range", v)
+		}
+	}
+	return LayerNormParams{Eps: w[0], Gamma: w[1 : 1+d], Beta: w[1+d:]}, nil
+}
+
+// Row normalises one row: with S = Σx and c_i = D·x_i − S (the centred
+// value times D), σ' = ⌊√(Σc²/D + eps)⌋ is D·σ/sIn, r = ⌊2^32/σ'⌋ is one
+// reciprocal per row, n_i = (c_i·r) >> 16 is (x_i−μ)/σ with 16 fraction
+// bits, and y_i = Sat8((n_i·γ_i + β_i·2^16 + 2^27) >> 28).
+func (p LayerNormParams) Row(dst, x []int8) {
+	d := int64(len(x))
+	var s int64
+	for _, v := range x {
+		s += int64(v)
+	}
+	var ss int64
+	for _, v := range x {
+		c := d*int64(v) - s
+		ss += c * c
+	}
+	sigma := int64(ISqrt(uint64(ss/d + int64(p.Eps))))
+	sigma = max(sigma, 1)
+	r := (int64(1) << 32) / sigma
+	const round = 1 << (lnFrac + lnParamFrac - 1)
+	for i, v := range x {
+		c := d*int64(v) - s
+		n := (c * r) >> (32 - lnFrac)
+		dst[i] = Sat8((n*int64(p.Gamma[i]) + int64(p.Beta[i])<<lnFrac + round) >> (lnFrac + lnParamFrac))
+	}
+}
+
+// GELU: x·½(1 + erf(x/√2)) with I-BERT's second-order erf,
+// erf(z) ≈ sgn(z)·(1 − a·(b − min(|z|, b))²), a = 0.2888, b = 1.769. The erf
+// value carries geluFrac fraction bits.
+const (
+	geluA    = 0.2888
+	geluB    = 1.769
+	geluFrac = 15
+)
+
+// GELUParams are one GELU's constants for an int32 input at scale sIn and
+// an int8 output at scale sOut.
+type GELUParams struct {
+	Clip  int32 // ⌊b·√2/sIn⌋: |x| where erf saturates, in input units
+	Coef  int32 // a·sIn²/2 · 2^(15+Shift)
+	Shift int32
+	Out   Multiplier // sIn/sOut
+}
+
+// NewGELU derives the constants.
+func NewGELU(sIn, sOut float64) (GELUParams, error) {
+	clip := math.Floor(geluB * math.Sqrt2 / sIn)
+	if !(sIn > 0) || clip > 1<<30 || clip < 1 {
+		return GELUParams{}, fmt.Errorf("intmath: GELU input scale %g out of range", sIn)
+	}
+	// The largest t² is clip²; keep t²·coef below 2^62.
+	c := geluA * sIn * sIn / 2 * (1 << geluFrac)
+	shift := 0
+	for shift < 40 && c*math.Ldexp(1, shift+1)*clip*clip < 1<<61 && c*math.Ldexp(1, shift+1) < 1<<30 {
+		shift++
+	}
+	out, err := NewMultiplier(sIn / sOut)
+	if err != nil {
+		return GELUParams{}, err
+	}
+	return GELUParams{Clip: int32(clip), Coef: int32(math.Round(math.Ldexp(c, shift))), Shift: int32(shift), Out: out}, nil
+}
+
+// GELUWords is the table size of a GELU.
+const GELUWords = 5
+
+// Words lays the constants out as [clip, coef, shift, M, shift_out].
+func (p GELUParams) Words() []int32 {
+	w := p.Out.Words()
+	return []int32{p.Clip, p.Coef, p.Shift, w[0], w[1]}
+}
+
+// GELUFromWords reads a table.
+func GELUFromWords(w []int32) (GELUParams, error) {
+	if len(w) != GELUWords || w[0] < 1 || w[1] < 0 || w[2] < 0 || w[2] > 40 {
+		return GELUParams{}, fmt.Errorf("intmath: bad GELU table")
+	}
+	out, err := MultiplierFromWords(w[3], w[4])
+	return GELUParams{Clip: w[0], Coef: w[1], Shift: w[2], Out: out}, err
+}
+
+// Apply maps one int32 input to int8: t = clip − min(|x|, clip),
+// e = 2^15 − (t²·coef >> shift) is erf(|x|/√2) with 15 fraction bits,
+// v = (x·(2^15 ± e) + 2^15) >> 16 is GELU(x) in input units, y = Sat8(Out(v)).
+func (p GELUParams) Apply(x int32) int8 {
+	u := int64(x)
+	neg := u < 0
+	if neg {
+		u = -u
+	}
+	t := int64(p.Clip) - min(u, int64(p.Clip))
+	e := int64(1)<<geluFrac - (t*t*int64(p.Coef))>>p.Shift
+	if neg {
+		e = -e
+	}
+	v := (int64(x)*(1<<geluFrac+e) + 1<<geluFrac) >> (geluFrac + 1)
+	return Sat8(p.Out.Apply(v))
+}
+
+// Softmax and cls scores work on a fixed-point exponent argument with
+// expFrac fraction bits, clamped at −expFloor; exp values carry 16 fraction
+// bits, and so do cls scores (ScoreOne is 1.0).
+const (
+	expFrac  = 12
+	expFloor = 24 << expFrac
+	ScoreOne = 1 << 16
+	// ProbOne is the int8 code of probability 1 in softmax outputs.
+	ProbOne = 127
+)
+
+// I-BERT's exp on (−ln2, 0]: 0.3585·(r + 1.353)² + 0.344, in fixed point.
+var (
+	expLn2 = int64(math.Round(math.Ln2 * (1 << expFrac)))
+	expB   = int64(math.Round(1.353 * (1 << expFrac)))
+	expA   = int64(math.Round(0.3585 * (1 << 16)))
+	expC   = int64(math.Round(0.344 * (1 << 16)))
+)
+
+// Exp is e^(z/2^12) for z ≤ 0 with 16 fraction bits: z = r − k·ln2 with
+// r in (−ln2, 0], the polynomial on r, then a right shift by k.
+func Exp(z int64) int64 {
+	z = max(z, -expFloor)
+	k := -z / expLn2
+	r := z + k*expLn2
+	if r > 0 { // z a multiple of ln2 minus rounding: keep r in (−ln2, 0]
+		r -= expLn2
+		k++
+	}
+	rr := r + expB
+	e := (expA*rr*rr)>>(2*expFrac) + expC
+	return e >> k
+}
+
+// SoftmaxParams hold the multiplier that turns an int32 score (scale sIn,
+// the attention scale 1/√d included) into the exponent's fixed point.
+type SoftmaxParams struct{ In Multiplier }
+
+// NewSoftmax derives the constant.
+func NewSoftmax(sIn float64) (SoftmaxParams, error) {
+	m, err := NewMultiplier(sIn * (1 << expFrac))
+	return SoftmaxParams{In: m}, err
+}
+
+// SoftmaxWords is the table size of a softmax (and of a cls score).
+const SoftmaxWords = 2
+
+// Words is [M, shift].
+func (p SoftmaxParams) Words() []int32 { w := p.In.Words(); return w[:] }
+
+// SoftmaxFromWords reads a table.
+func SoftmaxFromWords(w []int32) (SoftmaxParams, error) {
+	if len(w) != SoftmaxWords {
+		return SoftmaxParams{}, fmt.Errorf("intmath: bad softmax table")
+	}
+	m, err := MultiplierFromWords(w[0], w[1])
+	return SoftmaxParams{In: m}, err
+}
+
+// Exps fills e with each score's exp relative to the row maximum (16
+// fraction bits) and returns their sum.
+func (p SoftmaxParams) Exps(e []int64, scores []int32) int64 {
+	mx := slices.Max(scores)
+	var sum int64
+	for j, s := range scores {
+		e[j] = Exp(p.In.Apply(Clamp32(int64(s) - int64(mx))))
+		sum += e[j]
+	}
+	return sum
+}
+
+// Row writes one softmax row as int8 probabilities (127 = 1): one
+// reciprocal per row, r = ⌊127·2^32/Σe⌋, then p_j = (e_j·r + 2^31) >> 32.
+func (p SoftmaxParams) Row(dst []int8, scores []int32, scratch []int64) {
+	e := scratch[:len(scores)]
+	sum := p.Exps(e, scores)
+	r := (int64(ProbOne) << 32) / sum
+	for j := range e {
+		dst[j] = Sat8((e[j]*r + 1<<31) >> 32)
+	}
+}
+
+// ClsRow writes the cls row of softmax attention as scores with 16 fraction
+// bits: s_j = ⌊e_j·2^16/Σe⌋ computed as (e_j·⌊2^40/Σe⌋) >> 24.
+func (p SoftmaxParams) ClsRow(dst []int64, scores []int32, scratch []int64) {
+	e := scratch[:len(scores)]
+	sum := p.Exps(e, scores)
+	r := (int64(1) << 40) / sum
+	for j := range e {
+		dst[j] = (e[j] * r) >> 24
+	}
+}
+
+// TaylorParams are the constants of the Taylor normaliser for one layer:
+// out_i = (v̄ + s·q_i·G) / (N + s·q_i·k̄). The numerator is formed in units
+// of the output scale with 8 fraction bits, the denominator with 16.
+type TaylorParams struct {
+	VBar Multiplier // sV/sOut · 2^8
+	QG   Multiplier // s·sQ·sG/sOut · 2^8
+	QK   Multiplier // s·sQ·sK̂ · 2^16 (also the cls-score multiplier)
+}
+
+const (
+	taylorNumFrac = 8
+	taylorDenFrac = 16
+)
+
+// NewTaylor derives the constants; attn is 1/√d.
+func NewTaylor(attn, sQ, sK, sV, sG, sOut float64) (TaylorParams, error) {
+	var p TaylorParams
+	var err [3]error
+	p.VBar, err[0] = NewMultiplier(sV / sOut * (1 << taylorNumFrac))
+	p.QG, err[1] = NewMultiplier(attn * sQ * sG / sOut * (1 << taylorNumFrac))
+	p.QK, err[2] = NewMultiplier(attn * sQ * sK * (1 << taylorDenFrac))
+	for _, e := range err {
+		if e != nil {
+			return TaylorParams{}, e
+		}
+	}
+	return p, nil
+}
+
+// TaylorWords is the table size of a Taylor normaliser.
+const TaylorWords = 6
+
+// Words is [VBar, QG, QK] as (M, shift) pairs.
+func (p TaylorParams) Words() []int32 {
+	a, b, c := p.VBar.Words(), p.QG.Words(), p.QK.Words()
+	return []int32{a[0], a[1], b[0], b[1], c[0], c[1]}
+}
+
+// TaylorFromWords reads a table.
+func TaylorFromWords(w []int32) (TaylorParams, error) {
+	if len(w) != TaylorWords {
+		return TaylorParams{}, fmt.Errorf("intmath: bad Taylor table")
+	}
+	var p TaylorParams
+	var err [3]error
+	p.VBar, err[0] = MultiplierFromWords(w[0], w[1])
+	p.QG, err[1] = MultiplierFromWords(w[2], w[3])
+	p.QK, err[2] = MultiplierFromWords(w[4], w[5])
+	for _, e := range err {
+		if e != nil {
+			return TaylorParams{}, e
+		}
+	}
+	return p, nil
+}
+
+// Den is N + s·q·k̄ with 16 fraction bits, clamped to [2^12, 2^40] so that
+// Row's reciprocal stays in range.
+func (p TaylorParams) Den(n int, q []int8, kbar []int32) int64 {
+	var dot int64
+	for c, v := range q {
+		dot += int64(v) * int64(kbar[c])
+	}
+	return min(max(int64(n)<<taylorDenFrac+p.QK.Apply(Clamp32(dot)), 1<<12), 1<<40)
+}
+
+// Row divides one token's numerator by its denominator: num_c =
+// VBar(v̄_c) + QG(qG_c) clamped to ±2^30, one reciprocal r = ⌊2^36/den⌋,
+// out_c = Sat8((num_c·2^8·r + 2^35) >> 36). n is the token count.
+func (p TaylorParams) Row(dst []int8, qg []int32, q []int8, vbar, kbar []int32, n int) {
+	r := (int64(1) << 36) / p.Den(n, q, kbar)
+	for c := range dst {
+		num := p.VBar.Apply(int64(vbar[c])) + p.QG.Apply(int64(qg[c]))
+		num = min(max(num, -(1<<30)), 1<<30)
+		dst[c] = Sat8((num<<taylorNumFrac*r + 1<<35) >> 36)
+	}
+}
+
+// ClsScore is token j's Taylor attention from the cls token with 16
+// fraction bits: (2^16 + QK(q_0·k̂_j))·2^16 / den_0, rounded.
+func (p TaylorParams) ClsScore(q0, kj []int8, den0 int64) int64 {
+	var dot int64
+	for c, v := range q0 {
+		dot += int64(v) * int64(kj[c])
+	}
+	return RoundDiv((ScoreOne+p.QK.Apply(Clamp32(dot)))<<taylorDenFrac, den0)
+}
+
+// Clamp32 limits x to the int32 range, the domain of Multiplier.Apply.
+func Clamp32(x int64) int64 { return min(max(x, math.MinInt32), math.MaxInt32) }
+
+// Requant writes int32 accumulators rescaled per column, to int8 (wide
+// false) or saturated int32 (wide true).
+func Requant(m Multiplier, acc int32, wide bool) int32 {
+	v := m.Apply(int64(acc))
+	if wide {
+		return Sat32(v)
+	}
+	return int32(Sat8(v))
+}
+
+// CenterColumn subtracts the rounded column mean from col (one column of
+// rows values) and rescales: y = Sat8(m(x − RoundDiv(Σx, rows))).
+func CenterColumn(dst, col []int8, m Multiplier) {
+	var s int64
+	for _, v := range col {
+		s += int64(v)
+	}
+	mu := RoundDiv(s, int64(len(col)))
+	for i, v := range col {
+		dst[i] = Sat8(m.Apply(int64(v) - mu))
+	}
+}
+
+// KeepCount is ⌈(n−1)·num/den⌉ clamped to [1, n−1]: the patch tokens kept
+// out of n tokens (cls included) at keep rate num/den.
+func KeepCount(n, num, den int) int {
+	if n < 2 {
+		return 0
+	}
+	k := ((n-1)*num + den - 1) / den
+	return min(max(k, 1), n-1)
+}
+
+// TopK ranks the patch tokens 1..n−1 by score, descending, equal scores
+// preferring the lower index, and returns the k kept indices then the
+// dropped ones, each ascending.
+func TopK(scores []int64, k int) []int {
+	order := make([]int, len(scores)-1)
+	for i := range order {
+		order[i] = i + 1
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		if c := cmp.Compare(scores[j], scores[i]); c != 0 {
+			return c
+		}
+		return i - j
+	})
+	slices.Sort(order[:k])
+	slices.Sort(order[k:])
+	return order
+}
+
+// Fuse is the fused token's column: Sat8(RoundDiv(Σ_j score_j·x_j, divisor))
+// over the dropped tokens, divisor = heads·2^16 (the mean over heads).
+func Fuse(xs []int8, scores []int64, divisor int64) int8 {
+	var s int64
+	for j, v := range xs {
+		s += scores[j] * int64(v)
+	}
+	return Sat8(RoundDiv(s, divisor))
+}

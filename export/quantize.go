@@ -1,0 +1,258 @@
+package export
+
+import (
+	"fmt"
+	"math"
+
+	"vitc/export/intmath"
+	"vitc/vit"
+)
+
+// QLinear is a Linear layer quantized per output channel: W (Out, In) int8
+// with symmetric scales, int32 bias at the input scale times the channel's
+// weight scale, and per-channel multipliers to the output scale(s).
+type QLinear struct {
+	Name    string // timm name, e.g. "blocks.0.attn.qkv"
+	Out, In int
+	W       []int8  // (Out, In)
+	Bias    []int32 // (Out)
+	WScale  []float64
+	Req     []intmath.Multiplier // (Out): sIn·sW[o] / sOut(o)
+}
+
+// QBlock is one transformer block's integer constants.
+type QBlock struct {
+	Heads, Hidden int
+	Norm1, Norm2  intmath.LayerNormParams
+	QKV, Proj     QLinear
+	FC1, FC2      QLinear
+	// Taylor attention: keys centred and rescaled (sK → sK̂), G requantised
+	// (sK̂·sV → sG), the normaliser; its QK multiplier also gives cls scores.
+	Center intmath.Multiplier
+	GReq   intmath.Multiplier
+	Taylor intmath.TaylorParams
+	// Softmax attention: scores to the exponent's fixed point (also the cls
+	// scores), P·V (scale sV/127) to the attention output scale.
+	Softmax intmath.SoftmaxParams
+	PVReq   intmath.Multiplier
+	AddAttn intmath.Pair // x + proj
+	GELU    intmath.GELUParams
+	AddMLP  intmath.Pair // mid + fc2
+	// Token pruning after attention: keep KeepNum/KeepDen of the patches.
+	Prune            bool
+	KeepNum, KeepDen int
+}
+
+// QModel is the whole integer model.
+type QModel struct {
+	Config  vit.Config
+	Scales  map[string]float64 // activation scale by tensor name (docs/bundle.md)
+	Patch   QLinear            // patch_embed.proj as (D, C·p·p)
+	Pos     []int8             // (P, D) pos_embed rows 1.. at the "pos" scale
+	Row0    []int8             // (D) cls_token + pos_embed[0] at the "x0" scale
+	AddEmb  intmath.Pair       // embed + pos
+	Blocks  []QBlock
+	Norm    intmath.LayerNormParams
+	Head    QLinear // requantised to int32 logits at the "logits" scale
+	Classes int
+}
+
+// fc1Bits is the precision of the int32 GELU input: its calibrated range
+// maps to ±2^15.
+const fc1Bits = 15
+
+// logitBits maps the calibrated logit range to ±2^20 in the int32 logits.
+const logitBits = 20
+
+// Quantize calibrates m on calib (normalised images, n·C·H·W values) and
+// derives every integer constant.
+func Quantize(m *vit.Model, calib []float32, n int) (*QModel, error) {
+	cfg := m.Config
+	if n < 1 {
+		return nil, fmt.Errorf("calibration needs at least one image")
+	}
+	f := newFloatModel(m)
+	chw := cfg.Channels * cfg.Image * cfg.Image
+	for i := 0; i < n; i++ {
+		f.forward(calib[i*chw : (i+1)*chw])
+	}
+	q := &quantizer{f: f, scales: map[string]float64{}}
+	return q.model(m)
+}
+
+type quantizer struct {
+	f      *floatModel
+	scales map[string]float64
+	err    error
+}
+
+// scale is the int8 scale of a calibrated tensor: absmax/127.
+func (q *quantizer) scale(name string) float64 { return q.scaleBits(name, 127) }
+
+func (q *quantizer) scaleBits(name string, top float64) float64 {
+	if s, ok := q.scales[name]; ok {
+		return s
+	}
+	m, ok := q.f.absmax[name]
+	if !ok {
+		panic("export: tensor " + name + " was not calibrated")
+	}
+	if !(m > 0) || math.IsInf(m, 0) {
+		m = 1 // an all-zero tensor: any scale represents it
+	}
+	s := m / top
+	q.scales[name] = s
+	return s
+}
+
+func (q *quantizer) fail(err error) {
+	if err != nil && q.err == nil {
+		q.err = err
+	}
+}
+
+func (q *quantizer) mult(r float64) intmath.Multiplier {
+	m, err := intmath.NewMultiplier(r)
+	q.fail(err)
+	return m
+}
+
+func (q *quantizer) pair(ra, rb float64) intmath.Pair {
+	p, err := intmath.NewPair(ra, rb)
+	q.fail(err)
+	return p
+}
+
+func (q *quantizer) layerNorm(name string, sIn, sOut float64) intmath.LayerNormParams {
+	p, err := intmath.NewLayerNorm(q.f.w(name+".weight"), q.f.w(name+".bias"), vit.LayerNormEps, sIn, sOut)
+	q.fail(err)
+	return p
+}
+
+// linear quantizes a layer whose input has scale sIn; outScale gives the
+// output scale of each channel.
+func (q *quantizer) linear(name string, out, in int, sIn float64, outScale func(o int) float64) QLinear {
+	w, b := q.f.w(name+".weight"), q.f.w(name+".bias")
+	l := QLinear{Name: name, Out: out, In: in, W: make([]int8, out*in), Bias: make([]int32, out),
+		WScale: make([]float64, out), Req: make([]intmath.Multiplier, out)}
+	for o := 0; o < out; o++ {
+		row := w[o*in : (o+1)*in]
+		var mx float64
+		for _, v := range row {
+			mx = math.Max(mx, math.Abs(float64(v)))
+		}
+		s := mx / 127
+		if s == 0 {
+			s = 1 // a pruned channel: all zero whatever the scale
+		}
+		l.WScale[o] = s
+		for i, v := range row {
+			l.W[o*in+i] = int8(math.Round(float64(v) / s))
+		}
+		acc := sIn * s
+		bq := math.Round(float64(b[o]) / acc)
+		if math.Abs(bq) > 1<<30 {
+			q.fail(fmt.Errorf("%s: bias %d does not fit int32 at scale %g", name, o, acc))
+		}
+		l.Bias[o] = int32(bq)
+		l.Req[o] = q.mult(acc / outScale(o))
+	}
+	return l
+}
+
+func (q *quantizer) model(m *vit.Model) (*QModel, error) {
+	c := m.Config
+	d := c.Dim
+	qm := &QModel{Config: c, Scales: q.scales, Classes: c.Classes}
+	sIn, sEmb, sPos, sX := q.scale("input"), q.scale("embed"), q.scale("pos"), q.scale("x0")
+	cpp := c.Channels * c.Patch * c.Patch
+	// The conv weight [D, C, p, p] is the (D, C·p·p) matrix of patch rows.
+	qm.Patch = q.linear("patch_embed.proj", d, cpp, sIn, func(int) float64 { return sEmb })
+	pos, cls := q.f.w("pos_embed"), q.f.w("cls_token")
+	qm.Pos = quantizeVec(pos[d:], sPos)
+	row0 := make([]float32, d)
+	for i := range row0 {
+		row0[i] = cls[i] + pos[i]
+	}
+	qm.Row0 = quantizeVec(row0, sX)
+	qm.AddEmb = q.pair(sEmb/sX, sPos/sX)
+	for l := 0; l < c.Depth; l++ {
+		qm.Blocks = append(qm.Blocks, q.block(c, l, sX))
+		sX = q.scale(blockOut(l))
+	}
+	sNorm := q.scale("norm")
+	qm.Norm = q.layerNorm("norm", sX, sNorm)
+	sLogit := q.scaleBits("logits", 1<<logitBits)
+	qm.Head = q.linear("head", c.Classes, d, sNorm, func(int) float64 { return sLogit })
+	if q.err != nil {
+		return nil, q.err
+	}
+	return qm, nil
+}
+
+func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
+	pre := blockName(l)
+	d, heads, hd := c.Dim, c.HeadsAt(l), c.HeadDim()
+	a := heads * hd
+	b := QBlock{Heads: heads, Hidden: c.HiddenAt(l)}
+	sN1 := q.scale(pre + ".norm1")
+	b.Norm1 = q.layerNorm(pre+".norm1", sX, sN1)
+	sQ, sK, sV := q.scale(pre+".q"), q.scale(pre+".k"), q.scale(pre+".v")
+	b.QKV = q.linear(pre+".attn.qkv", 3*a, d, sN1, func(o int) float64 { return [3]float64{sQ, sK, sV}[o/a] })
+	sAttn := q.scale(pre + ".attn")
+	s := 1 / math.Sqrt(float64(hd))
+	if c.Attention == "taylor" {
+		sKh, sG := q.scale(pre+".khat"), q.scale(pre+".g")
+		b.Center = q.mult(sK / sKh)
+		b.GReq = q.mult(sKh * sV / sG)
+		t, err := intmath.NewTaylor(s, sQ, sKh, sV, sG, sAttn)
+		q.fail(err)
+		b.Taylor = t
+	} else {
+		sm, err := intmath.NewSoftmax(s * sQ * sK)
+		q.fail(err)
+		b.Softmax = sm
+		b.PVReq = q.mult(sV / intmath.ProbOne / sAttn)
+	}
+	sProj, sMid := q.scale(pre+".proj"), q.scale(pre+".mid")
+	b.Proj = q.linear(pre+".attn.proj", d, a, sAttn, func(int) float64 { return sProj })
+	b.AddAttn = q.pair(sX/sMid, sProj/sMid)
+	if c.PrunesTokens(l) {
+		b.Prune = true
+		b.KeepNum, b.KeepDen = keepFraction(c.TokenKeep)
+	}
+	sN2 := q.scale(pre + ".norm2")
+	b.Norm2 = q.layerNorm(pre+".norm2", sMid, sN2)
+	sFC1 := q.scaleBits(pre+".fc1", 1<<fc1Bits)
+	b.FC1 = q.linear(pre+".mlp.fc1", b.Hidden, d, sN2, func(int) float64 { return sFC1 })
+	sGELU := q.scale(pre + ".gelu")
+	g, err := intmath.NewGELU(sFC1, sGELU)
+	q.fail(err)
+	b.GELU = g
+	sFC2, sOut := q.scale(pre+".fc2"), q.scale(blockOut(l))
+	b.FC2 = q.linear(pre+".mlp.fc2", d, b.Hidden, sGELU, func(int) float64 { return sFC2 })
+	b.AddMLP = q.pair(sMid/sOut, sFC2/sOut)
+	return b
+}
+
+// keepFraction writes a keep rate as num/1000, the exact fraction when the
+// rate has at most three decimals (the CLI's precision), so that integer
+// ⌈(n−1)·num/den⌉ gives tokenprune.KeepCount.
+func keepFraction(keep float64) (int, int) {
+	return int(math.Round(keep * 1000)), 1000
+}
+
+func quantizeVec(xs []float32, s float64) []int8 {
+	out := make([]int8, len(xs))
+	for i, v := range xs {
+		out[i] = intmath.Sat8(int64(math.Round(float64(v) / s)))
+	}
+	return out
+}
+
+// QuantizeInput maps one normalised image to the int8 patch matrix
+// (P, C·p·p) the accelerator reads: the host's only arithmetic.
+func (qm *QModel) QuantizeInput(img []float32) []int8 {
+	c := qm.Config
+	return quantizeVec(patchesOf(img, c.Channels, c.Image, c.Patch), qm.Scales["input"])
+}

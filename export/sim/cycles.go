@@ -1,0 +1,187 @@
+package sim
+
+import (
+	"vitc/export/hw"
+	"vitc/export/isa"
+)
+
+// The cycle model. Each queue (load, compute, store) runs its instructions
+// in order; an instruction starts when its queue is free and every queue
+// its wait flags name has finished all earlier instructions, then takes
+// issue_cycles plus its cost:
+//
+//   - load/store: dram_latency + ⌈bytes / dram_bytes_per_cycle⌉;
+//   - gemm/spgemm: token rows are split over the compute modules and each
+//     module holds every stored tile, spread over its PEs as the exporter
+//     assigned them (dense: round-robin); a b×b tile takes (b/array_rows)·
+//     (b/array_cols) passes of ⌈rows/modules⌉ cycles, so the cost is
+//     max-tiles-per-PE · passes · ⌈rows/modules⌉ + array_rows + array_cols;
+//   - matmul: (m, n) output tiles of array_rows × array_cols spread over all
+//     PEs, each k cycles: ⌈tiles/PEs⌉·k + array_rows + array_cols;
+//   - vector instructions: ⌈elements · passes / vector_lanes⌉ with the
+//     passes of vectorPasses;
+//   - setr, sync, finish: nothing beyond issue.
+type cycleModel struct {
+	hw     hw.Config
+	names  []string
+	free   [3]int64 // when each queue finishes its last instruction
+	layers []LayerStats
+	end    []int64 // latest end time over instructions up to each layer
+}
+
+// Cost is one instruction's work: cycles on its unit, MACs done on the PE
+// array, and bytes moved to or from DRAM.
+type Cost struct {
+	Cycles int64
+	MACs   int64
+	Bytes  int64
+}
+
+// LayerStats is the cycle model's account of one layer.
+type LayerStats struct {
+	Name string `json:"name"`
+	// Cycles from the end of the previous layer to this layer's last
+	// instruction's end: the layers' cycles sum to the total.
+	Cycles      int64   `json:"cycles"`
+	MACs        int64   `json:"macs"`
+	BytesMoved  int64   `json:"bytes_moved"`
+	Utilisation float64 `json:"pe_utilisation"`
+}
+
+// Stats is the cycle model's account of one run.
+type Stats struct {
+	Layers      []LayerStats `json:"layers"`
+	Cycles      int64        `json:"cycles"`
+	Seconds     float64      `json:"seconds"`
+	MACs        int64        `json:"macs"`
+	BytesMoved  int64        `json:"bytes_moved"`
+	Utilisation float64      `json:"pe_utilisation"`
+}
+
+// vectorPasses is how many times a vector instruction streams its elements
+// through the lanes: LayerNorm sums, squares and scales; softmax finds the
+// maximum, exponentiates and scales; divrow forms q·k̄ then divides.
+var vectorPasses = map[isa.Opcode]int{
+	isa.OpColsum: 1, isa.OpCenter: 2, isa.OpRequant: 1, isa.OpAdd: 1, isa.OpLayerNorm: 3,
+	isa.OpGelu: 2, isa.OpSoftmax: 3, isa.OpDivrow: 3, isa.OpClsscore: 2, isa.OpTopk: 1, isa.OpFuse: 1,
+}
+
+func newCycleModel(h hw.Config, names []string) *cycleModel {
+	c := &cycleModel{hw: h, names: names}
+	c.reset()
+	return c
+}
+
+func (c *cycleModel) reset() {
+	c.free = [3]int64{}
+	c.layers = make([]LayerStats, len(c.names))
+	c.end = make([]int64, len(c.names))
+	for i, n := range c.names {
+		c.layers[i].Name = n
+	}
+}
+
+// account places one instruction on the timeline.
+func (c *cycleModel) account(pc, layer int, in isa.Instr, cost Cost) {
+	spec, _ := isa.Lookup(in.Op)
+	q := spec.Queue
+	start := c.free[q]
+	for w := isa.QueueLoad; w <= isa.QueueStore; w++ {
+		if in.Flags&(1<<w) != 0 {
+			start = max(start, c.free[w])
+		}
+	}
+	end := start + int64(c.hw.IssueCycles) + cost.Cycles
+	c.free[q] = end
+	c.end[layer] = max(c.end[layer], end)
+	l := &c.layers[layer]
+	l.MACs += cost.MACs
+	l.BytesMoved += cost.Bytes
+}
+
+func (c *cycleModel) stats() Stats {
+	var s Stats
+	var prev int64
+	peak := float64(c.hw.PEs() * c.hw.MACsPerPE())
+	for i := range c.layers {
+		l := c.layers[i]
+		done := prev
+		for _, e := range c.end[:i+1] {
+			done = max(done, e)
+		}
+		l.Cycles = done - prev
+		prev = done
+		if l.Cycles > 0 {
+			l.Utilisation = float64(l.MACs) / (peak * float64(l.Cycles))
+		}
+		s.Layers = append(s.Layers, l)
+		s.Cycles += l.Cycles
+		s.MACs += l.MACs
+		s.BytesMoved += l.BytesMoved
+	}
+	if s.Cycles > 0 {
+		s.Utilisation = float64(s.MACs) / (peak * float64(s.Cycles))
+	}
+	s.Seconds = c.hw.Seconds(s.Cycles)
+	return s
+}
+
+// cost prices an instruction with the registers as they are when it issues.
+func (m *Machine) cost(in isa.Instr) Cost {
+	h := m.hw
+	a := args{m, in}
+	dram := func(bytes int) Cost {
+		return Cost{Cycles: int64(h.DRAMLatency) + int64(ceil(bytes, h.DRAMBytesPerCycle)), Bytes: int64(bytes)}
+	}
+	fill := int64(h.ArrayRows + h.ArrayCols)
+	switch in.Op {
+	case isa.OpLoad:
+		return dram(a.u("bytes"))
+	case isa.OpStore:
+		return dram(a.d("rows") * a.u("row_bytes"))
+	case isa.OpGemm, isa.OpSpgemm:
+		rows, k, n := a.d("rows"), a.u("k"), a.u("n")
+		b := h.Block
+		pes := h.PERows * h.PECols
+		var tiles, busiest int
+		if in.Op == isa.OpSpgemm {
+			_, _, perPE := m.tileIndex(a.u("index"), k, n)
+			for _, t := range perPE {
+				tiles += t
+				busiest = max(busiest, t)
+			}
+		} else {
+			tiles = ceil(n, b) * ceil(k, b)
+			busiest = ceil(tiles, pes)
+		}
+		passes := (b / h.ArrayRows) * (b / h.ArrayCols)
+		perModule := ceil(rows, h.ComputeModules)
+		return Cost{Cycles: int64(busiest*passes*perModule) + fill, MACs: int64(tiles * b * b * rows)}
+	case isa.OpMatmul:
+		mm, kk, nn := a.d("m"), a.d("k"), a.d("n")
+		tiles := ceil(mm, h.ArrayRows) * ceil(nn, h.ArrayCols)
+		return Cost{Cycles: int64(ceil(tiles, h.PEs())*kk) + fill, MACs: int64(mm * kk * nn)}
+	}
+	passes, ok := vectorPasses[in.Op]
+	if !ok {
+		return Cost{}
+	}
+	var elems int
+	switch in.Op {
+	case isa.OpSoftmax:
+		elems = a.d("rows") * a.d("cols")
+	case isa.OpTopk:
+		// A sorting network over the scores: n·⌈log2 n⌉ compare-exchanges.
+		n := a.d("rows")
+		lg := 1
+		for 1<<lg < n {
+			lg++
+		}
+		elems = n * lg
+	case isa.OpFuse:
+		elems = a.d("rows") * a.u("cols")
+	default:
+		elems = a.d("rows") * a.u("cols")
+	}
+	return Cost{Cycles: int64(ceil(elems*passes, h.VectorLanes))}
+}

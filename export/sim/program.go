@@ -1,0 +1,62 @@
+package sim
+
+import (
+	"fmt"
+
+	"vitc/export/hw"
+	"vitc/export/isa"
+)
+
+// Program is everything a run needs: the hardware, the instructions, the
+// initial DRAM image (weights), where the input goes and where the program
+// stores its values.
+type Program struct {
+	HW        hw.Config
+	Instrs    []isa.Instr
+	Weights   []byte
+	DRAMBytes int64
+	InputAddr int64
+	InputLen  int64
+	Layers    []LayerRange
+	Slots     []Slot
+}
+
+// Runner executes a Program on one input after another, reusing its
+// machine.
+type Runner struct {
+	p *Program
+	m *Machine
+}
+
+// NewRunner checks the memory map and builds the machine.
+func NewRunner(p *Program) (*Runner, error) {
+	if int64(len(p.Weights)) > p.DRAMBytes || p.InputAddr < int64(len(p.Weights)) || p.InputAddr+p.InputLen > p.DRAMBytes || p.DRAMBytes > 1<<32 {
+		return nil, fmt.Errorf("memory map: %d bytes of weights, input at 0x%x (%d bytes), %d bytes of DRAM", len(p.Weights), p.InputAddr, p.InputLen, p.DRAMBytes)
+	}
+	dram := make([]byte, p.DRAMBytes)
+	copy(dram, p.Weights)
+	m, err := NewMachine(p.HW, p.Instrs, dram, p.Layers)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{p: p, m: m}, nil
+}
+
+// Run executes the program on one quantized input (P, C·p·p) and returns
+// the stored values and the cycle model's account.
+func (r *Runner) Run(input []int8) (*Trace, Stats, error) {
+	if int64(len(input)) != r.p.InputLen {
+		return nil, Stats{}, fmt.Errorf("input has %d values, the program reads %d", len(input), r.p.InputLen)
+	}
+	dram := r.m.DRAM()
+	copy(dram, r.p.Weights)
+	clear(dram[len(r.p.Weights):])
+	for i, v := range input {
+		dram[r.p.InputAddr+int64(i)] = byte(v)
+	}
+	if err := r.m.Run(); err != nil {
+		return nil, Stats{}, err
+	}
+	t, err := ReadTrace(dram, r.p.Slots)
+	return t, r.m.Stats(), err
+}

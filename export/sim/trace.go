@@ -1,0 +1,113 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Trace is what one image leaves behind: each block's output tokens (rows ×
+// D int8), each token-pruning stage's index list (kept tokens, then the
+// dropped ones, both ascending), and the int32 logits. The simulator and
+// the integer reference model both produce one; they must be equal.
+type Trace struct {
+	Embed  []int8
+	Blocks [][]int8
+	Kept   [][]int32
+	Logits []int32
+}
+
+// Diff describes the first difference between two traces, or returns "".
+func (t *Trace) Diff(u *Trace) string {
+	if len(t.Blocks) != len(u.Blocks) || len(t.Kept) != len(u.Kept) {
+		return fmt.Sprintf("%d blocks and %d pruning stages against %d and %d", len(t.Blocks), len(t.Kept), len(u.Blocks), len(u.Kept))
+	}
+	if !slices.Equal(t.Embed, u.Embed) {
+		return "embedding output differs"
+	}
+	for i := range t.Blocks {
+		if !slices.Equal(t.Blocks[i], u.Blocks[i]) {
+			return fmt.Sprintf("block %d output differs (%d against %d values)", i, len(t.Blocks[i]), len(u.Blocks[i]))
+		}
+	}
+	for i := range t.Kept {
+		if !slices.Equal(t.Kept[i], u.Kept[i]) {
+			return fmt.Sprintf("pruning stage %d keeps %v against %v", i, t.Kept[i], u.Kept[i])
+		}
+	}
+	if !slices.Equal(t.Logits, u.Logits) {
+		return fmt.Sprintf("logits %v against %v", t.Logits, u.Logits)
+	}
+	return ""
+}
+
+// Argmax is the predicted class: the first largest logit.
+func Argmax(logits []int32) int {
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// Slot is a value the program stores to DRAM: a golden vector.
+type Slot struct {
+	Name  string // "embed", "block3", "kept1", "logits"
+	Addr  int64
+	DType string // "int8" or "int32"
+	Shape []int
+}
+
+// Bytes is the slot's size.
+func (s Slot) Bytes() int64 {
+	n := int64(1)
+	if s.DType == "int32" {
+		n = 4
+	}
+	for _, d := range s.Shape {
+		n *= int64(d)
+	}
+	return n
+}
+
+// ReadTrace collects the stored values from DRAM after a run.
+func ReadTrace(dram []byte, slots []Slot) (*Trace, error) {
+	t := &Trace{}
+	for _, s := range slots {
+		end := s.Addr + s.Bytes()
+		if s.Addr < 0 || end > int64(len(dram)) || end < s.Addr {
+			return nil, fmt.Errorf("slot %s at dram:0x%x is outside DRAM", s.Name, s.Addr)
+		}
+		b := dram[s.Addr:end]
+		switch {
+		case s.Name == "embed":
+			t.Embed = int8s(b)
+		case strings.HasPrefix(s.Name, "block"):
+			t.Blocks = append(t.Blocks, int8s(b))
+		case strings.HasPrefix(s.Name, "kept"):
+			t.Kept = append(t.Kept, int32s(b))
+		case s.Name == "logits":
+			t.Logits = int32s(b)
+		}
+	}
+	return t, nil
+}
+
+func int8s(b []byte) []int8 {
+	out := make([]int8, len(b))
+	for i, v := range b {
+		out[i] = int8(v)
+	}
+	return out
+}
+
+func int32s(b []byte) []int32 {
+	out := make([]int32, len(b)/4)
+	for i := range out {
+		out[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}

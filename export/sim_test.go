@@ -1,0 +1,141 @@
+package export
+
+import (
+	"math/rand"
+	"testing"
+
+	"vitc/export/hw"
+	"vitc/export/isa"
+	"vitc/export/sim"
+	"vitc/vit"
+)
+
+// testModel is a small randomly initialised model, its weights scaled up so
+// that attention is far from uniform, with some weight tiles zeroed (as
+// block pruning leaves them) when sparse.
+func testModel(t *testing.T, cfg vit.Config, sparse bool) *vit.Model {
+	t.Helper()
+	m, err := vit.New(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(3))
+	for _, p := range m.Params.List() {
+		if len(p.Shape) == 2 && p.Shape[0] > 1 {
+			for i := range p.Data {
+				p.Data[i] *= 8
+			}
+		}
+		if p.Name == "cls_token" || p.Name == "pos_embed" {
+			for i := range p.Data {
+				p.Data[i] = float32(rng.NormFloat64() * 0.5)
+			}
+		}
+		if sparse && len(p.Shape) == 2 && p.Name != "head.weight" {
+			out, in := p.Shape[0], p.Shape[1]
+			for r := 0; r+16 <= out; r += 16 {
+				for c := 0; c+16 <= in; c += 16 {
+					if rng.Intn(2) == 0 {
+						for i := r; i < r+16; i++ {
+							clear(p.Data[i*in+c : i*in+c+16])
+						}
+					}
+				}
+			}
+		}
+	}
+	return m
+}
+
+func randomImages(cfg vit.Config, n int, seed int64) []float32 {
+	rng := rand.New(rand.NewSource(seed))
+	x := make([]float32, n*cfg.Channels*cfg.Image*cfg.Image)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func TestSimulatorMatchesIntegerReference(t *testing.T) {
+	base := vit.Config{Image: 8, Channels: 1, Patch: 2, Dim: 64, Depth: 3, Heads: 4, MLPRatio: 2, Classes: 10}
+	cases := map[string]struct {
+		cfg    vit.Config
+		sparse bool
+	}{
+		"softmax dense":  {cfg: withAttention(base, "softmax"), sparse: false},
+		"taylor pruned":  {cfg: pruned(withAttention(base, "taylor")), sparse: true},
+		"softmax pruned": {cfg: pruned(withAttention(base, "softmax")), sparse: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := testModel(t, tc.cfg, tc.sparse)
+			qm, err := Quantize(m, randomImages(tc.cfg, 16, 1), 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := hw.Default()
+			cp, err := Compile(qm, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := sim.NewRunner(cp.SimProgram(h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops := map[isa.Opcode]int{}
+			for _, in := range cp.Program {
+				ops[in.Op]++
+			}
+			if tc.sparse != (ops[isa.OpSpgemm] > 0) {
+				t.Fatalf("sparse model %v compiled to %d spgemm", tc.sparse, ops[isa.OpSpgemm])
+			}
+			if want := len(tc.cfg.TokenLayers); ops[isa.OpTopk] != want {
+				t.Fatalf("%d topk for %d pruning layers", ops[isa.OpTopk], want)
+			}
+			chw := tc.cfg.Channels * tc.cfg.Image * tc.cfg.Image
+			imgs := randomImages(tc.cfg, 8, 2)
+			classes := map[int]bool{}
+			for i := 0; i < 8; i++ {
+				in := qm.QuantizeInput(imgs[i*chw : (i+1)*chw])
+				want := qm.Reference(in)
+				got, _, err := r.Run(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := got.Diff(want); d != "" {
+					t.Fatalf("image %d: simulator against reference: %s", i, d)
+				}
+				classes[sim.Argmax(got.Logits)] = true
+				if len(got.Kept) != len(tc.cfg.TokenLayers) {
+					t.Fatalf("%d kept lists", len(got.Kept))
+				}
+			}
+			if len(classes) < 2 {
+				t.Fatalf("every image predicts the same class: the test model is degenerate")
+			}
+			// The comparison is sensitive: one changed weight changes the run.
+			for _, tn := range cp.Tensors {
+				if tn.Name == "blocks.1.mlp.fc1.bias" {
+					cp.Weights[tn.Offset+1] ^= 0x40
+				}
+			}
+			in := qm.QuantizeInput(imgs[:chw])
+			got, _, err := r.Run(in)
+			if err == nil && got.Diff(qm.Reference(in)) == "" {
+				t.Fatal("a corrupted weight went unnoticed")
+			}
+		})
+	}
+}
+
+func withAttention(c vit.Config, a string) vit.Config { c.Attention = a; return c }
+
+// pruned gives a compacted-looking model: fewer heads and MLP units in
+// some blocks, and token pruning after blocks 0 and 1.
+func pruned(c vit.Config) vit.Config {
+	c.LayerHeads = []int{4, 3, 2}
+	c.LayerHidden = []int{128, 80, 48}
+	c.TokenKeep = 0.7
+	c.TokenLayers = []int{0, 1}
+	return c
+}

@@ -9,6 +9,7 @@ import (
 	"vitc/export/intmath"
 	"vitc/export/isa"
 	"vitc/export/sim"
+	"vitc/vit"
 )
 
 // Registers the program uses: token counts live in registers so that
@@ -27,8 +28,8 @@ type Compiled struct {
 	Tensors []bundle.Tensor
 	Memory  bundle.Memory
 	Slots   []Slot // where the program stores each traced value
-	// DenseTiles counts the weight tiles of every matrix as if none were
-	// pruned, against which the stored tiles are measured.
+	// DenseTiles counts the weight tiles of the unpruned architecture
+	// (every head and MLP unit), against which the stored tiles compare.
 	DenseTiles int
 }
 
@@ -120,6 +121,7 @@ func Compile(qm *QModel, h hw.Config) (*Compiled, error) {
 	if err := c.emitAll(); err != nil {
 		return nil, err
 	}
+	c.out.DenseTiles = denseTiles(qm.Config, h.Block)
 	return &c.out, nil
 }
 
@@ -291,4 +293,12 @@ func (cp *Compiled) SimProgram(h hw.Config) *sim.Program {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}
 	return p
+}
+
+// denseTiles is the number of b×b weight tiles of cfg without pruning.
+func denseTiles(cfg vit.Config, b int) int {
+	t := func(out, in int) int { return ceilDiv(out, b) * ceilDiv(in, b) }
+	d, hidden := cfg.Dim, cfg.Hidden()
+	n := t(d, cfg.Channels*cfg.Patch*cfg.Patch) + t(cfg.Classes, d)
+	return n + cfg.Depth*(t(3*d, d)+t(d, d)+t(hidden, d)+t(d, hidden))
 }

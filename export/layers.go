@@ -20,7 +20,6 @@ func (c *compiler) addLinear(bl *blob, l *QLinear) linearRef {
 	p := packWeights(l.W, l.Out, l.In, c.hw)
 	b := c.hw.Block
 	r := linearRef{l: l, sparse: p.sparse}
-	c.out.DenseTiles += p.total
 	layout, note := "tiled", fmt.Sprintf("W (out %d, in %d) in %d×%d tiles, (row, col) order; %d of %d tiles", l.Out, l.In, b, b, p.tiles, p.total)
 	if p.sparse {
 		layout = "bsr"

@@ -105,7 +105,7 @@ var Table = []OpSpec{
 			{Name: "src_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive src rows."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Number of columns."},
-			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Multiplier and shift for each column."},
+			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Two int32 words per column: multiplier and right shift."},
 			{Name: "out", Bits: 1, Kind: Enum, Enum: []string{"i8", "i32"}, Doc: "Output element type: i8 (saturated) or i32."},
 		},
 	},
@@ -125,13 +125,13 @@ var Table = []OpSpec{
 	},
 	{
 		Op: OpLayerNorm, Name: "layernorm", Queue: QueueCompute,
-		Doc: "Integer LayerNorm of each row, using the scale, offset and requantisation constants at params.",
+		Doc: "Integer LayerNorm of each int8 row to int8 (integer mean, variance and square root; docs/bundle.md gives the arithmetic).",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "Normalised output, rows x cols, contiguous."},
 			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "Input, rows x cols, contiguous."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows (tokens)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Row length the statistics are taken over."},
-			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Per-column scale and offset and the requantisation constants."},
+			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "1 + 2*cols words: eps, then gamma and beta per column, each over the output scale with 12 fraction bits."},
 		},
 	},
 	{
@@ -142,7 +142,7 @@ var Table = []OpSpec{
 			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 input, rows x cols, contiguous."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows (tokens)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Number of columns."},
-			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Approximation and requantisation constants."},
+			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Five words: clip, coef, shift, output multiplier and output shift (docs/bundle.md)."},
 		},
 	},
 	{
@@ -155,7 +155,7 @@ var Table = []OpSpec{
 			{Name: "src_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive src rows."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows."},
 			{Name: "cols", Bits: 17, Kind: Dim, Doc: "Row length the softmax is taken over."},
-			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Score scale, exponent approximation and requantisation constants."},
+			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Two words (multiplier, shift) taking scores to the exponent argument with 12 fraction bits."},
 		},
 	},
 	{
@@ -170,7 +170,7 @@ var Table = []OpSpec{
 			{Name: "sums", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 column sums: v-bar, then k-bar, cols values each."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows (tokens)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Row length (head dimension)."},
-			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Taylor scale and requantisation constants."},
+			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Six words: (multiplier, shift) for v-bar, for q.G and for q.k-bar (docs/bundle.md)."},
 		},
 	},
 	{
@@ -179,13 +179,13 @@ var Table = []OpSpec{
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 scores, one per token (rows values)."},
 			{Name: "mode", Bits: 1, Kind: Enum, Enum: []string{"softmax", "taylor"}, Doc: "Attention kind the scores follow: softmax or taylor."},
-			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 query of the cls token for this head."},
-			{Name: "k", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 keys of this head."},
+			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "taylor: the int8 query row of the cls token (token 0) for this head; softmax: the int32 score matrix, whose row 0 (rows values) is used."},
+			{Name: "k", Bits: 32, Kind: Addr, Space: "act", Doc: "taylor: int8 centred keys of this head, rows x cols; unused (0) in softmax mode."},
 			{Name: "k_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive key rows."},
-			{Name: "sums", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 column sums used by the taylor denominator (same layout as divrow's)."},
+			{Name: "sums", Bits: 32, Kind: Addr, Space: "act", Doc: "taylor: int32 column sums laid out as for divrow (k-bar is the second half); unused (0) in softmax mode."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of tokens."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Head dimension."},
-			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Score scale and requantisation constants."},
+			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Two words (multiplier, shift): q.k-hat to 16 fraction bits (taylor), or scores to the exponent argument (softmax, the softmax table)."},
 			{Name: "accumulate", Bits: 1, Kind: Enum, Enum: []string{"set", "add"}, Doc: "set overwrites dst; add adds to it, so the heads sum into one score."},
 		},
 	},
@@ -212,7 +212,7 @@ var Table = []OpSpec{
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of tokens before pruning."},
 			{Name: "out_rows", Bits: 17, Kind: Dim, Doc: "Number of tokens after pruning (usually topk's out_reg)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Embedding dimension."},
-			{Name: "divisor", Bits: 32, Kind: Imm, Doc: "Divisor that turns accumulated scores into fusion weights."},
+			{Name: "divisor", Bits: 32, Kind: Imm, Doc: "heads x 65536: the fused token is sum_j score_j*x_j / divisor, rounded, so the head-summed 16-bit scores become their mean."},
 		},
 	},
 	{

@@ -323,8 +323,8 @@
 /* requant.cols (imm, bits 129..144): Number of columns. */
 #define VITC_REQUANT_COLS_LSB 129
 #define VITC_REQUANT_COLS_BITS 16
-/* requant.params (addr wgt, bits 145..176): Multiplier and shift for each
- * column. */
+/* requant.params (addr wgt, bits 145..176): Two int32 words per column:
+ * multiplier and right shift. */
 #define VITC_REQUANT_PARAMS_LSB 145
 #define VITC_REQUANT_PARAMS_BITS 32
 /* requant.out (enum 0=i8, 1=i32, bits 177..177): Output element type: i8
@@ -367,8 +367,9 @@
 #define VITC_ADD_SHIFT_BITS 8
 #define VITC_ADD_END 217
 
-/* layernorm (0x0b, compute queue): Integer LayerNorm of each row, using
- * the scale, offset and requantisation constants at params. */
+/* layernorm (0x0b, compute queue): Integer LayerNorm of each int8 row to
+ * int8 (integer mean, variance and square root; docs/bundle.md gives the
+ * arithmetic). */
 #define VITC_LAYERNORM_QUEUE VITC_QUEUE_COMPUTE
 /* layernorm.dst (addr act, bits 16..47): Normalised output, rows x cols,
  * contiguous. */
@@ -384,8 +385,9 @@
  * over. */
 #define VITC_LAYERNORM_COLS_LSB 97
 #define VITC_LAYERNORM_COLS_BITS 16
-/* layernorm.params (addr wgt, bits 113..144): Per-column scale and offset
- * and the requantisation constants. */
+/* layernorm.params (addr wgt, bits 113..144): 1 + 2*cols words: eps, then
+ * gamma and beta per column, each over the output scale with 12 fraction
+ * bits. */
 #define VITC_LAYERNORM_PARAMS_LSB 113
 #define VITC_LAYERNORM_PARAMS_BITS 32
 #define VITC_LAYERNORM_END 145
@@ -405,8 +407,8 @@
 /* gelu.cols (imm, bits 97..112): Number of columns. */
 #define VITC_GELU_COLS_LSB 97
 #define VITC_GELU_COLS_BITS 16
-/* gelu.params (addr wgt, bits 113..144): Approximation and requantisation
- * constants. */
+/* gelu.params (addr wgt, bits 113..144): Five words: clip, coef, shift,
+ * output multiplier and output shift (docs/bundle.md). */
 #define VITC_GELU_PARAMS_LSB 113
 #define VITC_GELU_PARAMS_BITS 32
 #define VITC_GELU_END 145
@@ -435,8 +437,8 @@
 /* softmax.cols (dim, bits 129..145): Row length the softmax is taken over. */
 #define VITC_SOFTMAX_COLS_LSB 129
 #define VITC_SOFTMAX_COLS_BITS 17
-/* softmax.params (addr wgt, bits 146..177): Score scale, exponent
- * approximation and requantisation constants. */
+/* softmax.params (addr wgt, bits 146..177): Two words (multiplier, shift)
+ * taking scores to the exponent argument with 12 fraction bits. */
 #define VITC_SOFTMAX_PARAMS_LSB 146
 #define VITC_SOFTMAX_PARAMS_BITS 32
 #define VITC_SOFTMAX_END 178
@@ -472,8 +474,8 @@
 /* divrow.cols (imm, bits 193..208): Row length (head dimension). */
 #define VITC_DIVROW_COLS_LSB 193
 #define VITC_DIVROW_COLS_BITS 16
-/* divrow.params (addr wgt, bits 209..240): Taylor scale and requantisation
- * constants. */
+/* divrow.params (addr wgt, bits 209..240): Six words: (multiplier, shift)
+ * for v-bar, for q.G and for q.k-bar (docs/bundle.md). */
 #define VITC_DIVROW_PARAMS_LSB 209
 #define VITC_DIVROW_PARAMS_BITS 32
 #define VITC_DIVROW_END 241
@@ -492,19 +494,22 @@
 #define VITC_CLSSCORE_MODE_BITS 1
 #define VITC_CLSSCORE_MODE_SOFTMAX 0
 #define VITC_CLSSCORE_MODE_TAYLOR 1
-/* clsscore.src (addr act, bits 49..80): int8 query of the cls token for
- * this head. */
+/* clsscore.src (addr act, bits 49..80): taylor: the int8 query row of the
+ * cls token (token 0) for this head; softmax: the int32 score matrix,
+ * whose row 0 (rows values) is used. */
 #define VITC_CLSSCORE_SRC_LSB 49
 #define VITC_CLSSCORE_SRC_BITS 32
-/* clsscore.k (addr act, bits 81..112): int8 keys of this head. */
+/* clsscore.k (addr act, bits 81..112): taylor: int8 centred keys of this
+ * head, rows x cols; unused (0) in softmax mode. */
 #define VITC_CLSSCORE_K_LSB 81
 #define VITC_CLSSCORE_K_BITS 32
 /* clsscore.k_stride (imm, bits 113..128): Elements between the starts of
  * consecutive key rows. */
 #define VITC_CLSSCORE_K_STRIDE_LSB 113
 #define VITC_CLSSCORE_K_STRIDE_BITS 16
-/* clsscore.sums (addr act, bits 129..160): int32 column sums used by the
- * taylor denominator (same layout as divrow's). */
+/* clsscore.sums (addr act, bits 129..160): taylor: int32 column sums laid
+ * out as for divrow (k-bar is the second half); unused (0) in softmax
+ * mode. */
 #define VITC_CLSSCORE_SUMS_LSB 129
 #define VITC_CLSSCORE_SUMS_BITS 32
 /* clsscore.rows (dim, bits 161..177): Number of tokens. */
@@ -513,8 +518,9 @@
 /* clsscore.cols (imm, bits 178..193): Head dimension. */
 #define VITC_CLSSCORE_COLS_LSB 178
 #define VITC_CLSSCORE_COLS_BITS 16
-/* clsscore.params (addr wgt, bits 194..225): Score scale and
- * requantisation constants. */
+/* clsscore.params (addr wgt, bits 194..225): Two words (multiplier,
+ * shift): q.k-hat to 16 fraction bits (taylor), or scores to the exponent
+ * argument (softmax, the softmax table). */
 #define VITC_CLSSCORE_PARAMS_LSB 194
 #define VITC_CLSSCORE_PARAMS_BITS 32
 /* clsscore.accumulate (enum 0=set, 1=add, bits 226..226): set overwrites
@@ -582,8 +588,9 @@
 /* fuse.cols (imm, bits 178..193): Embedding dimension. */
 #define VITC_FUSE_COLS_LSB 178
 #define VITC_FUSE_COLS_BITS 16
-/* fuse.divisor (imm, bits 194..225): Divisor that turns accumulated scores
- * into fusion weights. */
+/* fuse.divisor (imm, bits 194..225): heads x 65536: the fused token is
+ * sum_j score_j*x_j / divisor, rounded, so the head-summed 16-bit scores
+ * become their mean. */
 #define VITC_FUSE_DIVISOR_LSB 194
 #define VITC_FUSE_DIVISOR_BITS 32
 #define VITC_FUSE_END 226

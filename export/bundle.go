@@ -182,6 +182,10 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 	if man.HWFingerprint != h.Fingerprint() {
 		return nil, fmt.Errorf("bundle %s was compiled for hardware %s, not for %q (%s): export it again with --hw", dir, man.HWFingerprint, h.Name, h.Fingerprint())
 	}
+	// The copy of hw.json must be the configuration the manifest names.
+	if bh, err := hw.Parse(b.Files[HWFile]); err != nil || bh.Fingerprint() != man.HWFingerprint {
+		return nil, fmt.Errorf("bundle %s: %s does not match the manifest's hardware fingerprint %s", dir, HWFile, man.HWFingerprint)
+	}
 	lb := &LoadedBundle{Dir: dir, Manifest: man, files: b.Files}
 	if err := strictJSON(man.Model, &lb.Model); err != nil {
 		return nil, fmt.Errorf("bundle %s: manifest model: %w", dir, err)
@@ -206,6 +210,11 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 	weights, err := b.Section("weights")
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	for _, s := range man.Sections {
+		if s.Name == "weights" && s.DRAMAddr != 0 {
+			return nil, fmt.Errorf("bundle %s: the weights section is at DRAM 0x%x; this simulator loads it at 0", dir, s.DRAMAddr)
+		}
 	}
 	p := &sim.Program{HW: h, Instrs: instrs, Weights: weights, DRAMBytes: man.Memory.DRAMBytes,
 		InputAddr: man.Memory.InputAddr, InputLen: man.Memory.InputBytes}

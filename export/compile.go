@@ -16,6 +16,7 @@ import (
 // top-k can change them at run time.
 const (
 	regTokens  = 0 // tokens entering block 0 (cls + patches)
+	regKept    = 1 // patch tokens the last top-k kept
 	regPatches = 2 // patch rows of the input
 	regPruned  = 3 // first of the registers top-k writes, one per stage
 )
@@ -155,8 +156,11 @@ func (c *compiler) plan() error {
 	if next > c.hw.ActBufferBytes {
 		return fmt.Errorf("the model needs %d bytes of activation buffer; %s has %d", next, c.hw.Name, c.hw.ActBufferBytes)
 	}
-	if 3*a > 1<<16-1 || n0 > 1<<16-1 || hidden > 1<<16-1 {
-		return fmt.Errorf("the model's widths do not fit the instruction fields")
+	// Every width an instruction carries in a 16-bit field.
+	for _, w := range []int{3 * a, n0, hidden, cpp, d, 4 * cfg.Classes, 4 * (n0 - 1)} {
+		if w > 1<<16-1 {
+			return fmt.Errorf("a width of %d does not fit the instructions' 16-bit fields", w)
+		}
 	}
 	return nil
 }

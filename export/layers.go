@@ -198,8 +198,8 @@ func (c *compiler) block(l int) *layerCode {
 		if b.Prune {
 			out := regPruned + stage
 			// top-k rewrites the index list the previous stage's STORE reads.
-			c.emit(isa.OpTopk, isa.WaitStore, u(a.index), u(a.scores), rows, u(out), u(b.KeepNum), u(b.KeepDen))
-			c.emit(isa.OpFuse, 0, u(a.fused), u(a.mid), u(a.index), u(a.scores), rows, reg(out), u(d), uint64(b.Heads)*intmath.ScoreOne)
+			c.emit(isa.OpTopk, isa.WaitStore, u(a.index), u(a.scores), rows, u(out), regKept, u(b.KeepNum), u(b.KeepDen))
+			c.emit(isa.OpFuse, 0, u(a.fused), u(a.mid), u(a.index), u(a.scores), rows, reg(regKept), u(d), uint64(b.Heads)*intmath.ScoreOne)
 			c.emit(isa.OpStore, isa.WaitCompute, u(a.index), uint64(slots[0].Addr), imm(1), u(4*(nIn-1)), u(4*(nIn-1)))
 			cur, rows = a.fused, reg(out)
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"vitc/export/intmath"
+	"vitc/tokenprune"
 	"vitc/vit"
 )
 
@@ -152,7 +153,7 @@ func (q *quantizer) linear(name string, out, in int, sIn float64, outScale func(
 		acc := sIn * s
 		bq := math.Round(float64(b[o]) / acc)
 		if math.Abs(bq) > 1<<30 {
-			q.fail(fmt.Errorf("%s: bias %d does not fit int32 at scale %g", name, o, acc))
+			q.fail(fmt.Errorf("%s: bias %d is over 2^30 at scale %g", name, o, acc))
 		}
 		l.Bias[o] = int32(bq)
 		l.Req[o] = q.mult(acc / outScale(o))
@@ -218,8 +219,15 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 	b.Proj = q.linear(pre+".attn.proj", d, a, sAttn, func(int) float64 { return sProj })
 	b.AddAttn = q.pair(sX/sMid, sProj/sMid)
 	if c.PrunesTokens(l) {
+		// The keep rate as the exact fraction k/(n−1) of this block's static
+		// token count, so that top-k's integer ⌈(n−1)·num/den⌉ is
+		// tokenprune.KeepCount's k whatever the rate's decimals.
+		n, _ := c.TokensAt(l)
 		b.Prune = true
-		b.KeepNum, b.KeepDen = keepFraction(c.TokenKeep)
+		b.KeepNum, b.KeepDen = tokenprune.KeepCount(n, c.TokenKeep), n-1
+		if b.KeepDen > 1<<16-1 {
+			q.fail(fmt.Errorf("%d tokens do not fit top-k's fields", n))
+		}
 	}
 	sN2 := q.scale(pre + ".norm2")
 	b.Norm2 = q.layerNorm(pre+".norm2", sMid, sN2)
@@ -233,13 +241,6 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 	b.FC2 = q.linear(pre+".mlp.fc2", d, b.Hidden, sGELU, func(int) float64 { return sFC2 })
 	b.AddMLP = q.pair(sMid/sOut, sFC2/sOut)
 	return b
-}
-
-// keepFraction writes a keep rate as num/1000, the exact fraction when the
-// rate has at most three decimals (the CLI's precision), so that integer
-// ⌈(n−1)·num/den⌉ gives tokenprune.KeepCount.
-func keepFraction(keep float64) (int, int) {
-	return int(math.Round(keep * 1000)), 1000
 }
 
 func quantizeVec(xs []float32, s float64) []int8 {

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -65,6 +66,11 @@ func TestSimulatorMatchesIntegerReference(t *testing.T) {
 		"softmax dense":  {cfg: withAttention(base, "softmax"), sparse: false},
 		"taylor pruned":  {cfg: pruned(withAttention(base, "taylor")), sparse: true},
 		"softmax pruned": {cfg: pruned(withAttention(base, "softmax")), sparse: true},
+		// 16 patches at keep 0.9375 keep 15: one token dropped and fused,
+		// the token count unchanged.
+		"taylor one token dropped": {cfg: keep(pruned(withAttention(base, "taylor")), 0.9375), sparse: true},
+		// A rate with more decimals than a thousandth.
+		"taylor keep 0.2501": {cfg: keep(pruned(withAttention(base, "taylor")), 0.2501), sparse: false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -94,7 +100,7 @@ func TestSimulatorMatchesIntegerReference(t *testing.T) {
 			}
 			chw := tc.cfg.Channels * tc.cfg.Image * tc.cfg.Image
 			imgs := randomImages(tc.cfg, 8, 2)
-			classes := map[int]bool{}
+			logits := map[string]bool{}
 			for i := 0; i < 8; i++ {
 				in := qm.QuantizeInput(imgs[i*chw : (i+1)*chw])
 				want := qm.Reference(in)
@@ -105,13 +111,13 @@ func TestSimulatorMatchesIntegerReference(t *testing.T) {
 				if d := got.Diff(want); d != "" {
 					t.Fatalf("image %d: simulator against reference: %s", i, d)
 				}
-				classes[sim.Argmax(got.Logits)] = true
+				logits[fmt.Sprint(got.Logits)] = true
 				if len(got.Kept) != len(tc.cfg.TokenLayers) {
 					t.Fatalf("%d kept lists", len(got.Kept))
 				}
 			}
-			if len(classes) < 2 {
-				t.Fatalf("every image predicts the same class: the test model is degenerate")
+			if len(logits) < 2 {
+				t.Fatalf("every image gives the same logits: the test model is degenerate")
 			}
 			// The comparison is sensitive: one changed weight changes the run.
 			for _, tn := range cp.Tensors {
@@ -127,6 +133,8 @@ func TestSimulatorMatchesIntegerReference(t *testing.T) {
 		})
 	}
 }
+
+func keep(c vit.Config, rate float64) vit.Config { c.TokenKeep = rate; return c }
 
 func withAttention(c vit.Config, a string) vit.Config { c.Attention = a; return c }
 

@@ -88,7 +88,7 @@ type Tensor struct {
 	Bytes   int64     `json:"bytes"`  // product(Shape) × size of DType
 	DType   string    `json:"dtype"`  // "int8", "int16", "int32", "uint16", "uint32"
 	Shape   []int     `json:"shape"`
-	Layout  string    `json:"layout"`          // free text such as "row_major", "tiled16", "bsr16"
+	Layout  string    `json:"layout"`          // "row_major", "tiled", "bsr", … (docs/bundle.md)
 	Scale   []float64 `json:"scale,omitempty"` // quantization scale(s): one per tensor or per output channel
 	Note    string    `json:"note,omitempty"`
 }
@@ -110,15 +110,17 @@ type Range struct {
 }
 
 // Golden is a reference value for bit-exact comparison with the hardware,
-// stored twice: raw little-endian (.bin) and as $readmemh text (.hex) for
-// Verilog test benches.
+// stored twice: raw little-endian (.bin) and as $readmemh text (.hex, see
+// HexWords) for Verilog test benches. The manifest does not record the .hex
+// word size; readers take it from the first word line, and the words must
+// decode to exactly the .bin contents plus HexWords' zero padding.
 type Golden struct {
 	Name     string `json:"name"` // e.g. "input", "block0", "logits", "kept2"
 	File     string `json:"file"` // "golden/block0.bin"
 	Hex      string `json:"hex"`  // "golden/block0.hex", see HexWords
 	DType    string `json:"dtype"`
 	Shape    []int  `json:"shape"`
-	DRAMAddr int64  `json:"dram_addr"` // where the program stores the value, -1 when not stored (e.g. the input)
+	DRAMAddr int64  `json:"dram_addr"` // where the value lives in DRAM (the input: where the host writes it), -1 when nowhere
 }
 
 // File records the size and SHA-256 (64 lowercase hex digits) of a file.

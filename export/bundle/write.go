@@ -23,9 +23,12 @@ var writeHook func(tmp string) error
 //
 // files maps bundle-relative slash paths ("weights.bin", "golden/input.hex")
 // to their contents; manifest.json and SHA256SUMS are generated and may not
-// be among them. Write sets an empty Format and a zero Version, fills
-// Sections[i].CRC32C and Files, and on success stores the manifest as
-// written (with Model and Quant compacted and nil slices made empty) in *m.
+// be among them. Write fills in Format and Version when they are empty or
+// zero, computes Sections[i].CRC32C and Files (replacing whatever m held),
+// and on success stores the manifest as written in *m: Model and Quant
+// compacted, nil slices made empty, so that it equals what Read returns.
+// The validation is the one ReadFS applies, so Write never produces a
+// bundle that Read refuses.
 //
 // The bundle is assembled in a temporary directory beside dir and renamed
 // into place, so readers see the old bundle, briefly none, or the new one,

@@ -107,7 +107,7 @@ func (c Config) Validate() error {
 	case c.Block > 256 || c.Block%c.ArrayRows != 0 || c.Block%c.ArrayCols != 0:
 		return fmt.Errorf("block %d must be at most 256 and a multiple of the %d×%d array", c.Block, c.ArrayRows, c.ArrayCols)
 	case c.PEs() > 1<<16:
-		return fmt.Errorf("%d PEs is more than the block index table can address", c.PEs())
+		return fmt.Errorf("%d PEs is more than the cycle model supports (65536)", c.PEs())
 	}
 	return nil
 }

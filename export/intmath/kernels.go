@@ -185,11 +185,7 @@ var (
 func Exp(z int64) int64 {
 	z = max(z, -expFloor)
 	k := -z / expLn2
-	r := z + k*expLn2
-	if r > 0 { // z a multiple of ln2 minus rounding: keep r in (−ln2, 0]
-		r -= expLn2
-		k++
-	}
+	r := z + k*expLn2 // in (−ln2, 0]
 	rr := r + expB
 	e := (expA*rr*rr)>>(2*expFrac) + expC
 	return e >> k

@@ -16,8 +16,8 @@ func TestString(t *testing.T) {
 			"load space=act dst=act:0x1a0 src=dram:0x0 bytes=1"},
 		{New(OpMatmul, WaitLoad|WaitCompute|WaitStore, 0, 197, 0x100, 64, 0x4000, 64, DimReg(2), DimImm(64), DimReg(2), 2),
 			"matmul.wl.wc.ws dst=act:0x0 dst_stride=197 a=act:0x100 a_stride=64 b=act:0x4000 b_stride=64 m=r2 k=64 n=r2 layout=nt"},
-		{New(OpTopk, 0, 0x10, 0x20, DimReg(0), 3, 7, 10),
-			"topk dst=act:0x10 src=act:0x20 rows=r0 out_reg=r3 keep_num=7 keep_den=10"},
+		{New(OpTopk, 0, 0x10, 0x20, DimReg(0), 3, 1, 7, 10),
+			"topk dst=act:0x10 src=act:0x20 rows=r0 out_reg=r3 kept_reg=r1 keep_num=7 keep_den=10"},
 		{New(OpSync, WaitCompute), "sync.wc"},
 		{New(OpFinish, 0), "finish"},
 		// Values Encode rejects are shown, marked, rather than panicking.

@@ -531,10 +531,11 @@
 #define VITC_CLSSCORE_ACCUMULATE_ADD 1
 #define VITC_CLSSCORE_END 227
 
-/* topk (0x10, compute queue): Keeps the ceil(keep_num/keep_den*(rows-1))
- * highest-scoring patch tokens (token 0, the cls token, is not ranked),
- * writes the kept then the dropped token indices, and writes the new token
- * count to out_reg. */
+/* topk (0x10, compute queue): Keeps k = ceil(keep_num/keep_den*(rows-1)),
+ * clamped to 1..rows-1, highest-scoring patch tokens (token 0, the cls
+ * token, is not ranked; equal scores keep the lower index), writes the
+ * kept then the dropped token indices (each ascending), k to kept_reg, and
+ * the new token count (k+2, or rows when nothing is dropped) to out_reg. */
 #define VITC_TOPK_QUEUE VITC_QUEUE_COMPUTE
 /* topk.dst (addr act, bits 16..47): int32 token indices: kept tokens
  * first, then dropped ones. */
@@ -550,19 +551,23 @@
  * count. */
 #define VITC_TOPK_OUT_REG_LSB 97
 #define VITC_TOPK_OUT_REG_BITS 4
-/* topk.keep_num (imm, bits 101..116): Numerator of the keep rate. */
-#define VITC_TOPK_KEEP_NUM_LSB 101
+/* topk.kept_reg (reg, bits 101..104): Register that receives k, the number
+ * of patch tokens kept. */
+#define VITC_TOPK_KEPT_REG_LSB 101
+#define VITC_TOPK_KEPT_REG_BITS 4
+/* topk.keep_num (imm, bits 105..120): Numerator of the keep rate. */
+#define VITC_TOPK_KEEP_NUM_LSB 105
 #define VITC_TOPK_KEEP_NUM_BITS 16
-/* topk.keep_den (imm, bits 117..132): Denominator of the keep rate. */
-#define VITC_TOPK_KEEP_DEN_LSB 117
+/* topk.keep_den (imm, bits 121..136): Denominator of the keep rate. */
+#define VITC_TOPK_KEEP_DEN_LSB 121
 #define VITC_TOPK_KEEP_DEN_BITS 16
-#define VITC_TOPK_END 133
+#define VITC_TOPK_END 137
 
 /* fuse (0x11, compute queue): Gathers the cls token and the kept tokens
  * into dst and fuses the dropped ones into a single token weighted by
- * their scores. */
+ * their scores; with kept >= rows-1 nothing is dropped and src is copied. */
 #define VITC_FUSE_QUEUE VITC_QUEUE_COMPUTE
-/* fuse.dst (addr act, bits 16..47): int8 pruned tokens, out_rows x cols,
+/* fuse.dst (addr act, bits 16..47): int8 pruned tokens, (kept+2) x cols,
  * contiguous. */
 #define VITC_FUSE_DST_LSB 16
 #define VITC_FUSE_DST_BITS 32
@@ -581,10 +586,10 @@
 /* fuse.rows (dim, bits 144..160): Number of tokens before pruning. */
 #define VITC_FUSE_ROWS_LSB 144
 #define VITC_FUSE_ROWS_BITS 17
-/* fuse.out_rows (dim, bits 161..177): Number of tokens after pruning
- * (usually topk's out_reg). */
-#define VITC_FUSE_OUT_ROWS_LSB 161
-#define VITC_FUSE_OUT_ROWS_BITS 17
+/* fuse.kept (dim, bits 161..177): Number of patch tokens kept (topk's
+ * kept_reg). */
+#define VITC_FUSE_KEPT_LSB 161
+#define VITC_FUSE_KEPT_BITS 17
 /* fuse.cols (imm, bits 178..193): Embedding dimension. */
 #define VITC_FUSE_COLS_LSB 178
 #define VITC_FUSE_COLS_BITS 16

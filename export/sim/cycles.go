@@ -40,8 +40,10 @@ type Cost struct {
 // LayerStats is the cycle model's account of one layer.
 type LayerStats struct {
 	Name string `json:"name"`
-	// Cycles from the end of the previous layer to this layer's last
-	// instruction's end: the layers' cycles sum to the total.
+	// Cycles from the end of the previous layer to the end of this
+	// layer's last instruction, so that the layers' cycles sum to the
+	// total. The load of the next layer's weights issued inside this layer
+	// counts here, and the program's prelude counts in the first layer.
 	Cycles      int64   `json:"cycles"`
 	MACs        int64   `json:"macs"`
 	BytesMoved  int64   `json:"bytes_moved"`
@@ -178,6 +180,8 @@ func (m *Machine) cost(in isa.Instr) Cost {
 			lg++
 		}
 		elems = n * lg
+	case isa.OpClsscore:
+		elems = a.d("rows") * max(a.u("cols"), 1) // softmax mode: row 0 of the scores
 	case isa.OpFuse:
 		elems = a.d("rows") * a.u("cols")
 	default:

@@ -474,19 +474,20 @@ func (m *Machine) topk(a args) {
 		out = uint32(k + 2)
 	}
 	m.regs[a.u("out_reg")] = out
+	m.regs[a.u("kept_reg")] = uint32(k)
 }
 
 func (m *Machine) fuse(a args) {
-	rows, outRows, cols := a.d("rows"), a.d("out_rows"), a.u("cols")
+	rows, k, cols := a.d("rows"), a.d("kept"), a.u("cols")
 	src, dst := a.u("src"), a.u("dst")
-	if outRows == rows {
+	if k >= rows-1 { // nothing dropped
 		copy(span(m.act, "act", dst, rows*cols), span(m.act, "act", src, rows*cols))
 		return
 	}
-	k := outRows - 2
+	outRows := k + 2
 	divisor := int64(a.u("divisor"))
-	if k < 1 || k >= rows-1 || divisor == 0 {
-		failf("fuse of %d tokens into %d", rows, outRows)
+	if k < 1 || divisor == 0 {
+		failf("fuse keeping %d of %d tokens, divisor %d", k, rows, divisor)
 	}
 	idx := i32s(m.act, "act", a.u("index"), rows-1)
 	for _, j := range idx {

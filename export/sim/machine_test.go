@@ -25,7 +25,7 @@ func TestFaultsAreErrorsNamingTheInstruction(t *testing.T) {
 		"store past DRAM":  {isa.New(isa.OpSetr, 0, 1, 3), isa.New(isa.OpStore, 0, 0, 4090, isa.DimReg(1), 8, 8), isa.New(isa.OpFinish, 0)},
 		"gemm past buffer": {isa.New(isa.OpGemm, 0, uint64(h.ActBufferBytes-4), 0, 16, isa.DimImm(2), 16, 16, 0, 0), isa.New(isa.OpFinish, 0)},
 		"bad sparse index": {isa.New(isa.OpSpgemm, 0, 0, 0, 16, isa.DimImm(1), 16, 16, 0, 0, 64), isa.New(isa.OpFinish, 0)},
-		"topk of nothing":  {isa.New(isa.OpTopk, 0, 0, 64, isa.DimImm(0), 3, 7, 10), isa.New(isa.OpFinish, 0)},
+		"topk of nothing":  {isa.New(isa.OpTopk, 0, 0, 64, isa.DimImm(0), 3, 4, 7, 10), isa.New(isa.OpFinish, 0)},
 		"fuse zero divide": {isa.New(isa.OpSetr, 0, 1, 10), isa.New(isa.OpSetr, 0, 2, 5), isa.New(isa.OpFuse, 0, 0, 0, 0, 0, isa.DimReg(1), isa.DimReg(2), 4, 0), isa.New(isa.OpFinish, 0)},
 		"no finish":        {isa.New(isa.OpSync, 0)},
 	} {

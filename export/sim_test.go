@@ -147,3 +147,49 @@ func pruned(c vit.Config) vit.Config {
 	c.TokenLayers = []int{0, 1}
 	return c
 }
+
+// At deit-tiny scale (197 tokens, 12 blocks, dim 192) the simulator still
+// matches the reference, and Taylor attention with token pruning takes
+// fewer cycles than dense softmax.
+func TestSimulatorAtDeiTTinyScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few seconds of simulation")
+	}
+	cycles := map[string]int64{}
+	for _, name := range []string{"softmax", "taylor+tokens"} {
+		cfg, _ := vit.Preset("deit-tiny")
+		if name != "softmax" {
+			cfg.Attention, cfg.TokenKeep, cfg.TokenLayers = "taylor", 0.7, []int{2, 6, 9}
+		}
+		m, err := vit.New(cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qm, err := Quantize(m, randomImages(cfg, 1, 1), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := hw.Default()
+		cp, err := Compile(qm, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := sim.NewRunner(cp.SimProgram(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := qm.QuantizeInput(randomImages(cfg, 1, 2))
+		got, st, err := r.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := got.Diff(qm.Reference(in)); d != "" {
+			t.Fatalf("%s: %s", name, d)
+		}
+		cycles[name] = st.Cycles
+		t.Logf("deit-tiny %s: %d cycles (%.3f ms at %g MHz), PE utilisation %.1f%%", name, st.Cycles, 1e3*st.Seconds, h.ClockMHz, 100*st.Utilisation)
+	}
+	if cycles["taylor+tokens"] >= cycles["softmax"] {
+		t.Fatalf("cycles %v", cycles)
+	}
+}

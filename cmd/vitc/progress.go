@@ -31,12 +31,17 @@ func newProgress(w io.Writer) *progressBar {
 
 func (p *progressBar) EpochStart(epoch, epochs, batches, done int) {
 	p.epoch, p.total = epoch, epochs
+	p.Start(batches, done, fmt.Sprintf("epoch %d/%d", epoch+1, epochs))
+}
+
+// Start shows a bar of total steps, done of them already, on a terminal.
+func (p *progressBar) Start(total, done int, desc string) {
 	if !p.tty {
 		return
 	}
-	p.bar = progressbar.NewOptions(batches,
+	p.bar = progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(p.w),
-		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch+1, epochs)),
+		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetWidth(24),
@@ -46,19 +51,29 @@ func (p *progressBar) EpochStart(epoch, epochs, batches, done int) {
 	_ = p.bar.Set(done)
 }
 
-func (p *progressBar) Step(done int, loss, acc, imgPerSec float64) {
+// Update moves the bar to done with a new description.
+func (p *progressBar) Update(done int, desc string) {
 	if p.bar == nil {
 		return
 	}
-	p.bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %5.1f%% %4.0f img/s", p.epoch+1, p.total, loss, 100*acc, imgPerSec))
+	p.bar.Describe(desc)
 	_ = p.bar.Set(done)
 }
 
-func (p *progressBar) EpochEnd(m vit.EpochMetrics) {
+// Finish removes the bar.
+func (p *progressBar) Finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		p.bar = nil
 	}
+}
+
+func (p *progressBar) Step(done int, loss, acc, imgPerSec float64) {
+	p.Update(done, fmt.Sprintf("epoch %d/%d loss %.4f acc %5.1f%% %4.0f img/s", p.epoch+1, p.total, loss, 100*acc, imgPerSec))
+}
+
+func (p *progressBar) EpochEnd(m vit.EpochMetrics) {
+	p.Finish()
 	skipped := ""
 	if m.Skipped > 0 {
 		skipped = fmt.Sprintf("  skipped %d non-finite batches", m.Skipped)

@@ -33,7 +33,7 @@ func newSimCmd() *cobra.Command {
 		Short: "Run a bundle bit-exactly on the simulator: agreement with the float model, cycles, bytes, PE utilisation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSim(cmd.Context(), o, cmd.OutOrStdout())
+			return runSim(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -66,7 +66,7 @@ type simReport struct {
 	sim.Stats
 }
 
-func runSim(ctx context.Context, o *simOptions, stdout io.Writer) error {
+func runSim(ctx context.Context, o *simOptions, stdout, stderr io.Writer) error {
 	h, err := loadHW(o.HW)
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func runSim(ctx context.Context, o *simOptions, stdout io.Writer) error {
 		rep.Compare, rep.CompareCycles = o.Compare, s2.Cycles
 		rep.SpeedupVsOther = float64(s2.Cycles) / float64(stats.Cycles)
 	}
-	if err := simulateData(ctx, o, lb, runner, &rep); err != nil {
+	if err := simulateData(ctx, o, lb, runner, &rep, newProgress(stderr)); err != nil {
 		return err
 	}
 	if o.JSON {
@@ -121,7 +121,7 @@ func runSim(ctx context.Context, o *simOptions, stdout io.Writer) error {
 }
 
 // simulateData runs the test split on the simulator and the float model.
-func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, runner *sim.Runner, rep *simReport) error {
+func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, runner *sim.Runner, rep *simReport, bar *progressBar) error {
 	spec := o.Data
 	if spec == "" {
 		if lb.Model.Dataset == "" {
@@ -151,6 +151,8 @@ func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, r
 	chw := m.Channels * m.Image * m.Image
 	start := time.Now()
 	agree, okInt, okFloat := 0, 0, 0
+	bar.Start(n, 0, "simulating")
+	defer bar.Finish()
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
 			return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
@@ -170,6 +172,8 @@ func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, r
 		if pf == y[i] {
 			okFloat++
 		}
+		elapsed := time.Since(start).Seconds()
+		bar.Update(i+1, fmt.Sprintf("agreement %5.1f%% int8 acc %5.1f%% %4.0f img/s", 100*float64(agree)/float64(i+1), 100*float64(okInt)/float64(i+1), float64(i+1)/elapsed))
 	}
 	rep.SimSeconds = time.Since(start).Seconds()
 	rep.N = n

@@ -3,8 +3,6 @@ package export
 import (
 	"testing"
 
-	"vitc/export/hw"
-	"vitc/export/sim"
 	"vitc/vit"
 )
 
@@ -12,20 +10,7 @@ import (
 // simulator, and on the integer reference for comparison.
 func BenchmarkSimulate(b *testing.B) {
 	cfg, _ := vit.Preset("micro")
-	t := &testing.T{}
-	m := testModel(t, cfg, false)
-	qm, err := Quantize(m, randomImages(cfg, 4, 1), 4)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cp, err := Compile(qm, hw.Default())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := sim.NewRunner(cp.SimProgram(hw.Default()))
-	if err != nil {
-		b.Fatal(err)
-	}
+	qm, _, r := compileForTest(b, testModel(b, cfg, false), 4)
 	in := qm.QuantizeInput(randomImages(cfg, 1, 2))
 	b.Run("simulator", func(b *testing.B) {
 		for b.Loop() {

@@ -131,19 +131,7 @@ func TestFloatGraphMatchesModel(t *testing.T) {
 func TestPrunedModelTakesFewerCycles(t *testing.T) {
 	base := vit.Config{Image: 16, Channels: 1, Patch: 2, Dim: 64, Depth: 3, Heads: 4, MLPRatio: 2, Classes: 10}
 	cycles := func(cfg vit.Config, sparse bool) int64 {
-		m := testModel(t, cfg, sparse)
-		qm, err := Quantize(m, randomImages(cfg, 4, 1), 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cp, err := Compile(qm, hw.Default())
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := sim.NewRunner(cp.SimProgram(hw.Default()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		qm, _, r := compileForTest(t, testModel(t, cfg, sparse), 4)
 		_, s, err := r.Run(qm.QuantizeInput(randomImages(cfg, 1, 2)))
 		if err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 // testModel is a small randomly initialised model, its weights scaled up so
 // that attention is far from uniform, with some weight tiles zeroed (as
 // block pruning leaves them) when sparse.
-func testModel(t *testing.T, cfg vit.Config, sparse bool) *vit.Model {
+func testModel(t testing.TB, cfg vit.Config, sparse bool) *vit.Model {
 	t.Helper()
 	m, err := vit.New(cfg, 7)
 	if err != nil {
@@ -74,20 +74,7 @@ func TestSimulatorMatchesIntegerReference(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			m := testModel(t, tc.cfg, tc.sparse)
-			qm, err := Quantize(m, randomImages(tc.cfg, 16, 1), 16)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := hw.Default()
-			cp, err := Compile(qm, h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := sim.NewRunner(cp.SimProgram(h))
-			if err != nil {
-				t.Fatal(err)
-			}
+			qm, cp, r := compileForTest(t, testModel(t, tc.cfg, tc.sparse), 16)
 			ops := map[isa.Opcode]int{}
 			for _, in := range cp.Program {
 				ops[in.Op]++
@@ -165,19 +152,8 @@ func TestSimulatorAtDeiTTinyScale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		qm, err := Quantize(m, randomImages(cfg, 1, 1), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		qm, _, r := compileForTest(t, m, 1)
 		h := hw.Default()
-		cp, err := Compile(qm, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := sim.NewRunner(cp.SimProgram(h))
-		if err != nil {
-			t.Fatal(err)
-		}
 		in := qm.QuantizeInput(randomImages(cfg, 1, 2))
 		got, st, err := r.Run(in)
 		if err != nil {
@@ -192,4 +168,23 @@ func TestSimulatorAtDeiTTinyScale(t *testing.T) {
 	if cycles["taylor+tokens"] >= cycles["softmax"] {
 		t.Fatalf("cycles %v", cycles)
 	}
+}
+
+// compileForTest calibrates m on calib random images, compiles it for the
+// default hardware and builds a simulator for it.
+func compileForTest(t testing.TB, m *vit.Model, calib int) (*QModel, *Compiled, *sim.Runner) {
+	t.Helper()
+	qm, err := Quantize(m, randomImages(m.Config, calib, 1), calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := Compile(qm, hw.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sim.NewRunner(cp.SimProgram(hw.Default()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qm, cp, r
 }

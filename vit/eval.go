@@ -36,7 +36,7 @@ func Evaluate(m *Model, loader *datasets.Loader) EvalResult {
 		lossSum += float64(autograd.CrossEntropy(tp, logits, y[:n], 0).Data[0]) * float64(n)
 		for i := 0; i < n; i++ {
 			row := logits.Data[i*c : (i+1)*c]
-			pred := argmax(row)
+			pred := Argmax(row)
 			res.Confusion[y[i]][pred]++
 			if pred == y[i] {
 				correct++
@@ -84,7 +84,8 @@ func Predict(m *Model, x []float32, n, batch int) []float32 {
 	return out
 }
 
-func argmax(row []float32) int {
+// Argmax is the index of the first largest value: the predicted class.
+func Argmax(row []float32) int {
 	best := 0
 	for i, v := range row {
 		if v > row[best] {

@@ -271,7 +271,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			st.Step++
 			st.LossSum += lv * float64(n)
 			for i := 0; i < n; i++ {
-				if argmax(logits.Data[i*m.Classes:(i+1)*m.Classes]) == y[i] {
+				if Argmax(logits.Data[i*m.Classes:(i+1)*m.Classes]) == y[i] {
 					st.Correct++
 				}
 			}

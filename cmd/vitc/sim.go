@@ -162,7 +162,7 @@ func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, r
 			return fmt.Errorf("bundle %s: image %d: %w", o.Bundle, i, err)
 		}
 		pi := sim.Argmax(tr.Logits)
-		pf := argmaxF(logits[i*m.Classes : (i+1)*m.Classes])
+		pf := vit.Argmax(logits[i*m.Classes : (i+1)*m.Classes])
 		if pi == pf {
 			agree++
 		}
@@ -183,16 +183,6 @@ func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, r
 		rep.AccuracyFloat = float64(okFloat) / float64(n)
 	}
 	return nil
-}
-
-func argmaxF(row []float32) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func printSim(w io.Writer, r *simReport) {

@@ -2,7 +2,6 @@ package export
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -128,10 +127,10 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 			fmt.Sscanf(s.Name, "block%d", &l)
 			data = i8bytes(tr.Blocks[l])
 		case strings.HasPrefix(s.Name, "kept"):
-			data = i32bytes(tr.Kept[kept])
+			data = le32(tr.Kept[kept])
 			kept++
 		case s.Name == "logits":
-			data = i32bytes(tr.Logits)
+			data = le32(tr.Logits)
 		}
 		if int64(len(data)) != s.Bytes() {
 			return nil, fmt.Errorf("golden %s: %d bytes for a %d-byte slot", s.Name, len(data), s.Bytes())
@@ -149,14 +148,6 @@ func sizeOf(dtype string) int {
 		return 1
 	}
 	return 4
-}
-
-func i32bytes(xs []int32) []byte {
-	out := make([]byte, 0, 4*len(xs))
-	for _, v := range xs {
-		out = binary.LittleEndian.AppendUint32(out, uint32(v))
-	}
-	return out
 }
 
 // LoadedBundle is a bundle read back, verified and ready to simulate.
@@ -221,7 +212,7 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 	for _, l := range man.Program.Layers {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}
-	var goldenSlots []sim.Slot
+	lb.Expected = &sim.Trace{}
 	for _, g := range man.Golden {
 		data, _, err := b.GoldenBytes(g.Name)
 		if err != nil {
@@ -234,35 +225,14 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 		if g.DType != "int8" && g.DType != "int32" {
 			return nil, fmt.Errorf("bundle %s: golden %s has dtype %s", dir, g.Name, g.DType)
 		}
-		s := sim.Slot{Name: g.Name, Addr: g.DRAMAddr, DType: g.DType, Shape: g.Shape}
-		p.Slots = append(p.Slots, s)
-		goldenSlots = append(goldenSlots, sim.Slot{Name: g.Name, Addr: 0, DType: g.DType, Shape: g.Shape})
-		img := data
-		if lb.Expected == nil {
-			lb.Expected = &sim.Trace{}
-		}
-		t, err := sim.ReadTrace(img, goldenSlots[len(goldenSlots)-1:])
-		if err != nil {
-			return nil, err
-		}
-		mergeTrace(lb.Expected, t)
+		p.Slots = append(p.Slots, sim.Slot{Name: g.Name, Addr: g.DRAMAddr, DType: g.DType, Shape: g.Shape})
+		lb.Expected.Add(g.Name, data)
 	}
-	if lb.Golden == nil || lb.Expected == nil {
+	if lb.Golden == nil || len(p.Slots) == 0 {
 		return nil, fmt.Errorf("bundle %s has no golden input or outputs", dir)
 	}
 	lb.Program = p
 	return lb, nil
-}
-
-func mergeTrace(dst, src *sim.Trace) {
-	if src.Embed != nil {
-		dst.Embed = src.Embed
-	}
-	dst.Blocks = append(dst.Blocks, src.Blocks...)
-	dst.Kept = append(dst.Kept, src.Kept...)
-	if src.Logits != nil {
-		dst.Logits = src.Logits
-	}
 }
 
 // FloatModel is the float checkpoint the bundle carries.

@@ -28,14 +28,14 @@ type Compiled struct {
 	Weights []byte // the "weights" section: DRAM image at address 0
 	Tensors []bundle.Tensor
 	Memory  bundle.Memory
-	Slots   []Slot // where the program stores each traced value
+	Slots   []sim.Slot // where the program stores each traced value: the golden vectors
 	// DenseTiles counts the weight tiles of the unpruned architecture
 	// (every head and MLP unit), against which the stored tiles compare.
 	DenseTiles int
+	// StoredTiles counts the tiles the bundle holds; SparseMatrices the
+	// matrices stored block-sparse.
+	StoredTiles, SparseMatrices int
 }
-
-// Slot is one value the program stores to DRAM: the golden vectors.
-type Slot = sim.Slot
 
 // blob is one layer's weights and constants: loaded to the weight buffer
 // with one LOAD before the layer runs.
@@ -274,9 +274,9 @@ func (c *compiler) emitAll() error {
 type layerCode struct {
 	name  string
 	blob  blob
-	slots []Slot
+	slots []sim.Slot
 	pre   func() // loads issued before the first layer runs
-	gen   func(base int, slots []Slot)
+	gen   func(base int, slots []sim.Slot)
 }
 
 // generate runs lc.gen into a fresh instruction list.

@@ -249,27 +249,10 @@ func fuseFloat(x, score []float32, n, d int, keep float64) ([]float32, int) {
 	return slices.Clone(y.Data), y.Shape[1]
 }
 
-// patchesOf is autograd.Im2Patches for one image: (P, C·p·p), patches in
-// row-major order, each flattened as (C, p, p) like the conv weight.
+// patchesOf is autograd.Im2Patches on one image (C, H, W): (P, C·p·p).
 func patchesOf(img []float32, ch, size, p int) []float32 {
-	g := size / p
-	cpp := ch * p * p
-	out := make([]float32, g*g*cpp)
-	for py := 0; py < g; py++ {
-		for px := 0; px < g; px++ {
-			dst := out[(py*g+px)*cpp:]
-			i := 0
-			for c := 0; c < ch; c++ {
-				for y := 0; y < p; y++ {
-					for x := 0; x < p; x++ {
-						dst[i] = img[c*size*size+(py*p+y)*size+px*p+x]
-						i++
-					}
-				}
-			}
-		}
-	}
-	return out
+	tp := autograd.NewTape(false)
+	return slices.Clone(autograd.Im2Patches(tp, autograd.FromData(img, 1, ch, size, size), p).Data)
 }
 
 func f32(xs []float64) []float32 {

@@ -115,16 +115,8 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 		return err
 	}
 	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
-		WeightBytes: len(cp.Weights), CalibImages: n, CalibData: spec}
-	for _, t := range cp.Tensors {
-		if t.Layout == "bsr" || t.Layout == "tiled" {
-			rep.TilesStored += t.Shape[0]
-		}
-		if t.Layout == "bsr" {
-			rep.SparseLayers++
-		}
-	}
-	rep.TilesDense = cp.DenseTiles
+		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
+		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec}
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}

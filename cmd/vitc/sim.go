@@ -12,6 +12,7 @@ import (
 
 	"vitc/datasets"
 	"vitc/export"
+	"vitc/export/hw"
 	"vitc/export/sim"
 	"vitc/vit"
 )
@@ -74,38 +75,18 @@ func runSim(ctx context.Context, o *simOptions, stdout, stderr io.Writer) error 
 	if o.Limit < 0 {
 		return fmt.Errorf("--limit %d: want 0 (all) or more", o.Limit)
 	}
-	lb, err := export.OpenBundle(o.Bundle, h)
+	lb, runner, stats, err := openChecked(o.Bundle, h)
 	if err != nil {
 		return err
-	}
-	runner, err := sim.NewRunner(lb.Program)
-	if err != nil {
-		return fmt.Errorf("bundle %s: %w", o.Bundle, err)
-	}
-	// The golden input first: the program must reproduce every golden value.
-	tr, stats, err := runner.Run(lb.Golden)
-	if err != nil {
-		return fmt.Errorf("bundle %s: %w", o.Bundle, err)
-	}
-	if d := tr.Diff(lb.Expected); d != "" {
-		return fmt.Errorf("bundle %s: the golden vectors do not reproduce: %s", o.Bundle, d)
 	}
 	rep := simReport{Bundle: o.Bundle, HW: h.Name, GoldenOK: true, Stats: stats}
 	if stats.Cycles > 0 {
 		rep.ImagesPerSec = 1 / stats.Seconds
 	}
 	if o.Compare != "" {
-		other, err := export.OpenBundle(o.Compare, h)
+		_, _, s2, err := openChecked(o.Compare, h)
 		if err != nil {
 			return err
-		}
-		r2, err := sim.NewRunner(other.Program)
-		if err != nil {
-			return fmt.Errorf("bundle %s: %w", o.Compare, err)
-		}
-		_, s2, err := r2.Run(other.Golden)
-		if err != nil {
-			return fmt.Errorf("bundle %s: %w", o.Compare, err)
 		}
 		rep.Compare, rep.CompareCycles = o.Compare, s2.Cycles
 		rep.SpeedupVsOther = float64(s2.Cycles) / float64(stats.Cycles)
@@ -118,6 +99,28 @@ func runSim(ctx context.Context, o *simOptions, stdout, stderr io.Writer) error 
 	}
 	printSim(stdout, &rep)
 	return nil
+}
+
+// openChecked opens a bundle for h and runs its golden input, which must
+// reproduce every golden value; it returns the runner and that run's cycle
+// account (every image takes the same cycles).
+func openChecked(dir string, h hw.Config) (*export.LoadedBundle, *sim.Runner, sim.Stats, error) {
+	lb, err := export.OpenBundle(dir, h)
+	if err != nil {
+		return nil, nil, sim.Stats{}, err
+	}
+	runner, err := sim.NewRunner(lb.Program)
+	if err != nil {
+		return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	tr, stats, err := runner.Run(lb.Golden)
+	if err != nil {
+		return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	if d := tr.Diff(lb.Expected); d != "" {
+		return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: the golden vectors do not reproduce: %s", dir, d)
+	}
+	return lb, runner, stats, nil
 }
 
 // simulateData runs the test split on the simulator and the float model.

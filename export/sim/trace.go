@@ -81,19 +81,25 @@ func ReadTrace(dram []byte, slots []Slot) (*Trace, error) {
 		if s.Addr < 0 || end > int64(len(dram)) || end < s.Addr {
 			return nil, fmt.Errorf("slot %s at dram:0x%x is outside DRAM", s.Name, s.Addr)
 		}
-		b := dram[s.Addr:end]
-		switch {
-		case s.Name == "embed":
-			t.Embed = int8s(b)
-		case strings.HasPrefix(s.Name, "block"):
-			t.Blocks = append(t.Blocks, int8s(b))
-		case strings.HasPrefix(s.Name, "kept"):
-			t.Kept = append(t.Kept, int32s(b))
-		case s.Name == "logits":
-			t.Logits = int32s(b)
-		}
+		t.Add(s.Name, dram[s.Addr:end])
 	}
 	return t, nil
+}
+
+// Add records the stored value named name ("embed", "blockN", "keptN",
+// "logits"; others are ignored) from its little-endian bytes. Blocks and
+// kept lists must come in order.
+func (t *Trace) Add(name string, b []byte) {
+	switch {
+	case name == "embed":
+		t.Embed = int8s(b)
+	case strings.HasPrefix(name, "block"):
+		t.Blocks = append(t.Blocks, int8s(b))
+	case strings.HasPrefix(name, "kept"):
+		t.Kept = append(t.Kept, int32s(b))
+	case name == "logits":
+		t.Logits = int32s(b)
+	}
 }
 
 func int8s(b []byte) []int8 {

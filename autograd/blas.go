@@ -1,8 +1,6 @@
 package autograd
 
 import (
-	"runtime"
-
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -40,13 +38,17 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	// Large products are split by output rows across cores here rather than
 	// inside BLAS: OpenBLAS's own threads spin against the goroutines that
 	// run attention and element-wise ops, which cost more than they gave.
-	const minFlopsPerWorker = 1 << 21
-	workers := min(runtime.GOMAXPROCS(0), m, max(1, m*n*k/minFlopsPerWorker))
-	if workers <= 1 || !backendSingleThreaded {
+	// The split depends on the shape alone (see maxChunks): OpenBLAS may pick
+	// another kernel for another number of rows, so a split by core count
+	// would change the last bits with the core count. gonum's kernels split
+	// C into fixed blocks themselves and need no help.
+	const minFlopsPerChunk = 1 << 21
+	chunks := min(maxChunks, m, max(1, m*n*k/minFlopsPerChunk))
+	if chunks <= 1 || !backendSingleThreaded {
 		backend.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	parallelChunks(m, workers, func(_, lo, hi int) {
+	parallelChunks(m, chunks, func(_, lo, hi int) {
 		aOff := lo * lda // row lo of A
 		if transA {
 			aOff = lo // column lo of Aᵀ's storage

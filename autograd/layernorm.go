@@ -39,11 +39,12 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 		if x.needsGrad {
 			dx = tp.GradOf(x)
 		}
-		// The affine gradients are reduced over rows; each worker keeps
-		// private sums so the reduction needs no locks.
-		workers := workersFor(m, 64)
-		partial := tp.New(true, workers*2*d).Data
-		parallelChunks(m, workers, func(w, lo, hi int) {
+		// The affine gradients are reduced over rows; each chunk keeps
+		// private sums so the reduction needs no locks, and the chunks are
+		// added in order, so the sum does not depend on the core count.
+		chunks := chunksFor(m, 64)
+		partial := tp.New(true, chunks*2*d).Data
+		parallelChunks(m, chunks, func(w, lo, hi int) {
 			dg := partial[w*2*d : w*2*d+d]
 			db := partial[w*2*d+d : w*2*d+2*d]
 			for i := lo; i < hi; i++ {
@@ -73,7 +74,7 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 		})
 		if g.needsGrad {
 			gg := tp.GradOf(g)
-			for w := 0; w < workers; w++ {
+			for w := 0; w < chunks; w++ {
 				for j, v := range partial[w*2*d : w*2*d+d] {
 					gg[j] += v
 				}
@@ -81,7 +82,7 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 		}
 		if b.needsGrad {
 			gb := tp.GradOf(b)
-			for w := 0; w < workers; w++ {
+			for w := 0; w < chunks; w++ {
 				for j, v := range partial[w*2*d+d : w*2*d+2*d] {
 					gb[j] += v
 				}

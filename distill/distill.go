@@ -158,8 +158,10 @@ func KDLoss(tp *autograd.Tape, student *autograd.Tensor, teacherLogits []float32
 // SoftCrossEntropy's own arithmetic (float32 z/T, float64 max-shifted
 // log-sum-exp in the same order, float64 accumulation, one float32 rounding
 // of the mean), so that for a student equal to the teacher the two terms
-// are the same float32 and the KL is exactly 0, and for extreme logits the
-// probabilities underflow to 0 instead of overflowing.
+// are the same float32 and the KL is 0 (exactly, unless the compiler fuses
+// multiply-adds in one of them, as Go does on arm64: then a few ulps), and
+// for extreme logits the probabilities underflow to 0 instead of
+// overflowing.
 func teacherTargets(targets, logits []float32, b, c int, temp float32) float32 {
 	scaled := make([]float64, c)
 	var total float64

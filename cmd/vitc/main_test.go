@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,5 +162,21 @@ func TestPredictBadShapeLeavesNoOutput(t *testing.T) {
 	}
 	if _, err := os.Stat(outPath); err == nil {
 		t.Error("predict left an output file after failing")
+	}
+}
+
+func TestNormMismatchTolerance(t *testing.T) {
+	data := []float32{0.1307, 0.3081}
+	// The same statistics computed elsewhere: the last bits differ.
+	near := []float32{math.Nextafter32(0.1307, 1), math.Nextafter32(0.3081, 0)}
+	if d := normMismatch("mean", near, data); d != "" {
+		t.Errorf("statistics one ulp apart refused: %s", d)
+	}
+	other := []float32{0.1307, 0.29}
+	if d := normMismatch("std", other, data); !strings.Contains(d, "std of channel 1") {
+		t.Errorf("other statistics: got %q, want it to name std of channel 1", d)
+	}
+	if d := normMismatch("mean", data[:1], data); !strings.Contains(d, "1 channels") {
+		t.Errorf("channel count: got %q", d)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,16 +90,25 @@ finishes the same run with the same settings.`,
 	return cmd
 }
 
-func equalFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
+// normTol is how far a teacher's normalisation statistics may be from the
+// data's and still count as the same: statistics of the same data computed
+// on another CPU, or by another build, differ in the last bits (relative
+// 1e-7), while statistics of other data differ in the second digit.
+const normTol = 1e-5
+
+// normMismatch describes the first statistic that differs by more than
+// normTol (relative), or returns "" when all agree.
+func normMismatch(name string, teacher, data []float32) string {
+	if len(teacher) != len(data) {
+		return fmt.Sprintf("%s has %d channels, the data %d", name, len(teacher), len(data))
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	for c := range teacher {
+		t, d := float64(teacher[c]), float64(data[c])
+		if !(math.Abs(t-d) <= normTol*math.Max(math.Abs(t), math.Abs(d))) {
+			return fmt.Sprintf("%s of channel %d is %.6g for the teacher, %.6g for this data", name, c, t, d)
 		}
 	}
-	return true
+	return ""
 }
 
 func boolToInt(b bool) int {
@@ -226,8 +236,10 @@ func attachTeacher(run *vit.Run) error {
 	if tm.Image != m.Image || tm.Channels != m.Channels {
 		return fmt.Errorf("teacher %s takes %dx%dx%d images, the student %dx%dx%d", run.Opts.Teacher, tm.Channels, tm.Image, tm.Image, m.Channels, m.Image, m.Image)
 	}
-	if !equalFloats(tmeta.NormMean, run.Meta.NormMean) || !equalFloats(tmeta.NormStd, run.Meta.NormStd) {
-		return fmt.Errorf("teacher %s was trained with other normalisation statistics than this data's: distil on the teacher's own data", run.Opts.Teacher)
+	for _, diff := range []string{normMismatch("mean", tmeta.NormMean, run.Meta.NormMean), normMismatch("std", tmeta.NormStd, run.Meta.NormStd)} {
+		if diff != "" {
+			return fmt.Errorf("teacher %s was trained with other normalisation statistics than this data's (%s): distil on the teacher's own data", run.Opts.Teacher, diff)
+		}
 	}
 	obj, err := distill.NewObjective(teacher, run.Opts.KDAlpha, run.Opts.KDTemp, run.Opts.LabelSmoothing, run.Model.Classes)
 	if err != nil {

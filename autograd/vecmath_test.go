@@ -37,8 +37,11 @@ func TestNativeKernelsMatchGo(t *testing.T) {
 	y3 := make([]float32, len(x))
 	geluForward(y3, nil, x)
 	for i := range x {
+		// The C loops with and without Φ are compiled separately, and the
+		// compiler may fuse multiply-adds in one and not the other: they
+		// are two code paths, held to the same tolerance as Go against C.
 		tol := 1e-6 * (1 + math.Abs(float64(x[i])))
-		if math.Abs(float64(y1[i]-y2[i])) > tol || math.Abs(float64(c1[i]-c2[i])) > 1e-6 || y3[i] != y2[i] {
+		if math.Abs(float64(y1[i]-y2[i])) > tol || math.Abs(float64(c1[i]-c2[i])) > 1e-6 || math.Abs(float64(y3[i]-y2[i])) > tol {
 			t.Fatalf("gelu(%v): native %v (Φ %v, no-Φ path %v), Go %v (Φ %v)", x[i], y2[i], c2[i], y3[i], y1[i], c1[i])
 		}
 	}

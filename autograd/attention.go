@@ -2,48 +2,14 @@ package autograd
 
 import "math"
 
-// AttentionResult is the output of a fused attention op together with what
-// token pruning needs from it.
+// AttentionResult is the output of a fused attention op together with the
+// cls query's attention, which token pruning ranks tokens by.
 type AttentionResult struct {
 	Out *Tensor // (B, N, D)
 	// CLSAttention[(b·H+h)·N+j] is the attention of head h's cls query to
 	// token j (B, H, N). Nil unless requested.
 	CLSAttention []float32
 	Heads        int
-}
-
-// MeanCLS averages the cls attention over the heads that alive marks (all
-// heads when alive is nil): (B, N). Token pruning ranks tokens by it; a
-// block-pruned model leaves its removed heads out, so that the compacted
-// model, which no longer has them, ranks tokens the same way.
-func (r AttentionResult) MeanCLS(alive []bool) []float32 {
-	h := r.Heads
-	b := r.Out.Shape[0]
-	tokens := r.Out.Shape[1]
-	out := make([]float32, b*tokens)
-	count := 0
-	for hi := 0; hi < h; hi++ {
-		if alive == nil || alive[hi] {
-			count++
-		}
-	}
-	if count == 0 {
-		return out
-	}
-	inv := 1 / float32(count)
-	for bi := 0; bi < b; bi++ {
-		dst := out[bi*tokens : (bi+1)*tokens]
-		for hi := 0; hi < h; hi++ {
-			if alive != nil && !alive[hi] {
-				continue
-			}
-			row := r.CLSAttention[(bi*h+hi)*tokens : (bi*h+hi+1)*tokens]
-			for j, v := range row {
-				dst[j] += v * inv
-			}
-		}
-	}
-	return out
 }
 
 // SoftmaxAttention is multi-head scaled dot-product attention over a packed

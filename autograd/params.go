@@ -9,8 +9,9 @@ import (
 type Param struct {
 	Name string
 	*Tensor
-	// Decay is false for norms, biases, cls_token and pos_embed, which
-	// AdamW leaves undecayed (timm's param-group convention).
+	// Decay says AdamW decays the parameter. Add sets it by rank (timm's
+	// param groups: matrices decay, biases and norm gains do not); a model
+	// clears it for the names it declares (e.g. vit's NoWeightDecay).
 	Decay bool
 }
 
@@ -23,14 +24,14 @@ type Params struct {
 // NewParams returns an empty store.
 func NewParams() *Params { return &Params{index: map[string]*Param{}} }
 
-// Add registers a zero-initialised parameter. Decay follows timm: only
-// tensors of rank ≥ 2 other than cls_token and pos_embed are decayed.
+// Add registers a zero-initialised parameter, decayed when its rank is at
+// least 2.
 func (ps *Params) Add(name string, shape ...int) *Param {
 	if _, dup := ps.index[name]; dup {
 		panic("autograd: duplicate parameter " + name)
 	}
 	p := &Param{Name: name, Tensor: NewParamTensor(shape...)}
-	p.Decay = len(shape) >= 2 && name != "cls_token" && name != "pos_embed"
+	p.Decay = len(shape) >= 2
 	ps.list = append(ps.list, p)
 	ps.index[name] = p
 	return p

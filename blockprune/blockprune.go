@@ -15,6 +15,7 @@ package blockprune
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -40,9 +41,9 @@ var DefaultOptions = Options{Block: 16, Density: 0.5, Warmup: 0.1, Ramp: 0.6}
 func (o Options) Validate(c vit.Config) error {
 	switch {
 	case o.Block <= 0 || c.HeadDim()%o.Block != 0:
-		return fmt.Errorf("--block %d must divide the head dimension %d (dim %d / %d heads)", o.Block, c.HeadDim(), c.Dim, c.Heads)
+		return fmt.Errorf("block size %d must divide the head dimension %d (dim %d / %d heads)", o.Block, c.HeadDim(), c.Dim, c.Heads)
 	case !(o.Density > 0 && o.Density <= 1):
-		return fmt.Errorf("--density %g must be in (0, 1]", o.Density)
+		return fmt.Errorf("density %g must be in (0, 1]", o.Density)
 	case o.Warmup < 0 || o.Ramp < 0 || o.Warmup+o.Ramp > 1:
 		return fmt.Errorf("density schedule warm-up %g and ramp %g must be fractions adding up to at most 1", o.Warmup, o.Ramp)
 	case c.LayerHeads != nil || c.LayerHidden != nil:
@@ -113,10 +114,14 @@ type Pruner struct {
 	frozen  bool                // masks are final: the target is reached
 }
 
-// New attaches block pruning to m: it registers the score vectors as
+// New prepares block pruning of m: it registers the score vectors as
 // parameters of m (named "<weight>.block_scores", undecayed), initialised
-// to each block's mean |w| so that training starts from magnitude pruning,
-// and installs m.WeightView and m.LiveHeads.
+// to each block's mean |w| so that training starts from magnitude pruning.
+// In a training run the Pruner is a component: its View masks the weights
+// of the training pass (vit.WeightView), its LiveHeads leaves the heads
+// compaction will remove out of token pruning's ranking (vit.HeadFilter),
+// BeforeStep follows the density schedule, and its masks are its saved
+// state.
 func New(m *vit.Model, opts Options) (*Pruner, error) {
 	if err := opts.Validate(m.Config); err != nil {
 		return nil, err
@@ -138,8 +143,6 @@ func New(m *vit.Model, opts Options) (*Pruner, error) {
 			weights: []*autograd.Param{fc1, fc2},
 			blockOf: [][]int32{gridIndex(hidden, d, 1, d), gridIndex(d, hidden, d, 1)}})
 	}
-	m.WeightView = p.weightView
-	m.LiveHeads = p.LiveHeads
 	return p, nil
 }
 
@@ -241,15 +244,62 @@ func (g *group) kindName() string {
 	return [...]string{"qkv", "proj", "mlp"}[g.kind]
 }
 
-// weightView is m.WeightView: the masked view of a pruned weight.
-func (p *Pruner) weightView(tp *autograd.Tape, w *autograd.Param) *autograd.Tensor {
+// Name identifies the component in metrics and saved state.
+func (p *Pruner) Name() string { return "blockprune" }
+
+// View is the masked view of a pruned weight (vit.WeightView); x is the
+// weight as earlier views left it.
+func (p *Pruner) View(tp *autograd.Tape, w *autograd.Param, x *autograd.Tensor) *autograd.Tensor {
 	gs := p.byParam[w.Name]
 	if len(gs) == 0 {
-		return w.Tensor
+		return x
 	}
 	g := gs[0] // one group masks each weight
 	wi := slices.Index(g.weights, w)
-	return Mask(tp, w.Tensor, g.scores.Tensor, g.keep, g.blockOf[wi])
+	return Mask(tp, x, g.scores.Tensor, g.keep, g.blockOf[wi])
+}
+
+// prunerState is what a resumed run needs beyond the scores (which are
+// model parameters): the schedule's position and the masks, which are final
+// once the target density is reached and no longer follow the scores.
+type prunerState struct {
+	Density float64  `json:"density"`
+	Frozen  bool     `json:"frozen"`
+	Masks   []string `json:"masks"` // per group, '1' kept, '0' pruned
+}
+
+// MarshalState saves the density, whether the masks are final, and the masks.
+func (p *Pruner) MarshalState() ([]byte, error) {
+	st := prunerState{Density: p.density, Frozen: p.frozen}
+	for _, g := range p.groups {
+		b := make([]byte, len(g.keep))
+		for i, k := range g.keep {
+			b[i] = bit(k)
+		}
+		st.Masks = append(st.Masks, string(b))
+	}
+	return json.Marshal(st)
+}
+
+// UnmarshalState restores what MarshalState saved.
+func (p *Pruner) UnmarshalState(b []byte) error {
+	var st prunerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	if len(st.Masks) != len(p.groups) {
+		return fmt.Errorf("%d saved masks for %d pruned matrices", len(st.Masks), len(p.groups))
+	}
+	for gi, g := range p.groups {
+		if len(st.Masks[gi]) != len(g.keep) {
+			return fmt.Errorf("saved mask of %s has %d blocks, want %d", g.name, len(st.Masks[gi]), len(g.keep))
+		}
+		for i := range g.keep {
+			g.keep[i] = st.Masks[gi][i] == '1'
+		}
+	}
+	p.density, p.frozen = st.Density, st.Frozen
+	return nil
 }
 
 // Mask is W ⊙ M, where element e of w is kept when keep[block[e]]. The

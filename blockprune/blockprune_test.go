@@ -32,8 +32,17 @@ func randomModel(t *testing.T, cfg vit.Config) *vit.Model {
 }
 
 func logits(m *vit.Model, x []float32, n int) []float32 {
-	tp := autograd.NewTape(false)
-	out := m.Forward(tp, autograd.FromData(x, n, m.Channels, m.Image, m.Image))
+	return maskedLogits(m, nil, x, n)
+}
+
+// maskedLogits runs m with the pruner's extensions in the pass, as a
+// training run installs them (nil: the model alone).
+func maskedLogits(m *vit.Model, p *Pruner, x []float32, n int) []float32 {
+	pass := &vit.Pass{Tape: autograd.NewTape(false)}
+	if p != nil {
+		pass.Weights, pass.Heads = []vit.WeightView{p}, []vit.HeadFilter{p}
+	}
+	out := m.ForwardPass(pass, autograd.FromData(x, n, m.Channels, m.Image, m.Image))
 	return append([]float32(nil), out.Data...)
 }
 
@@ -156,7 +165,7 @@ func TestCompactedEqualsMasked(t *testing.T) {
 		for i := range x {
 			x[i] = float32(rng.Normal())
 		}
-		want := logits(m, x, 3)
+		want := maskedLogits(m, p, x, 3)
 		c, ext, err := p.Compact()
 		if err != nil {
 			t.Fatal(err)

@@ -296,9 +296,16 @@ func (p *Pruner) Stats() Stats {
 	return s
 }
 
-// MaskPanels are the masks as heatmap panels, three per layer.
-func (p *Pruner) MaskPanels() []MaskPanel {
-	var panels []MaskPanel
+// MaskGrid is one mask as a picture would show it: Keep[r][c] reports
+// whether block (r, c) is kept; an MLP's neuron mask is a single row.
+type MaskGrid struct {
+	Title string
+	Keep  [][]bool
+}
+
+// MaskGrids are the masks, three per layer (qkv, proj, MLP).
+func (p *Pruner) MaskGrids() []MaskGrid {
+	var panels []MaskGrid
 	for i := 0; i < p.model.Depth; i++ {
 		for _, g := range []*group{p.groups[3*i], p.groups[3*i+1], p.groups[3*i+2]} {
 			grid := make([][]bool, g.rows)
@@ -306,7 +313,7 @@ func (p *Pruner) MaskPanels() []MaskPanel {
 				grid[r] = g.keep[r*g.cols : (r+1)*g.cols]
 			}
 			title := fmt.Sprintf("block %d %s", i, g.kindName())
-			panels = append(panels, MaskPanel{Title: title, Keep: grid})
+			panels = append(panels, MaskGrid{Title: title, Keep: grid})
 		}
 	}
 	return panels

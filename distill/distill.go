@@ -22,6 +22,10 @@ import (
 type Teacher struct {
 	m  *vit.Model
 	tp *autograd.Tape
+	// scale and shift map the student's normalised input to the teacher's,
+	// per channel: x_t = x_s·scale + shift (nil: the same normalisation).
+	scale, shift []float32
+	input        []float32 // scratch for the renormalised batch
 }
 
 // NewTeacher wraps m. The caller must not train m while the Teacher is in
@@ -30,15 +34,63 @@ func NewTeacher(m *vit.Model) *Teacher {
 	return &Teacher{m: m, tp: autograd.NewTape(false)}
 }
 
-// LoadTeacher reads a checkpoint as vit.Load does. The Meta is returned so
-// the caller can check that the teacher was trained on inputs normalised
-// like the student's: the teacher sees the student's batches as they are.
+// LoadTeacher reads a checkpoint as vit.Load does, with its Meta (where it
+// was trained and how its input was normalised).
 func LoadTeacher(path string, opts vit.LoadOptions) (*Teacher, vit.Meta, error) {
 	m, meta, err := vit.Load(path, opts)
 	if err != nil {
 		return nil, vit.Meta{}, fmt.Errorf("teacher: %w", err)
 	}
 	return NewTeacher(m), meta, nil
+}
+
+// NormTol is how far two normalisation statistics may be apart and still
+// count as the same: statistics of the same data computed on another CPU or
+// by another build differ in the last bits (relative 1e-7), statistics of
+// other data in the second digit.
+const NormTol = 1e-5
+
+// SeeInputAs makes the teacher see each batch normalised its own way. The
+// student's batches are normalised with (mean, std) = student; the teacher
+// was trained on teacher. Raw pixels are x·std_s + mean_s, so the teacher's
+// input is x·(std_s/std_t) + (mean_s − mean_t)/std_t. Statistics that agree
+// within NormTol are left alone; empty teacher statistics (a checkpoint
+// that does not record them) are taken to be the student's.
+func (t *Teacher) SeeInputAs(teacherMean, teacherStd, studentMean, studentStd []float32) error {
+	if len(teacherMean) == 0 && len(teacherStd) == 0 {
+		return nil
+	}
+	c := len(studentMean)
+	if len(teacherMean) != c || len(teacherStd) != c || len(studentStd) != c {
+		return fmt.Errorf("teacher normalisation has %d means and %d stds for %d channels", len(teacherMean), len(teacherStd), c)
+	}
+	if Same(teacherMean, studentMean) && Same(teacherStd, studentStd) {
+		t.scale, t.shift = nil, nil
+		return nil
+	}
+	t.scale, t.shift = make([]float32, c), make([]float32, c)
+	for i := range c {
+		if !(teacherStd[i] > 0) {
+			return fmt.Errorf("teacher normalisation std of channel %d is %v", i, teacherStd[i])
+		}
+		t.scale[i] = studentStd[i] / teacherStd[i]
+		t.shift[i] = (studentMean[i] - teacherMean[i]) / teacherStd[i]
+	}
+	return nil
+}
+
+// Same reports whether two statistics agree within NormTol (relative).
+func Same(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		if !(math.Abs(x-y) <= NormTol*math.Max(math.Abs(x), math.Abs(y))) {
+			return false
+		}
+	}
+	return true
 }
 
 // Model returns the wrapped model.
@@ -56,11 +108,34 @@ func (t *Teacher) Logits(images *autograd.Tensor) []float32 {
 		panic(fmt.Sprintf("distill: teacher expects images (B, %d, %d, %d), got %v", m.Channels, m.Image, m.Image, images.Shape))
 	}
 	t.tp.Reset()
-	return m.Forward(t.tp, images).Data
+	return m.Forward(t.tp, t.Input(images)).Data
 }
 
-// Objective implements vit.Objective with the distillation loss; see KDLoss.
-// Build it with NewObjective, which validates the settings.
+// Input maps the student's input (B, C, H, W) to the teacher's (see
+// SeeInputAs); the result is valid until the next call.
+func (t *Teacher) Input(images *autograd.Tensor) *autograd.Tensor {
+	if t.scale == nil {
+		return images
+	}
+	if cap(t.input) < len(images.Data) {
+		t.input = make([]float32, len(images.Data))
+	}
+	x := t.input[:len(images.Data)]
+	b, c := images.Shape[0], images.Shape[1]
+	plane := images.Shape[2] * images.Shape[3]
+	for i := 0; i < b*c; i++ {
+		sc, sh := t.scale[i%c], t.shift[i%c]
+		src, dst := images.Data[i*plane:(i+1)*plane], x[i*plane:(i+1)*plane]
+		for j, v := range src {
+			dst[j] = v*sc + sh
+		}
+	}
+	return autograd.FromData(x, images.Shape...)
+}
+
+// Objective is distillation as a training component: it replaces the
+// run's cross-entropy with the distillation loss (see KDLoss). Build it
+// with NewObjective, which validates the settings.
 type Objective struct {
 	Teacher        *Teacher
 	Alpha          float64 // weight of the distillation term, in [0, 1]
@@ -93,14 +168,17 @@ func NewObjective(t *Teacher, alpha, temp, smoothing float64, studentClasses int
 	return &Objective{Teacher: t, Alpha: alpha, Temperature: temp, LabelSmoothing: smoothing}, nil
 }
 
-// Loss implements vit.Objective. The teacher runs on the same normalised
-// images as the student; with α = 0 it is not run at all.
-func (o *Objective) Loss(tp *autograd.Tape, b vit.Batch, logits *autograd.Tensor) *autograd.Tensor {
+// Name identifies the component.
+func (o *Objective) Name() string { return "distill" }
+
+// Objective is the step's loss. The teacher runs on the student's batch,
+// normalised its own way; with α = 0 it is not run at all.
+func (o *Objective) Objective(tp *autograd.Tape, images *autograd.Tensor, labels []int, logits *autograd.Tensor) *autograd.Tensor {
 	var zt []float32
 	if o.Alpha != 0 {
-		zt = o.Teacher.Logits(b.Images)
+		zt = o.Teacher.Logits(images)
 	}
-	return KDLoss(tp, logits, zt, b.Labels, o.Alpha, o.Temperature, o.LabelSmoothing)
+	return KDLoss(tp, logits, zt, labels, o.Alpha, o.Temperature, o.LabelSmoothing)
 }
 
 // KDLoss is the distillation loss of student logits (B, C) against fixed

@@ -10,6 +10,7 @@ import (
 	"vitc/autograd"
 	"vitc/datasets"
 	"vitc/vit"
+	"vitc/vit/training"
 )
 
 func tinyConfig() vit.Config {
@@ -434,10 +435,22 @@ func paramBits(m *vit.Model) (data, grad [][]uint32) {
 	return data, grad
 }
 
+// newRun is a plain training run on ds: a seeded model, normalisation from
+// the training split, no components.
+func newRun(opts training.Options, ds *datasets.Dataset) (*training.Run, error) {
+	m, err := vit.New(opts.Config, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	st := datasets.ComputeStats(ds)
+	return &training.Run{Opts: opts, Model: m, Data: ds,
+		Meta: vit.Meta{Dataset: opts.Data, NormMean: st.Mean, NormStd: st.Std, ClassNames: ds.Classes}}, nil
+}
+
 func TestTeacherFrozenDuringDistillation(t *testing.T) {
 	cfg := tinyConfig()
 	ds := randomDataset(96)
-	r, err := vit.NewRun(vit.TrainOptions{Data: "unit", Config: cfg, Epochs: 20, Batch: 16, LR: 2e-2,
+	r, err := newRun(training.Options{Data: "unit", Config: cfg, Epochs: 20, Batch: 16, LR: 2e-2,
 		MinLR: 1e-4, WeightDecay: 0.05, LabelSmoothing: 0.1, ClipNorm: 1, Seed: 11}, ds)
 	if err != nil {
 		t.Fatal(err)
@@ -445,7 +458,7 @@ func TestTeacherFrozenDuringDistillation(t *testing.T) {
 	// A trained teacher, so its soft targets carry a signal, with a
 	// recognisable pattern in its gradient buffers that any write would
 	// disturb.
-	tr, err := vit.NewRun(vit.TrainOptions{Data: "unit", Config: cfg, Epochs: 20, Batch: 16, LR: 2e-2,
+	tr, err := newRun(training.Options{Data: "unit", Config: cfg, Epochs: 20, Batch: 16, LR: 2e-2,
 		MinLR: 1e-4, WeightDecay: 0.05, ClipNorm: 1, Seed: 12}, ds)
 	if err != nil {
 		t.Fatal(err)
@@ -465,7 +478,7 @@ func TestTeacherFrozenDuringDistillation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Objective = obj
+	r.Components = []training.Component{obj}
 	wantData, wantGrad := paramBits(tm)
 	studentBefore, _ := paramBits(r.Model)
 
@@ -512,5 +525,41 @@ func TestTeacherFrozenDuringDistillation(t *testing.T) {
 	// The teacher's signal reached the student.
 	if !(klAfter < klBefore) {
 		t.Errorf("KL to the teacher did not fall: %.4f → %.4f", klBefore, klAfter)
+	}
+}
+
+func TestTeacherSeesInputNormalisedItsOwnWay(t *testing.T) {
+	cfg := tinyConfig()
+	m := newModel(t, cfg, 5)
+	chw := cfg.Channels * cfg.Image * cfg.Image
+	raw := randomValues(8, 1, 3*chw) // pixels
+	plane := cfg.Image * cfg.Image
+	norm := func(mean, std []float32) []float32 {
+		out := make([]float32, len(raw))
+		for i, v := range raw {
+			c := (i / plane) % cfg.Channels
+			out[i] = (v - mean[c]) / std[c]
+		}
+		return out
+	}
+	tMean, tStd := []float32{0.1, 0.2}, []float32{0.3, 0.4}
+	sMean, sStd := []float32{0.5, -0.1}, []float32{1.2, 0.7}
+	want := vit.Predict(m, norm(tMean, tStd), 3, 3) // the teacher fed its own way
+	teacher := NewTeacher(m)
+	if err := teacher.SeeInputAs(tMean, tStd, sMean, sStd); err != nil {
+		t.Fatal(err)
+	}
+	got := teacher.Logits(autograd.FromData(norm(sMean, sStd), 3, cfg.Channels, cfg.Image, cfg.Image))
+	// Renormalising in float32 rounds differently from normalising once.
+	if i, err := maxLogitErr(got, want, cfg.Classes); err > 1e-4 {
+		t.Errorf("logit %d = %v, the teacher on its own normalisation gives %v", i, got[i], want[i])
+	}
+	// Statistics that agree to the last bits leave the input alone.
+	same := NewTeacher(m)
+	if err := same.SeeInputAs(sMean, []float32{math.Nextafter32(1.2, 2), 0.7}, sMean, sStd); err != nil || same.scale != nil {
+		t.Errorf("near-equal statistics: err %v, renormalising %v", err, same.scale != nil)
+	}
+	if err := NewTeacher(m).SeeInputAs(tMean[:1], tStd[:1], sMean, sStd); err == nil {
+		t.Error("one channel of statistics for two: no error")
 	}
 }

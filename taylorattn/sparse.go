@@ -1,6 +1,7 @@
 package taylorattn
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -209,20 +210,22 @@ var DefaultSparse = SparseOptions{Weight: 0.3, Threshold: 0.002, Reg: 0.1, Annea
 func (o SparseOptions) Validate() error {
 	switch {
 	case o.Weight < 0:
-		return fmt.Errorf("--sparse-weight %g must be ≥ 0", o.Weight)
+		return fmt.Errorf("sparse branch weight %g must be ≥ 0", o.Weight)
 	case o.Threshold < 0 || o.Threshold >= 1:
-		return fmt.Errorf("--sparse-threshold %g must be in [0, 1)", o.Threshold)
+		return fmt.Errorf("sparse branch threshold %g must be in [0, 1)", o.Threshold)
 	case o.Reg < 0:
-		return fmt.Errorf("--sparse-reg %g must be ≥ 0", o.Reg)
+		return fmt.Errorf("sparse branch regulariser weight %g must be ≥ 0", o.Reg)
 	case o.Anneal < 0 || o.Anneal > 1:
-		return fmt.Errorf("--sparse-anneal %g must be in [0, 1]", o.Anneal)
+		return fmt.Errorf("sparse branch anneal fraction %g must be in [0, 1]", o.Anneal)
 	}
 	return nil
 }
 
-// Sparse runs the correction in every layer during training. It is the
-// model's attention hook, a loss term (λ·mean over layers of mean|S|) and a
-// schedule hook (α annealing, per-layer metrics) at once.
+// Sparse runs the correction in every layer during training. It plugs into
+// a training run at four points: the model's attention (Attention adds α·S·V
+// to each layer's output), the loss (λ·mean over layers of mean|S|), the
+// schedule (α annealing) and the epoch's metrics; its epoch sums are its
+// saved state.
 type Sparse struct {
 	opts  SparseOptions
 	alpha float64
@@ -244,8 +247,9 @@ func (s *Sparse) Alpha() float64 { return s.alpha }
 // Active reports whether the branch runs this step.
 func (s *Sparse) Active() bool { return s.alpha > 0 }
 
-// Apply adds α·S·V to a layer's low-rank output while training.
-func (s *Sparse) Apply(tp *autograd.Tape, layer int, qkv *autograd.Tensor, heads int, res autograd.AttentionResult) autograd.AttentionResult {
+// Attention adds α·S·V to a layer's low-rank output while training (a
+// vit.AttentionHook); an inference pass is left alone.
+func (s *Sparse) Attention(tp *autograd.Tape, layer int, qkv *autograd.Tensor, heads int, res autograd.AttentionResult) autograd.AttentionResult {
 	if !tp.Grad() || !s.Active() {
 		return res
 	}
@@ -274,8 +278,36 @@ func (s *Sparse) BeforeStep(step, total int) {
 	}
 }
 
-// Name identifies the loss term.
-func (s *Sparse) Name() string { return "sparse_reg" }
+// Name identifies the component in metrics and saved state.
+func (s *Sparse) Name() string { return "taylor_sparse" }
+
+// sparseState is what a resumed run needs to report the same epoch sums.
+type sparseState struct {
+	Alpha   float64   `json:"alpha"`
+	Density []float64 `json:"density"`
+	Reg     []float64 `json:"reg"`
+	Steps   int       `json:"steps"`
+}
+
+// MarshalState saves α and the epoch's running sums.
+func (s *Sparse) MarshalState() ([]byte, error) {
+	return json.Marshal(sparseState{Alpha: s.alpha, Density: s.density, Reg: s.reg, Steps: s.steps})
+}
+
+// UnmarshalState restores what MarshalState saved.
+func (s *Sparse) UnmarshalState(b []byte) error {
+	var st sparseState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	if len(st.Density) != len(s.density) || len(st.Reg) != len(s.reg) {
+		return fmt.Errorf("saved for %d layers, the model has %d", len(st.Density), len(s.density))
+	}
+	s.alpha, s.steps = st.Alpha, st.Steps
+	copy(s.density, st.Density)
+	copy(s.reg, st.Reg)
+	return nil
+}
 
 // Loss is λ times the mean over layers of mean|S|, or nil when inactive.
 func (s *Sparse) Loss(tp *autograd.Tape) *autograd.Tensor {

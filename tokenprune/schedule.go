@@ -34,16 +34,16 @@ const scheduleSlack = 1e-9
 func (s Schedule) Validate() error {
 	// Written as negated ranges so that NaN fails every check.
 	if !(s.Target > 0 && s.Target <= 1) {
-		return fmt.Errorf("--token-keep: keep rate %v is outside (0, 1]", s.Target)
+		return fmt.Errorf("token keep rate %v is outside (0, 1]", s.Target)
 	}
 	if !(s.Warmup >= 0 && s.Warmup <= 1) {
-		return fmt.Errorf("--token-keep: warm-up fraction %v is outside [0, 1]", s.Warmup)
+		return fmt.Errorf("token keep schedule: warm-up fraction %v is outside [0, 1]", s.Warmup)
 	}
 	if !(s.Ramp >= 0 && s.Ramp <= 1) {
-		return fmt.Errorf("--token-keep: ramp fraction %v is outside [0, 1]", s.Ramp)
+		return fmt.Errorf("token keep schedule: ramp fraction %v is outside [0, 1]", s.Ramp)
 	}
 	if s.Warmup+s.Ramp > 1+scheduleSlack {
-		return fmt.Errorf("--token-keep: warm-up %v plus ramp %v exceed the whole run (1)", s.Warmup, s.Ramp)
+		return fmt.Errorf("token keep schedule: warm-up %v plus ramp %v exceed the whole run (1)", s.Warmup, s.Ramp)
 	}
 	return nil
 }
@@ -69,3 +69,27 @@ func (s Schedule) At(step, total int) float64 {
 	t := 1 - (f-s.Warmup)/(end-s.Warmup)
 	return s.Target + (1-s.Target)*t*t*t
 }
+
+// KeepSchedule follows a Schedule in a training run: before each step it
+// sets the token keep rate of the training forward pass (it is a
+// vit.KeepRate), and it reports the rate in each epoch's metrics. The rate
+// is a function of the step, so there is no state to save.
+type KeepSchedule struct {
+	Schedule
+	rate float64
+}
+
+// NewKeepSchedule starts at keep rate 1 (no pruning) until the first step.
+func NewKeepSchedule(s Schedule) *KeepSchedule { return &KeepSchedule{Schedule: s, rate: 1} }
+
+// Name identifies the component in metrics.
+func (k *KeepSchedule) Name() string { return "token_keep" }
+
+// BeforeStep sets the rate for the coming step.
+func (k *KeepSchedule) BeforeStep(step, total int) { k.rate = k.At(step, total) }
+
+// KeepRate is the current rate.
+func (k *KeepSchedule) KeepRate() float64 { return k.rate }
+
+// EpochMetrics reports the rate at the epoch's last step.
+func (k *KeepSchedule) EpochMetrics() map[string]any { return map[string]any{"token_keep": k.rate} }

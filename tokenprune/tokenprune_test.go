@@ -1,10 +1,7 @@
 package tokenprune
 
 import (
-	"image/png"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -218,8 +215,8 @@ func TestScheduleValidate(t *testing.T) {
 		err := s.Validate()
 		if err == nil {
 			t.Errorf("%+v: no error", s)
-		} else if !strings.Contains(err.Error(), "--token-keep") {
-			t.Errorf("%+v: error %q does not name --token-keep", s, err)
+		} else if !strings.Contains(err.Error(), "token keep") {
+			t.Errorf("%+v: error %q does not name the token keep option", s, err)
 		}
 	}
 	for _, s := range []Schedule{{Target: 1, Warmup: 0, Ramp: 1}, {Target: 0.7, Warmup: 0.3, Ramp: 0.7}} {
@@ -256,80 +253,5 @@ func TestOriginalPatches(t *testing.T) {
 			}()
 			OriginalPatches(9, bad)
 		}()
-	}
-}
-
-func TestWriteKeptPNG(t *testing.T) {
-	// 8×8 images in 4×4 patches: a 2×2 grid, upscaled 16× to 128 px.
-	rgb := make([]float32, 3*8*8)
-	for i := range rgb {
-		rgb[i] = 1
-	}
-	rgb[0] = -1 // so the rest display as white
-	grey := make([]float32, 8*8)
-	for i := range grey {
-		grey[i] = float32(i)
-	}
-	images := []KeptImage{
-		{Pixels: rgb, Channels: 3, Size: 8, Patch: 4, Kept: [][]int{{1, 4}}, Label: "rgb"},
-		{Pixels: grey, Channels: 1, Size: 8, Patch: 4, Kept: [][]int{{1, 2, 3}, {2}}, Label: "grey"},
-	}
-	path := filepath.Join(t.TempDir(), "kept.png")
-	if err := WriteKeptPNG(path, images); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const cell = 128
-	wantW, wantH := keptPad+3*(cell+keptPad), keptPad+2*(keptCaption+cell+keptPad)
-	if b := img.Bounds(); b.Dx() != wantW || b.Dy() != wantH {
-		t.Fatalf("size %dx%d, want %dx%d", b.Dx(), b.Dy(), wantW, wantH)
-	}
-	// at returns the pixel at (x, y) of the given cell.
-	at := func(row, col, x, y int) [3]uint32 {
-		r, g, b, _ := img.At(keptPad+col*(cell+keptPad)+x, keptPad+row*(keptCaption+cell+keptPad)+keptCaption+y).RGBA()
-		return [3]uint32{r, g, b}
-	}
-	// Row 0 keeps patches 0 and 3: patch 1 (top right) is pruned.
-	if o, p := at(0, 0, 100, 20), at(0, 1, 100, 20); o == p {
-		t.Errorf("pruned patch pixel %v equals the original", p)
-	}
-	if o, p := at(0, 0, 20, 20), at(0, 1, 20, 20); o != p {
-		t.Errorf("kept patch pixel %v differs from the original %v", p, o)
-	}
-	if o := at(0, 0, 100, 20); o[0] != 0xffff {
-		t.Errorf("original pixel %v, want white", o)
-	}
-	// Row 1, stage 2 keeps token 2 of stage 1's output, which is patch 1.
-	if o, p := at(1, 0, 100, 20), at(1, 2, 100, 20); o != p {
-		t.Errorf("stage 2 kept patch pixel %v differs from the original %v", p, o)
-	}
-	if o, p := at(1, 0, 20, 20), at(1, 2, 20, 20); o == p {
-		t.Errorf("stage 2 pruned patch pixel %v equals the original", p)
-	}
-}
-
-func TestWriteKeptPNGRejects(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kept.png")
-	for _, images := range [][]KeptImage{
-		nil,
-		{{Pixels: make([]float32, 2*8*8), Channels: 2, Size: 8, Patch: 4}},
-		{{Pixels: make([]float32, 8*8), Channels: 1, Size: 8, Patch: 3}},
-		{{Pixels: make([]float32, 8*7), Channels: 1, Size: 8, Patch: 4}},
-		{{Pixels: make([]float32, 8*8), Channels: 1, Size: 8, Patch: 4, Kept: [][]int{{5}}}},
-	} {
-		if err := WriteKeptPNG(path, images); err == nil {
-			t.Errorf("%d images: no error", len(images))
-		}
-		if _, err := os.Stat(path); !os.IsNotExist(err) {
-			t.Fatalf("file written despite the error (stat: %v)", err)
-		}
 	}
 }

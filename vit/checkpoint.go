@@ -7,7 +7,7 @@ import (
 	"math"
 	"strings"
 
-	"vitc/vit/safetensors"
+	"vitc/internal/safetensors"
 )
 
 // MetadataKey is the safetensors __metadata__ key holding vitc's JSON.

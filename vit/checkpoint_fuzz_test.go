@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"vitc/vit/safetensors"
+	"vitc/internal/safetensors"
 )
 
 // FuzzLoadCheckpoint feeds arbitrary files that the safetensors layer

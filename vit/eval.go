@@ -21,6 +21,13 @@ type EvalResult struct {
 // Evaluate scores every image the loader serves (use a loader without
 // shuffling or augmentation), epoch 0.
 func Evaluate(m *Model, loader *datasets.Loader) EvalResult {
+	return EvaluateWith(m, loader, nil)
+}
+
+// EvaluateWith is Evaluate with each batch passed through input first
+// (nil: as served), e.g. to renormalise it for a model trained with other
+// statistics than the loader's.
+func EvaluateWith(m *Model, loader *datasets.Loader, input func(*autograd.Tensor) *autograd.Tensor) EvalResult {
 	c := m.Classes
 	res := EvalResult{Confusion: make([][]int, c), PerClass: make([]float64, c)}
 	for i := range res.Confusion {
@@ -32,7 +39,11 @@ func Evaluate(m *Model, loader *datasets.Loader) EvalResult {
 	for b := 0; b < loader.NumBatches(); b++ {
 		x, y, n := loader.Batch(0, b)
 		tp.Reset()
-		logits := m.Forward(tp, autograd.FromData(x[:n*m.Channels*m.Image*m.Image], n, m.Channels, m.Image, m.Image))
+		images := autograd.FromData(x[:n*m.Channels*m.Image*m.Image], n, m.Channels, m.Image, m.Image)
+		if input != nil {
+			images = input(images)
+		}
+		logits := m.Forward(tp, images)
 		lossSum += float64(autograd.CrossEntropy(tp, logits, y[:n], 0).Data[0]) * float64(n)
 		for i := 0; i < n; i++ {
 			row := logits.Data[i*c : (i+1)*c]

@@ -3,6 +3,7 @@ package vit
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"vitc/autograd"
 	"vitc/taylorattn"
@@ -10,7 +11,9 @@ import (
 )
 
 // Model is a DeiT/timm ViT. Its parameters carry timm's state-dict names, so
-// checkpoints load in timm and timm checkpoints load here.
+// checkpoints load in timm and timm checkpoints load here. The model holds
+// no hooks: what a technique changes in one forward pass it says in that
+// pass's Pass.
 type Model struct {
 	Config
 	Params *autograd.Params
@@ -22,20 +25,6 @@ type Model struct {
 	norm      layerNorm       // norm
 	head      linear          // head
 	attention AttentionFunc   // softmax or Taylor
-
-	// Hooks let compression techniques change the forward pass without a new
-	// model: WeightView replaces a weight by its masked view (block pruning).
-	WeightView func(tp *autograd.Tape, p *autograd.Param) *autograd.Tensor
-	// AttentionHook may change a layer's attention result (Taylor's sparse
-	// training branch adds its correction here).
-	AttentionHook func(tp *autograd.Tape, layer int, qkv *autograd.Tensor, heads int, res autograd.AttentionResult) autograd.AttentionResult
-	// LiveHeads marks the heads of a layer that token pruning averages cls
-	// attention over (nil: all): block pruning leaves out the heads that
-	// compaction will remove, so the compacted model ranks tokens alike.
-	LiveHeads func(layer int) []bool
-	// TokensKept, when set, receives each token-pruning layer's kept token
-	// indices per image (tokenprune.KeepFuse's second result).
-	TokensKept func(layer int, kept [][]int)
 }
 
 type linear struct{ weight, bias *autograd.Param }
@@ -96,6 +85,10 @@ func New(cfg Config, seed int64) (*Model, error) {
 	}
 	m.norm = addNorm("norm")
 	m.head = addLinear("head", cfg.Classes, d)
+	for _, name := range m.NoWeightDecay() {
+		p, _ := ps.Get(name)
+		p.Decay = false
+	}
 	m.initWeights(seed)
 	return m, nil
 }
@@ -137,61 +130,100 @@ func isNormWeight(name string) bool {
 	return false
 }
 
-func (m *Model) weight(tp *autograd.Tape, p *autograd.Param) *autograd.Tensor {
-	if m.WeightView != nil {
-		return m.WeightView(tp, p)
-	}
-	return p.Tensor
+// NoWeightDecay names the parameters AdamW must not decay beyond the rank
+// rule (biases and norm gains, rank 1, are never decayed): the cls token and
+// the position embedding, as timm's VisionTransformer.no_weight_decay().
+func (m *Model) NoWeightDecay() []string { return []string{"cls_token", "pos_embed"} }
+
+func (m *Model) linear(p *Pass, l linear, x *autograd.Tensor) *autograd.Tensor {
+	return autograd.Linear(p.Tape, x, p.weight(l.weight), l.bias.Tensor)
 }
 
-func (m *Model) linear(tp *autograd.Tape, l linear, x *autograd.Tensor) *autograd.Tensor {
-	return autograd.Linear(tp, x, m.weight(tp, l.weight), l.bias.Tensor)
+func (m *Model) layerNorm(p *Pass, l layerNorm, x *autograd.Tensor) *autograd.Tensor {
+	return autograd.LayerNorm(p.Tape, x, l.weight.Tensor, l.bias.Tensor, LayerNormEps)
 }
 
-func (m *Model) layerNorm(tp *autograd.Tape, l layerNorm, x *autograd.Tensor) *autograd.Tensor {
-	return autograd.LayerNorm(tp, x, l.weight.Tensor, l.bias.Tensor, LayerNormEps)
-}
-
-// Forward maps normalised images (B, C, H, W) to logits (B, classes).
+// Forward maps normalised images (B, C, H, W) to logits (B, classes) with
+// no extension: the model as its checkpoint defines it.
 func (m *Model) Forward(tp *autograd.Tape, images *autograd.Tensor) *autograd.Tensor {
-	patches := autograd.Im2Patches(tp, images, m.Patch)                           // (B, P, C·p·p)
-	emb := m.linear(tp, m.patchProj, patches)                                     // (B, P, D)
-	x := autograd.PrependCLSAddPos(tp, emb, m.clsToken.Tensor, m.posEmbed.Tensor) // (B, N, D)
-	for i := range m.blocks {
-		x = m.block(tp, i, x)
-	}
-	x = m.layerNorm(tp, m.norm, x)        // (B, N', D)
-	cls := autograd.SelectToken(tp, x, 0) // (B, D)
-	return m.linear(tp, m.head, cls)      // (B, classes)
+	return m.ForwardPass(&Pass{Tape: tp}, images)
 }
 
-// block is one pre-norm transformer block.
-func (m *Model) block(tp *autograd.Tape, i int, x *autograd.Tensor) *autograd.Tensor {
-	b := &m.blocks[i]
-	h := m.layerNorm(tp, b.norm1, x) // (B, N, D)
-	qkv := m.linear(tp, b.qkv, h)    // (B, N, 3·A), A = heads·d_head
-	// A keep-rate schedule changes m.TokenKeep while training.
-	prune := m.PrunesTokens(i)
-	attn := m.attention(tp, qkv, b.heads, prune)
-	if m.AttentionHook != nil {
-		attn = m.AttentionHook(tp, i, qkv, b.heads, attn)
+// ForwardPass is Forward with the extensions of p applied.
+func (m *Model) ForwardPass(p *Pass, images *autograd.Tensor) *autograd.Tensor {
+	tp := p.Tape
+	patches := autograd.Im2Patches(tp, images, m.Patch)                           // (B, P, C·p·p)
+	emb := m.linear(p, m.patchProj, patches)                                      // (B, P, D)
+	x := autograd.PrependCLSAddPos(tp, emb, m.clsToken.Tensor, m.posEmbed.Tensor) // (B, N, D)
+	keep := m.TokenKeep
+	if p.KeepRate != nil {
+		keep = p.KeepRate.KeepRate()
 	}
-	a := m.linear(tp, b.proj, attn.Out) // (B, N, D)
+	for i := range m.blocks {
+		x = m.block(p, i, x, keep)
+	}
+	x = m.layerNorm(p, m.norm, x)         // (B, N', D)
+	cls := autograd.SelectToken(tp, x, 0) // (B, D)
+	return m.linear(p, m.head, cls)       // (B, classes)
+}
+
+// block is one pre-norm transformer block; keep is this pass's token keep
+// rate at the blocks that prune tokens.
+func (m *Model) block(p *Pass, i int, x *autograd.Tensor, keep float64) *autograd.Tensor {
+	tp := p.Tape
+	b := &m.blocks[i]
+	h := m.layerNorm(p, b.norm1, x) // (B, N, D)
+	qkv := m.linear(p, b.qkv, h)    // (B, N, 3·A), A = heads·d_head
+	prune := keep > 0 && keep < 1 && slices.Contains(m.TokenLayers, i)
+	attn := m.attention(tp, qkv, b.heads, prune)
+	for _, hook := range p.Attention {
+		attn = hook.Attention(tp, i, qkv, b.heads, attn)
+	}
+	a := m.linear(p, b.proj, attn.Out) // (B, N, D)
 	x = autograd.Add(tp, x, a)
 	if prune {
-		var live []bool
-		if m.LiveHeads != nil {
-			live = m.LiveHeads(i)
-		}
 		var kept [][]int
-		x, kept = tokenprune.KeepFuse(tp, x, attn.MeanCLS(live), m.TokenKeep) // (B, k+2, D)
-		if m.TokensKept != nil {
-			m.TokensKept(i, kept)
+		x, kept = tokenprune.KeepFuse(tp, x, meanCLS(attn, p.liveHeads(i)), keep) // (B, k+2, D)
+		for _, o := range p.Kept {
+			o.KeptTokens(i, kept)
 		}
 	}
-	h = m.layerNorm(tp, b.norm2, x)
-	h = m.linear(tp, b.fc1, h) // (B, N', hidden)
+	h = m.layerNorm(p, b.norm2, x)
+	h = m.linear(p, b.fc1, h) // (B, N', hidden)
 	h = autograd.GELU(tp, h)
-	h = m.linear(tp, b.fc2, h) // (B, N', D)
+	h = m.linear(p, b.fc2, h) // (B, N', D)
 	return autograd.Add(tp, x, h)
+}
+
+// meanCLS averages the cls query's attention (B, H, N) over the heads that
+// alive marks (all when nil) into token-pruning scores (B, N). A block-pruned
+// model leaves out the heads that compaction will remove, so that the
+// compacted model, which no longer has them, ranks tokens the same way.
+func meanCLS(r autograd.AttentionResult, alive []bool) []float32 {
+	h := r.Heads
+	b, tokens := r.Out.Shape[0], r.Out.Shape[1]
+	out := make([]float32, b*tokens)
+	count := 0
+	for hi := 0; hi < h; hi++ {
+		if alive == nil || alive[hi] {
+			count++
+		}
+	}
+	if count == 0 {
+		return out
+	}
+	inv := 1 / float32(count)
+	for bi := 0; bi < b; bi++ {
+		dst := out[bi*tokens : (bi+1)*tokens]
+		for hi := 0; hi < h; hi++ {
+			if alive != nil && !alive[hi] {
+				continue
+			}
+			row := r.CLSAttention[(bi*h+hi)*tokens : (bi*h+hi+1)*tokens]
+			for j, v := range row {
+				dst[j] += v * inv
+			}
+		}
+	}
+	return out
 }

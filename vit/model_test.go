@@ -111,3 +111,36 @@ func TestTokenKeepOneEqualsNoPruning(t *testing.T) {
 		}
 	}
 }
+
+func TestMeanCLSSkipsDeadHeads(t *testing.T) {
+	// B = 1, H = 3, N = 2: head h's row is (h+1, 10·(h+1)).
+	res := autograd.AttentionResult{Out: &autograd.Tensor{Shape: []int{1, 2, 6}, Data: make([]float32, 12)}, Heads: 3,
+		CLSAttention: []float32{1, 10, 2, 20, 3, 30}}
+	if got := meanCLS(res, nil); got[0] != 2 || got[1] != 20 {
+		t.Errorf("mean over all heads = %v, want [2 20]", got)
+	}
+	if got := meanCLS(res, []bool{true, false, true}); got[0] != 2 || got[1] != 20 {
+		t.Errorf("mean over heads 0 and 2 = %v, want [2 20]", got)
+	}
+	if got := meanCLS(res, []bool{false, true, true}); got[0] != 2.5 || got[1] != 25 {
+		t.Errorf("mean over heads 1 and 2 = %v, want [2.5 25]", got)
+	}
+}
+
+func TestModelDeclaresNoWeightDecay(t *testing.T) {
+	m, err := New(Config{Image: 8, Channels: 1, Patch: 4, Dim: 8, Depth: 1, Heads: 2, MLPRatio: 2, Classes: 3, Attention: "softmax"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params.List() {
+		want := len(p.Shape) >= 2 && !slices.Contains(m.NoWeightDecay(), p.Name)
+		if p.Decay != want {
+			t.Errorf("%s %v: decay %v, want %v", p.Name, p.Shape, p.Decay, want)
+		}
+	}
+	for _, name := range []string{"cls_token", "pos_embed"} {
+		if p, _ := m.Params.Get(name); p.Decay {
+			t.Errorf("%s is decayed; timm's no_weight_decay() leaves it out", name)
+		}
+	}
+}

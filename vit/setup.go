@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"vitc/datasets"
-	"vitc/taylorattn"
 )
 
 // Overrides change a preset's architecture; zero values keep the preset's.
@@ -57,60 +56,4 @@ func (o Overrides) Apply(cfg Config) Config {
 		cfg.Attention = o.Attention
 	}
 	return cfg
-}
-
-// NewRun prepares a fresh run on ds: a model seeded from opts.Seed (or
-// initialised from opts.Init) and normalisation statistics from the
-// training split, recorded in the checkpoint's metadata.
-func NewRun(opts TrainOptions, ds *datasets.Dataset) (*Run, error) {
-	if opts.Epochs <= 0 || opts.Batch <= 0 {
-		return nil, fmt.Errorf("epochs (%d) and batch (%d) must be positive", opts.Epochs, opts.Batch)
-	}
-	if opts.SkipNonFinite < 0 {
-		return nil, fmt.Errorf("--skip-nonfinite (%d) must not be negative", opts.SkipNonFinite)
-	}
-	if ds.Train.Len() == 0 || ds.Test.Len() == 0 {
-		return nil, fmt.Errorf("data %q has an empty train or test split", opts.Data)
-	}
-	m, err := New(opts.Config, opts.Seed)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Init != "" {
-		if err := m.LoadWeightsFrom(opts.Init); err != nil {
-			return nil, err
-		}
-	}
-	stats := datasets.ComputeStats(ds)
-	meta := Meta{Dataset: opts.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}
-	r := &Run{Opts: opts, Model: m, Meta: meta, Data: ds}
-	return r, r.attachSparse()
-}
-
-// attachSparse adds Taylor attention's sparse training branch when the
-// options ask for it: as the model's attention hook, a loss term and a
-// schedule hook.
-func (r *Run) attachSparse() error {
-	if r.Model.Attention != "taylor" || r.Opts.Sparse.Weight == 0 {
-		return nil
-	}
-	if err := r.Opts.Sparse.Validate(); err != nil {
-		return err
-	}
-	sp := taylorattn.NewSparse(r.Opts.Sparse, r.Model.Depth)
-	r.Model.AttentionHook = sp.Apply
-	r.Terms = append(r.Terms, sp)
-	r.Hooks = append(r.Hooks, sp)
-	return nil
-}
-
-// ResumeRun rebuilds a run from a saved state with the same data.
-func ResumeRun(rp *ResumePoint) (*Run, error) {
-	ds, err := datasets.Load(rp.State.Opts.Data, rp.State.Opts.Seed)
-	if err != nil {
-		return nil, err
-	}
-	r := &Run{Opts: rp.State.Opts, Model: rp.Model, Meta: rp.Meta, Data: ds}
-	r.Resume(rp.State, rp.Optimizer)
-	return r, r.attachSparse()
 }

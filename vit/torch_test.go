@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"vitc/autograd"
-	"vitc/datasets/npy"
+	"vitc/internal/npy"
 	"vitc/vit"
 )
 

@@ -6,7 +6,7 @@ import (
 	"io"
 	"runtime/pprof"
 
-	"vitc/vit/atomicfile"
+	"vitc/internal/atomicfile"
 )
 
 // stepProfile is `vitc bench --cpuprofile`: one pprof CPU profile that

@@ -33,8 +33,9 @@ import (
 	"testing"
 	"time"
 
-	"vitc/vit"
-	"vitc/vit/safetensors"
+	"vitc/internal/safetensors"
+	"vitc/vit/pipeline"
+	"vitc/vit/training"
 )
 
 const crashEpochs = 4
@@ -200,7 +201,7 @@ func startAndKill(t *testing.T, bin, dir string, args []string, kp killPoint) ki
 	var errb bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = &errb
-	statePath := filepath.Join(dir, vit.StateFile)
+	statePath := filepath.Join(dir, training.StateFile)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -242,7 +243,7 @@ func startAndKill(t *testing.T, bin, dir string, args []string, kp killPoint) ki
 			v.dirExists = true
 			v.stateTmp = false
 			for _, e := range ents {
-				if strings.HasPrefix(e.Name(), "."+vit.StateFile+".tmp-") {
+				if strings.HasPrefix(e.Name(), "."+training.StateFile+".tmp-") {
 					v.stateTmp = true
 				}
 			}
@@ -285,7 +286,7 @@ func startAndKill(t *testing.T, bin, dir string, args []string, kp killPoint) ki
 
 // dirCheck is what a killed run left behind.
 type dirCheck struct {
-	state       *vit.ResumePoint // nil: no state file
+	state       *training.Saved // nil: no state file
 	modelExists bool
 	metrics     int // lines in metrics.jsonl
 	tmpFiles    []string
@@ -305,28 +306,28 @@ func checkKilledDir(t *testing.T, bin, dir string) dirCheck {
 	for _, e := range ents {
 		name, path := e.Name(), filepath.Join(dir, e.Name())
 		switch {
-		case name == vit.StateFile:
-			rp, err := vit.LoadResumePoint(dir)
+		case name == training.StateFile:
+			rp, err := training.ReadSaved(dir)
 			if err != nil {
 				t.Errorf("state file does not load after SIGKILL: %v", err)
 				continue
 			}
 			dc.state = rp
-		case name == vit.ModelFile:
+		case name == training.ModelFile:
 			dc.modelExists = true
 			code, out, errOut := runBin(t, bin, "inspect", "--json", path)
 			var rep inspectReport
 			if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Params == 0 {
 				t.Errorf("model.safetensors does not load after SIGKILL: inspect exit %d %q %q", code, out, errOut)
 			}
-		case name == vit.MetricsFile:
+		case name == training.MetricsFile:
 			ms, err := readMetrics(path)
 			if err != nil {
 				t.Errorf("metrics.jsonl after SIGKILL: %v", err)
 			}
 			dc.metrics = len(ms)
 		case name == "report.json":
-			var rep trainReport
+			var rep pipeline.TrainReport
 			if b, err := os.ReadFile(path); err != nil || json.Unmarshal(b, &rep) != nil {
 				t.Errorf("report.json after SIGKILL is not valid JSON: %v", err)
 			}
@@ -361,15 +362,15 @@ func checkKilledDir(t *testing.T, bin, dir string) dirCheck {
 	return dc
 }
 
-func readMetrics(path string) ([]vit.EpochMetrics, error) {
+func readMetrics(path string) ([]training.EpochMetrics, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var ms []vit.EpochMetrics
+	var ms []training.EpochMetrics
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		var m vit.EpochMetrics
+		var m training.EpochMetrics
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			return ms, fmt.Errorf("line %d: %v", len(ms)+1, err)
 		}
@@ -386,8 +387,8 @@ func readMetrics(path string) ([]vit.EpochMetrics, error) {
 
 // finishedRun is a completed run directory's outcome.
 type finishedRun struct {
-	report  trainReport
-	metrics []vit.EpochMetrics
+	report  pipeline.TrainReport
+	metrics []training.EpochMetrics
 	model   []byte
 }
 
@@ -401,10 +402,10 @@ func readFinished(t *testing.T, dir string) finishedRun {
 	if err := json.Unmarshal(b, &fr.report); err != nil {
 		t.Fatalf("report.json: %v", err)
 	}
-	if fr.metrics, err = readMetrics(filepath.Join(dir, vit.MetricsFile)); err != nil {
+	if fr.metrics, err = readMetrics(filepath.Join(dir, training.MetricsFile)); err != nil {
 		t.Errorf("metrics.jsonl: %v", err)
 	}
-	if fr.model, err = os.ReadFile(filepath.Join(dir, vit.ModelFile)); err != nil {
+	if fr.model, err = os.ReadFile(filepath.Join(dir, training.ModelFile)); err != nil {
 		t.Fatal(err)
 	}
 	if fr.report.Epochs != crashEpochs {
@@ -413,7 +414,7 @@ func readFinished(t *testing.T, dir string) finishedRun {
 	if len(fr.metrics) != crashEpochs {
 		t.Errorf("metrics.jsonl has %d lines, want %d", len(fr.metrics), crashEpochs)
 	}
-	rp, err := vit.LoadResumePoint(dir)
+	rp, err := training.ReadSaved(dir)
 	if err != nil {
 		t.Errorf("final state: %v", err)
 	} else if !rp.State.Done || len(rp.State.History) != crashEpochs {

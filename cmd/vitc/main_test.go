@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"vitc/vit/pipeline"
 )
 
 // vitcRun runs the CLI in-process and returns its exit status and output.
@@ -30,7 +30,7 @@ func TestTrainWritesRunAndEvalReproducesAccuracy(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train exit %d: %s", code, errOut)
 	}
-	var rep trainReport
+	var rep pipeline.TrainReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("train --json output %q: %v", out, err)
 	}
@@ -73,7 +73,7 @@ func TestTrainIsReproducible(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, _ := os.ReadFile(filepath.Join(dir, "report.json"))
-		var r trainReport
+		var r pipeline.TrainReport
 		_ = json.Unmarshal(rep, &r)
 		return string(b) + "|" + strings.Repeat("x", int(r.TestAccuracy*1000))
 	}
@@ -162,21 +162,5 @@ func TestPredictBadShapeLeavesNoOutput(t *testing.T) {
 	}
 	if _, err := os.Stat(outPath); err == nil {
 		t.Error("predict left an output file after failing")
-	}
-}
-
-func TestNormMismatchTolerance(t *testing.T) {
-	data := []float32{0.1307, 0.3081}
-	// The same statistics computed elsewhere: the last bits differ.
-	near := []float32{math.Nextafter32(0.1307, 1), math.Nextafter32(0.3081, 0)}
-	if d := normMismatch("mean", near, data); d != "" {
-		t.Errorf("statistics one ulp apart refused: %s", d)
-	}
-	other := []float32{0.1307, 0.29}
-	if d := normMismatch("std", other, data); !strings.Contains(d, "std of channel 1") {
-		t.Errorf("other statistics: got %q, want it to name std of channel 1", d)
-	}
-	if d := normMismatch("mean", data[:1], data); !strings.Contains(d, "1 channels") {
-		t.Errorf("channel count: got %q", d)
 	}
 }

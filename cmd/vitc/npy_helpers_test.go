@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"vitc/datasets/npy"
+	"vitc/internal/npy"
 )
 
 func writeNpy(t *testing.T, path string, data []float32, shape []int) {

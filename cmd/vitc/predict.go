@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"vitc/datasets"
-	"vitc/datasets/npy"
+	"vitc/internal/npy"
 	"vitc/vit"
 )
 

@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"vitc/vit/training"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-
-	"vitc/vit"
 )
 
 // progressBar shows one bar per epoch with loss, accuracy, img/s and ETA on
@@ -72,7 +71,7 @@ func (p *progressBar) Step(done int, loss, acc, imgPerSec float64) {
 	p.Update(done, fmt.Sprintf("epoch %d/%d loss %.4f acc %5.1f%% %4.0f img/s", p.epoch+1, p.total, loss, 100*acc, imgPerSec))
 }
 
-func (p *progressBar) EpochEnd(m vit.EpochMetrics) {
+func (p *progressBar) EpochEnd(m training.EpochMetrics) {
 	p.Finish()
 	skipped := ""
 	if m.Skipped > 0 {

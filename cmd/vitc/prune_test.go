@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"vitc/vit/pipeline"
 )
 
 // pruneFixture trains a tiny teacher (dim 16, two heads of 8, 16 patches)
@@ -38,7 +39,7 @@ func testPruneEvalReproduces(t *testing.T, teacher string) {
 	if code != 0 {
 		t.Fatalf("prune exit %d: %s", code, errOut)
 	}
-	var rep pruneReport
+	var rep pipeline.PruneReport
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("report %q: %v", stdout, err)
 	}

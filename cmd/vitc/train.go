@@ -2,25 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"vitc/autograd"
 	"vitc/datasets"
-	"vitc/distill"
 	"vitc/taylorattn"
 	"vitc/vit"
-	"vitc/vit/atomicfile"
-	"vitc/vit/curves"
+	"vitc/vit/pipeline"
+	"vitc/vit/training"
 )
 
 // trainOptions are `vitc train`'s flags.
@@ -90,27 +85,6 @@ finishes the same run with the same settings.`,
 	return cmd
 }
 
-// normTol is how far a teacher's normalisation statistics may be from the
-// data's and still count as the same: statistics of the same data computed
-// on another CPU, or by another build, differ in the last bits (relative
-// 1e-7), while statistics of other data differ in the second digit.
-const normTol = 1e-5
-
-// normMismatch describes the first statistic that differs by more than
-// normTol (relative), or returns "" when all agree.
-func normMismatch(name string, teacher, data []float32) string {
-	if len(teacher) != len(data) {
-		return fmt.Sprintf("%s has %d channels, the data %d", name, len(teacher), len(data))
-	}
-	for c := range teacher {
-		t, d := float64(teacher[c]), float64(data[c])
-		if !(math.Abs(t-d) <= normTol*math.Max(math.Abs(t), math.Abs(d))) {
-			return fmt.Sprintf("%s of channel %d is %.6g for the teacher, %.6g for this data", name, c, t, d)
-		}
-	}
-	return ""
-}
-
 func boolToInt(b bool) int {
 	if b {
 		return 1
@@ -118,89 +92,71 @@ func boolToInt(b bool) int {
 	return 0
 }
 
-// trainReport is report.json.
-type trainReport struct {
-	TestAccuracy   float64    `json:"test_accuracy"`
-	TestTop5       float64    `json:"test_top5,omitempty"`
-	ChanceAccuracy float64    `json:"chance_accuracy"`
-	TrainSeconds   float64    `json:"train_seconds"`
-	Epochs         int        `json:"epochs"`
-	Params         int        `json:"params"`
-	FLOPsPerImage  int64      `json:"flops_per_image"`
-	TrainImgPerSec float64    `json:"train_img_per_s"`
-	Data           string     `json:"data"`
-	Seed           int64      `json:"seed"`
-	Config         vit.Config `json:"config"`
-	BLAS           string     `json:"blas"`
-	Checkpoint     string     `json:"checkpoint"`
-}
-
 func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) error {
-	var run *vit.Run
+	var job *pipeline.Job
 	if o.Resume {
 		if o.Out == "" {
 			return errors.New("--resume needs --out DIR")
 		}
-		rp, err := vit.LoadResumePoint(o.Out)
-		if err != nil {
+		var err error
+		if job, err = openJob(o.Out, pipeline.KindTrain, stderr); err != nil {
 			return err
-		}
-		if run, err = vit.ResumeRun(rp); err != nil {
-			return err
-		}
-		if err := attachTeacher(run); err != nil {
-			return err
-		}
-		if rp.State.Epoch >= rp.State.Opts.Epochs {
-			fmt.Fprintf(stderr, "finishing %s: all %d epochs are trained, writing the final outputs\n", o.Out, rp.State.Opts.Epochs)
-		} else {
-			fmt.Fprintf(stderr, "resuming %s at epoch %d, batch %d\n", o.Out, rp.State.Epoch+1, rp.State.NextBatch)
 		}
 	} else {
 		var err error
-		if run, err = newTrainRun(o); err != nil {
-			return err
-		}
-		if err := attachTeacher(run); err != nil {
+		if job, err = newTrainJob(o); err != nil {
 			return err
 		}
 		if o.Out == "" {
 			kind, _, _ := strings.Cut(o.Data, ":")
-			o.Out = filepath.Join("runs", fmt.Sprintf("%s-%s-%s", kind, o.Model, run.Model.Attention))
+			o.Out = filepath.Join("runs", fmt.Sprintf("%s-%s-%s", kind, o.Model, job.Run.Model.Attention))
 		}
-		if err := os.MkdirAll(o.Out, 0o755); err != nil {
-			return err
-		}
+		r := job.Run
 		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes; writing %s\n",
-			o.Model, run.Model.Params.Count(), run.Model.Attention, o.Data, run.Data.Train.Len(), run.Data.Test.Len(), len(run.Data.Classes), o.Out)
+			o.Model, r.Model.Params.Count(), r.Model.Attention, o.Data, r.Data.Train.Len(), r.Data.Test.Len(), len(r.Data.Classes), o.Out)
 	}
-	removeStaleTemps(o.Out)
-	run.Save = vit.DirSaver(o.Out)
-	run.Progress = newProgress(stderr)
-	res, err := run.Train(ctx)
-	if errors.Is(err, vit.ErrInterrupted) {
-		return &exitError{code: exitInterrupted, err: fmt.Errorf("%w; continue with: vitc train --resume --out %s", err, o.Out)}
-	}
+	out, err := job.Train(ctx, o.Out, newProgress(stderr))
 	if err != nil {
-		return err
+		return interrupted(err, "train", o.Out)
 	}
-	return writeTrainOutputs(o.Out, run, res, o.JSON, stdout)
+	rep := out.Train
+	if o.JSON {
+		return printJSON(stdout, rep)
+	}
+	fmt.Fprintf(stdout, "test accuracy %.2f%% (chance %.1f%%) after %d epochs, %.1fs of training; wrote %s\n",
+		100*rep.TestAccuracy, 100*rep.ChanceAccuracy, rep.Epochs, rep.TrainSeconds, o.Out)
+	return nil
 }
 
-// removeStaleTemps deletes the temporary files that saves of a killed
-// process left in dir (atomicfile names them .NAME.tmp-*); nothing reads
-// them, but each kill could add one. Only one process trains in a run
-// directory at a time.
-func removeStaleTemps(dir string) {
-	for _, name := range []string{vit.StateFile, vit.ModelFile, vit.MetricsFile, "report.json", "curves.png"} {
-		stale, _ := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
-		for _, p := range stale {
-			os.Remove(p)
-		}
+// openJob reopens the run saved in dir, which must be of the given kind,
+// and says where it continues.
+func openJob(dir, kind string, stderr io.Writer) (*pipeline.Job, error) {
+	job, err := pipeline.Open(dir)
+	if err != nil {
+		return nil, err
 	}
+	if k := job.Spec.Plan.Kind; k != kind {
+		return nil, fmt.Errorf("%s holds a %s run: continue it with vitc %s --resume --out %s", dir, k, k, dir)
+	}
+	st, epochs := job.Run.CurrentState(), job.Spec.Train.Epochs
+	if st.Epoch >= epochs {
+		fmt.Fprintf(stderr, "finishing %s: all %d epochs are trained, writing the final outputs\n", dir, epochs)
+	} else {
+		fmt.Fprintf(stderr, "resuming %s at epoch %d, batch %d\n", dir, st.Epoch+1, st.NextBatch)
+	}
+	return job, nil
 }
 
-func newTrainRun(o *trainOptions) (*vit.Run, error) {
+// interrupted turns an interrupted run into exit status 130 with the
+// command that continues it.
+func interrupted(err error, cmd, dir string) error {
+	if errors.Is(err, training.ErrInterrupted) {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("%w; continue with: vitc %s --resume --out %s", err, cmd, dir)}
+	}
+	return err
+}
+
+func newTrainJob(o *trainOptions) (*pipeline.Job, error) {
 	ds, err := datasets.Load(o.Data, o.Seed)
 	if err != nil {
 		return nil, err
@@ -213,79 +169,17 @@ func newTrainRun(o *trainOptions) (*vit.Run, error) {
 	if warmup < 0 {
 		warmup = 0.05 * float64(o.Epochs)
 	}
-	return vit.NewRun(vit.TrainOptions{
+	if o.SkipNonFinite < 0 {
+		return nil, fmt.Errorf("--skip-nonfinite (%d) must not be negative", o.SkipNonFinite)
+	}
+	plan := pipeline.Plan{Kind: pipeline.KindTrain, Init: o.Init, Sparse: o.Sparse}
+	if o.Teacher != "" {
+		plan.Distill = &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp}
+	}
+	return pipeline.New(pipeline.Spec{Train: training.Options{
 		Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
-		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, Init: o.Init,
-		CheckpointEvery: o.CheckpointEvery, Sparse: o.Sparse, SkipNonFinite: o.SkipNonFinite,
-		Teacher: o.Teacher, KDAlpha: o.KDAlpha, KDTemp: o.KDTemp,
-	}, ds)
-}
-
-// attachTeacher switches the run's objective to distillation when its
-// options name a teacher.
-func attachTeacher(run *vit.Run) error {
-	if run.Opts.Teacher == "" {
-		return nil
-	}
-	teacher, tmeta, err := distill.LoadTeacher(run.Opts.Teacher, vit.LoadOptions{})
-	if err != nil {
-		return err
-	}
-	tm, m := teacher.Model(), run.Model
-	if tm.Image != m.Image || tm.Channels != m.Channels {
-		return fmt.Errorf("teacher %s takes %dx%dx%d images, the student %dx%dx%d", run.Opts.Teacher, tm.Channels, tm.Image, tm.Image, m.Channels, m.Image, m.Image)
-	}
-	for _, diff := range []string{normMismatch("mean", tmeta.NormMean, run.Meta.NormMean), normMismatch("std", tmeta.NormStd, run.Meta.NormStd)} {
-		if diff != "" {
-			return fmt.Errorf("teacher %s was trained with other normalisation statistics than this data's (%s): distil on the teacher's own data", run.Opts.Teacher, diff)
-		}
-	}
-	obj, err := distill.NewObjective(teacher, run.Opts.KDAlpha, run.Opts.KDTemp, run.Opts.LabelSmoothing, run.Model.Classes)
-	if err != nil {
-		return err
-	}
-	run.Objective = obj
-	return nil
-}
-
-func writeTrainOutputs(dir string, run *vit.Run, res vit.Result, asJSON bool, stdout io.Writer) error {
-	m := run.Model
-	rep := trainReport{
-		TestAccuracy: res.Test.Accuracy, TestTop5: res.Test.Top5, ChanceAccuracy: 1 / float64(m.Classes),
-		TrainSeconds: res.TrainSeconds, Epochs: run.Opts.Epochs, Params: m.Params.Count(),
-		FLOPsPerImage: m.FLOPs(), Data: run.Opts.Data, Seed: run.Opts.Seed, Config: m.Config,
-		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, vit.ModelFile),
-	}
-	if res.TrainSeconds > 0 {
-		rep.TrainImgPerSec = float64(len(res.History)*run.Data.Train.Len()) / res.TrainSeconds
-	}
-	js, err := writeReport(dir, rep, res.History, fmt.Sprintf("%s on %s", m.Attention, run.Opts.Data))
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := fmt.Fprintln(stdout, string(js))
-		return err
-	}
-	fmt.Fprintf(stdout, "test accuracy %.2f%% (chance %.1f%%) after %d epochs, %.1fs of training; wrote %s\n",
-		100*rep.TestAccuracy, 100*rep.ChanceAccuracy, rep.Epochs, rep.TrainSeconds, dir)
-	return nil
-}
-
-// writeReport writes a run's report.json and its curves.png, and returns
-// the report's JSON.
-func writeReport(dir string, rep any, history []vit.EpochMetrics, title string) ([]byte, error) {
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
-		return nil, err
-	}
-	pts := make([]curves.Point, len(history))
-	for i, h := range history {
-		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
-	}
-	return js, curves.WritePNG(filepath.Join(dir, "curves.png"), title, pts)
+		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed,
+		CheckpointEvery: o.CheckpointEvery, SkipNonFinite: o.SkipNonFinite,
+	}, Plan: plan}, ds)
 }

@@ -1,18 +1,14 @@
-// Package curves draws training curves (loss and accuracy per epoch) as a
-// PNG image, for the run directory and reports.
-package curves
+package figures
 
 import (
 	"cmp"
 	"errors"
 	"fmt"
 	"image/color"
-	"io"
 	"math"
 	"slices"
 	"strconv"
 
-	xfont "golang.org/x/image/font"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -20,8 +16,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"vitc/vit/atomicfile"
 )
 
 // Point is one epoch of a training run. Accuracies are fractions in [0, 1]
@@ -43,30 +37,24 @@ var (
 	trainColor = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff} // blue
 	testColor  = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff} // orange
 	gridColor  = color.Gray{Y: 0xdd}
-
-	sans     = font.Font{Typeface: "Liberation", Variant: "Sans"}
-	sansBold = font.Font{Typeface: "Liberation", Variant: "Sans", Weight: xfont.WeightBold}
 )
 
-// WritePNG draws two stacked panels, loss per epoch (train and test) above
+// WriteCurves draws two stacked panels, loss per epoch (train and test) above
 // accuracy per epoch in percent (train and test), under the given title, and
 // writes them as a 900x700 PNG to path, atomically: path is either left as it
 // was or replaced by the complete image. Points may come in any order; each
 // is drawn as a marker as well as a line, so a single epoch is visible, and
 // non-finite values break the line instead of being drawn. It is an error if
 // pts is empty.
-func WritePNG(path, title string, pts []Point) error {
+func WriteCurves(path, title string, pts []Point) error {
 	if len(pts) == 0 {
-		return fmt.Errorf("curves: write %s: no points to plot", path)
+		return fmt.Errorf("figures: write %s: no points to plot", path)
 	}
 	img, err := render(title, pts)
 	if err != nil {
-		return fmt.Errorf("curves: write %s: %w", path, err)
+		return fmt.Errorf("figures: write %s: %w", path, err)
 	}
-	return atomicfile.WriteFile(path, func(w io.Writer) error {
-		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
-		return err
-	})
+	return writePNG(path, img)
 }
 
 // render draws the whole figure onto a fresh image canvas.

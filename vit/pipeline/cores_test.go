@@ -1,4 +1,4 @@
-package vit
+package pipeline
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 
 	"vitc/datasets"
 	"vitc/taylorattn"
+	"vitc/vit"
+	"vitc/vit/training"
 )
 
 // TestCoreCountDoesNotChangeTraining trains the same run with 1, 2, 5 and
@@ -25,24 +27,26 @@ func TestCoreCountDoesNotChangeTraining(t *testing.T) {
 	ds.Test.X, ds.Test.Y = ds.Test.X[:64*28*28], ds.Test.Y[:64]
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, attn := range []string{"softmax", "taylor"} {
-		cfg, err := ConfigFor("micro", ds, Overrides{Depth: 2, Attention: attn})
+		cfg, err := vit.ConfigFor("micro", ds, vit.Overrides{Depth: 2, Attention: attn})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.TokenKeep, cfg.TokenLayers = 0.7, []int{0}
-		opts := TrainOptions{Data: "synthetic", Config: cfg, Epochs: 1, Batch: 48, LR: 2e-3, MinLR: 1e-5,
-			WeightDecay: 0.05, WarmupEpochs: 0.2, LabelSmoothing: 0.1, ClipNorm: 1, Augment: true, Seed: 3}
+		spec := Spec{Train: training.Options{Data: "synthetic", Config: cfg, Epochs: 1, Batch: 48, LR: 2e-3, MinLR: 1e-5,
+			WeightDecay: 0.05, WarmupEpochs: 0.2, LabelSmoothing: 0.1, ClipNorm: 1, Augment: true, Seed: 3},
+			Plan: Plan{Kind: KindTrain}}
 		if attn == "taylor" {
-			opts.Sparse = taylorattn.DefaultSparse
-			opts.Sparse.Weight = 0.3
+			spec.Plan.Sparse = taylorattn.DefaultSparse
+			spec.Plan.Sparse.Weight = 0.3
 		}
 		var want []byte
 		for _, procs := range []int{1, 2, 5, 16} {
 			runtime.GOMAXPROCS(procs)
-			r, err := NewRun(opts, ds)
+			j, err := New(spec, ds)
 			if err != nil {
 				t.Fatal(err)
 			}
+			r := j.Run
 			if _, err := r.Train(context.Background()); err != nil {
 				t.Fatal(err)
 			}

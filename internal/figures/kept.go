@@ -1,12 +1,10 @@
-package tokenprune
+package figures
 
 import (
 	"errors"
 	"fmt"
 	"image/color"
 	imagedraw "image/draw"
-	"image/png"
-	"io"
 	"math"
 
 	"gonum.org/v1/plot"
@@ -16,11 +14,11 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"vitc/vit/atomicfile"
+	"vitc/tokenprune"
 )
 
 // KeptImage is one image and the tokens it kept at each pruning stage, for
-// WriteKeptPNG.
+// WriteKeptTokens.
 type KeptImage struct {
 	// Pixels is the image (C, H, W) with H = W = Size, in any value range
 	// (e.g. normalised model input); it is stretched min..max for display.
@@ -28,61 +26,10 @@ type KeptImage struct {
 	Channels int // 1 (grey) or 3 (RGB)
 	Size     int
 	Patch    int
-	// Kept[l] is what KeepFuse returned for this image at pruning stage l:
+	// Kept[l] is what tokenprune.KeepFuse returned for this image at pruning stage l:
 	// token indices into that stage's input.
 	Kept  [][]int
 	Label string
-}
-
-// OriginalPatches maps each stage's kept token indices back to the original
-// patches (0-based, row-major over the patch grid) still alive after that
-// stage. n0 is the number of patches of the input image. Token t ≥ 1 of stage
-// 0 is patch t−1; a later stage's input is the previous stage's output (cls,
-// kept tokens in order, then the fused token unless nothing was dropped), so
-// stages compose. A kept fused token stands for no single patch and is left
-// out. It panics on indices KeepFuse cannot have produced.
-func OriginalPatches(n0 int, kept [][]int) [][]int {
-	alive, err := originalPatches(n0, kept)
-	if err != nil {
-		panic(err)
-	}
-	return alive
-}
-
-func originalPatches(n0 int, kept [][]int) ([][]int, error) {
-	if n0 < 0 {
-		return nil, fmt.Errorf("tokenprune: negative patch count %d", n0)
-	}
-	// tok[i] is the original patch of token i+1 of the current stage's
-	// input, or -1 for a fused token.
-	tok := make([]int, n0)
-	for i := range tok {
-		tok[i] = i
-	}
-	alive := make([][]int, len(kept))
-	for l, ks := range kept {
-		next := make([]int, 0, len(ks)+1)
-		for i, t := range ks {
-			if t < 1 || t > len(tok) {
-				return nil, fmt.Errorf("tokenprune: stage %d keeps token %d of %d patch tokens", l, t, len(tok))
-			}
-			if i > 0 && t <= ks[i-1] {
-				return nil, fmt.Errorf("tokenprune: stage %d kept tokens are not strictly ascending (%d after %d)", l, t, ks[i-1])
-			}
-			next = append(next, tok[t-1])
-		}
-		// KeepFuse appends a fused token exactly when it dropped something.
-		if len(ks) < len(tok) {
-			next = append(next, -1)
-		}
-		for _, p := range next {
-			if p >= 0 {
-				alive[l] = append(alive[l], p)
-			}
-		}
-		tok = next
-	}
-	return alive, nil
 }
 
 // Layout of the kept-token figure, in pixels (the canvas runs at 72 dpi, where
@@ -95,25 +42,24 @@ const (
 )
 
 var (
-	keptCaptionFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
-	keptHatch       = color.RGBA{R: 0xb0, G: 0xb0, B: 0xb0, A: 0xff}
+	keptHatch = color.RGBA{R: 0xb0, G: 0xb0, B: 0xb0, A: 0xff}
 )
 
-// WriteKeptPNG writes a figure with one row per image: the original image,
+// WriteKeptTokens writes a figure with one row per image: the original image,
 // then one column per pruning stage in which the patches pruned by then are
 // darkened and hatched. Images smaller than 128 px are upscaled by whole
 // factors with nearest-neighbour sampling so patch edges stay sharp. The file
 // at path is replaced atomically and left alone on error.
-func WriteKeptPNG(path string, images []KeptImage) error {
+func WriteKeptTokens(path string, images []KeptImage) error {
 	if len(images) == 0 {
-		return fmt.Errorf("tokenprune: write %s: no images", path)
+		return fmt.Errorf("figures: write %s: no images", path)
 	}
 	alive := make([][][]int, len(images))
 	cell, stages := 0, 0
 	for i, im := range images {
 		a, err := im.check()
 		if err != nil {
-			return fmt.Errorf("tokenprune: write %s: image %d: %w", path, i, err)
+			return fmt.Errorf("figures: write %s: image %d: %w", path, i, err)
 		}
 		alive[i] = a
 		cell = max(cell, im.Size*keptScale(im.Size))
@@ -129,7 +75,7 @@ func WriteKeptPNG(path string, images []KeptImage) error {
 	dc := draw.New(c)
 	style := text.Style{
 		Color:   color.Black,
-		Font:    font.From(keptCaptionFont, 10),
+		Font:    font.From(sans, 10),
 		XAlign:  draw.XLeft,
 		YAlign:  draw.YTop,
 		Handler: plot.DefaultTextHandler,
@@ -152,9 +98,7 @@ func WriteKeptPNG(path string, images []KeptImage) error {
 			im.paint(img, x0, top+keptCaption, rgb, pruned)
 		}
 	}
-	return atomicfile.WriteFile(path, func(out io.Writer) error {
-		return png.Encode(out, img)
-	})
+	return writePNG(path, c)
 }
 
 // check validates the image and returns its alive patches per stage.
@@ -173,7 +117,7 @@ func (im KeptImage) check() ([][]int, error) {
 		}
 	}
 	g := im.Size / im.Patch
-	return originalPatches(g*g, im.Kept)
+	return tokenprune.AlivePatches(g*g, im.Kept)
 }
 
 // keptScale is the whole upscaling factor that brings size to keptMinCell.

@@ -1,11 +1,10 @@
-package blockprune
+package figures
 
 import (
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
-	"io"
 	"math"
 	"strconv"
 
@@ -15,8 +14,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"vitc/vit/atomicfile"
 )
 
 // MaskPanel is one block mask to draw: Keep[r][c] reports whether block
@@ -40,8 +37,6 @@ var (
 	heatmapKept   = color.RGBA{R: 0x1d, G: 0x2b, B: 0x53, A: 0xff} // dark navy
 	heatmapPruned = color.RGBA{R: 0xe4, G: 0xe8, B: 0xee, A: 0xff} // light grey
 	heatmapFrame  = color.Gray{Y: 0x90}
-
-	heatmapSans = font.Font{Typeface: "Liberation", Variant: "Sans"}
 )
 
 // WriteMaskHeatmaps draws each panel as a heatmap (kept blocks dark, pruned
@@ -52,18 +47,15 @@ var (
 // or ragged.
 func WriteMaskHeatmaps(path, title string, panels []MaskPanel) error {
 	if len(panels) == 0 {
-		return fmt.Errorf("blockprune: write %s: no mask panels", path)
+		return fmt.Errorf("figures: write %s: no mask panels", path)
 	}
 	for i, p := range panels {
 		if err := heatmapCheck(p); err != nil {
-			return fmt.Errorf("blockprune: write %s: panel %d (%q): %w", path, i, p.Title, err)
+			return fmt.Errorf("figures: write %s: panel %d (%q): %w", path, i, p.Title, err)
 		}
 	}
 	img := heatmapRender(title, panels)
-	return atomicfile.WriteFile(path, func(w io.Writer) error {
-		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
-		return err
-	})
+	return writePNG(path, img)
 }
 
 // heatmapCheck reports a mask that is not a non-empty rectangle.
@@ -98,7 +90,7 @@ func heatmapRender(title string, panels []MaskPanel) *vgimg.Canvas {
 	dc := draw.New(img)
 	titleStyle := text.Style{
 		Color:   color.Black,
-		Font:    font.From(heatmapSans, 16),
+		Font:    font.From(sans, 16),
 		XAlign:  draw.XCenter,
 		YAlign:  draw.YTop,
 		Handler: plot.DefaultTextHandler,
@@ -135,10 +127,10 @@ func heatmapPlot(m MaskPanel) *plot.Plot {
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("%s (%.1f%% kept)", m.Title, 100*float64(kept)/float64(rows*cols))
-	p.Title.TextStyle.Font = font.From(heatmapSans, 10)
+	p.Title.TextStyle.Font = font.From(sans, 10)
 	p.Title.Padding = 0.05 * vg.Inch
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Tick.Label.Font = font.From(heatmapSans, 8)
+		a.Tick.Label.Font = font.From(sans, 8)
 		a.Padding = 0
 	}
 	// Data y runs upwards, so row r sits at y = rows−1−r to put row 0 on

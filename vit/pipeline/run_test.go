@@ -1,4 +1,4 @@
-package vit
+package pipeline
 
 import (
 	"bytes"
@@ -12,25 +12,38 @@ import (
 
 	"vitc/autograd"
 	"vitc/datasets"
+	"vitc/vit"
+	"vitc/vit/training"
 )
 
-func tinyRun(t *testing.T, epochs int) *Run {
+// tinySpec is a seconds-long training run on a quarter of the synthetic set.
+func tinySpec(t *testing.T, epochs int) (Spec, *datasets.Dataset) {
 	t.Helper()
 	ds := datasets.Synthetic(3)
 	// A quarter of the set keeps the test fast; the loop does not care.
 	ds.Train.X, ds.Train.Y = ds.Train.X[:1000*28*28], ds.Train.Y[:1000]
 	ds.Test.X, ds.Test.Y = ds.Test.X[:200*28*28], ds.Test.Y[:200]
-	cfg, err := ConfigFor("micro", ds, Overrides{Dim: 16, Depth: 1, Heads: 2, Patch: 7})
+	cfg, err := vit.ConfigFor("micro", ds, vit.Overrides{Dim: 16, Depth: 1, Heads: 2, Patch: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRun(TrainOptions{Data: "synthetic", Config: cfg, Epochs: epochs, Batch: 50, LR: 2e-3,
-		MinLR: 1e-5, WeightDecay: 0.05, WarmupEpochs: 0.5, LabelSmoothing: 0.1, ClipNorm: 1, Augment: true, Seed: 5}, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return Spec{Train: training.Options{Data: "synthetic", Config: cfg, Epochs: epochs, Batch: 50, LR: 2e-3,
+		MinLR: 1e-5, WeightDecay: 0.05, WarmupEpochs: 0.5, LabelSmoothing: 0.1, ClipNorm: 1, Augment: true, Seed: 5},
+		Plan: Plan{Kind: KindTrain}}, ds
 }
+
+func tinyJob(t *testing.T, epochs int) *Job {
+	t.Helper()
+	spec, ds := tinySpec(t, epochs)
+	j, err := New(spec, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// tinyRun is tinyJob's training run, for tests that drive the loop itself.
+func tinyRun(t *testing.T, epochs int) *training.Run { return tinyJob(t, epochs).Run }
 
 // cancelAfter cancels training after n optimizer steps.
 type cancelAfter struct {
@@ -38,15 +51,15 @@ type cancelAfter struct {
 	cancel context.CancelFunc
 }
 
-func (c *cancelAfter) EpochStart(int, int, int, int) {}
-func (c *cancelAfter) EpochEnd(EpochMetrics)         {}
+func (c *cancelAfter) EpochStart(int, int, int, int)  {}
+func (c *cancelAfter) EpochEnd(training.EpochMetrics) {}
 func (c *cancelAfter) Step(int, float64, float64, float64) {
 	if c.n--; c.n == 0 {
 		c.cancel()
 	}
 }
 
-func modelBytes(t *testing.T, m *Model) []byte {
+func modelBytes(t *testing.T, m *vit.Model) []byte {
 	var b bytes.Buffer
 	for _, p := range m.Params.List() {
 		for _, v := range p.Data {
@@ -67,23 +80,21 @@ func TestInterruptAndResumeEqualsUninterrupted(t *testing.T) {
 	// resume from the directory and finish.
 	for _, stopAt := range []int{7, 20, 33} {
 		dir := t.TempDir()
-		r := tinyRun(t, 2)
-		r.Save = DirSaver(dir)
+		j := tinyJob(t, 2)
 		ctx, cancel := context.WithCancel(context.Background())
-		r.Progress = &cancelAfter{n: stopAt, cancel: cancel}
-		if _, err := r.Train(ctx); !errors.Is(err, ErrInterrupted) {
+		if _, err := j.Train(ctx, dir, &cancelAfter{n: stopAt, cancel: cancel}); !errors.Is(err, training.ErrInterrupted) {
 			t.Fatalf("stop at %d: got %v, want ErrInterrupted", stopAt, err)
 		}
-		rp, err := LoadResumePoint(dir)
+		saved, err := training.ReadSaved(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resumed, err := ResumeRun(rp)
+		spec, _ := SavedSpec(saved)
+		// Open would reload the data spec; use the same trimmed set.
+		resumed, err := Build(spec, j.Run.Data, saved)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// ResumeRun reloads the data spec; use the same trimmed set.
-		resumed.Data = r.Data
 		got, err := resumed.Train(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -99,16 +110,15 @@ func TestInterruptAndResumeEqualsUninterrupted(t *testing.T) {
 
 func TestNonFiniteLossStopsAndKeepsCheckpoint(t *testing.T) {
 	dir := t.TempDir()
-	r := tinyRun(t, 2)
-	r.Save = DirSaver(dir)
-	r.Hooks = []Hook{&poisonAt{step: 25, m: r.Model}}
-	_, err := r.Train(context.Background())
-	var nf *NonFiniteError
+	j := tinyJob(t, 2)
+	j.Run.Components = []training.Component{&poisonAt{step: 25, m: j.Run.Model}}
+	_, err := j.Train(context.Background(), dir, nil)
+	var nf *training.NonFiniteError
 	if !errors.As(err, &nf) || nf.Step != 25 {
 		t.Fatalf("got %v, want a non-finite error at step 25", err)
 	}
 	// Epoch 1 (20 steps) finished and was saved; it must still load cleanly.
-	m, _, err := Load(filepath.Join(dir, ModelFile), LoadOptions{})
+	m, _, err := vit.Load(filepath.Join(dir, training.ModelFile), vit.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +137,10 @@ func TestNonFiniteLossStopsAndKeepsCheckpoint(t *testing.T) {
 // poisonAt writes NaN into the head at a given step, as a diverging run would.
 type poisonAt struct {
 	step int
-	m    *Model
+	m    *vit.Model
 }
+
+func (p *poisonAt) Name() string { return "poison" }
 
 func (p *poisonAt) BeforeStep(step, _ int) {
 	if step == p.step {
@@ -136,7 +148,6 @@ func (p *poisonAt) BeforeStep(step, _ int) {
 		h.Data[0] = float32(math.NaN())
 	}
 }
-func (p *poisonAt) EpochMetrics() map[string]any { return nil }
 
 // nanLossAt adds a NaN to the loss at the given steps only: a transient bad
 // batch, unlike poisonAt's diverged weights. It records the head weights
@@ -144,7 +155,7 @@ func (p *poisonAt) EpochMetrics() map[string]any { return nil }
 type nanLossAt struct {
 	steps map[int]bool
 	cur   int
-	m     *Model
+	m     *vit.Model
 	head  map[int][]float32
 }
 
@@ -153,8 +164,7 @@ func (n *nanLossAt) BeforeStep(step, _ int) {
 	h, _ := n.m.Params.Get("head.weight")
 	n.head[step] = append([]float32(nil), h.Data...)
 }
-func (n *nanLossAt) EpochMetrics() map[string]any { return nil }
-func (n *nanLossAt) Name() string                 { return "nan" }
+func (n *nanLossAt) Name() string { return "nan" }
 func (n *nanLossAt) Loss(tp *autograd.Tape) *autograd.Tensor {
 	if !n.steps[n.cur] {
 		return nil
@@ -166,11 +176,11 @@ func (n *nanLossAt) Loss(tp *autograd.Tape) *autograd.Tensor {
 
 func TestSkipNonFinite(t *testing.T) {
 	bad := map[int]bool{5: true, 25: true} // one in each 20-step epoch
-	newRun := func(skip int) (*Run, *nanLossAt) {
+	newRun := func(skip int) (*training.Run, *nanLossAt) {
 		r := tinyRun(t, 2)
 		r.Opts.SkipNonFinite = skip
 		n := &nanLossAt{steps: bad, m: r.Model, head: map[int][]float32{}}
-		r.Hooks, r.Terms = []Hook{n}, []LossTerm{n}
+		r.Components = []training.Component{n}
 		return r, n
 	}
 
@@ -190,7 +200,7 @@ func TestSkipNonFinite(t *testing.T) {
 	}
 	for _, p := range r.Model.Params.List() {
 		for _, v := range p.Data {
-			if !isFinite(float64(v)) {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				t.Fatalf("%s holds %v after skipping", p.Name, v)
 			}
 		}
@@ -198,7 +208,7 @@ func TestSkipNonFinite(t *testing.T) {
 
 	r, _ = newRun(1)
 	_, err = r.Train(context.Background())
-	var nf *NonFiniteError
+	var nf *training.NonFiniteError
 	if !errors.As(err, &nf) || nf.Step != 25 || nf.Skipped != 1 {
 		t.Fatalf("second bad batch over a budget of 1: got %v, want a non-finite error at step 25", err)
 	}

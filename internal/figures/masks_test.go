@@ -1,4 +1,4 @@
-package blockprune
+package figures
 
 import (
 	"image/png"

@@ -1,4 +1,4 @@
-package vit
+package training
 
 import (
 	"context"
@@ -9,66 +9,8 @@ import (
 
 	"vitc/autograd"
 	"vitc/datasets"
-	"vitc/taylorattn"
+	"vitc/vit"
 )
-
-// TrainOptions are the settings of a training run. They are saved with the
-// run's state, so `--resume` repeats them exactly.
-type TrainOptions struct {
-	Data           string  `json:"data"`
-	Config         Config  `json:"config"`
-	Epochs         int     `json:"epochs"`
-	Batch          int     `json:"batch"`
-	LR             float64 `json:"lr"`
-	MinLR          float64 `json:"min_lr"`
-	WeightDecay    float64 `json:"weight_decay"`
-	WarmupEpochs   float64 `json:"warmup_epochs"`
-	LabelSmoothing float64 `json:"label_smoothing"`
-	ClipNorm       float64 `json:"clip_norm"`
-	Augment        bool    `json:"augment"`
-	Seed           int64   `json:"seed"`
-	Init           string  `json:"init,omitempty"` // checkpoint to start from
-	// Sparse is the Taylor attention's training branch (Weight 0: off).
-	Sparse taylorattn.SparseOptions `json:"sparse"`
-	// Teacher, when set, trains by distillation from that checkpoint.
-	Teacher string  `json:"teacher,omitempty"`
-	KDAlpha float64 `json:"kd_alpha,omitempty"`
-	KDTemp  float64 `json:"kd_temperature,omitempty"`
-	// CheckpointEvery saves resumable state this often inside an epoch, so
-	// a killed run loses at most this much work (0: only at epoch ends).
-	CheckpointEvery time.Duration `json:"checkpoint_every"`
-	// SkipNonFinite is how many batches with a non-finite loss or gradient
-	// the run may skip (no update) before it stops; 0 stops at the first.
-	SkipNonFinite int `json:"skip_nonfinite,omitempty"`
-}
-
-// Batch is one training batch as the loop sees it.
-type Batch struct {
-	Images *autograd.Tensor // (B, C, H, W), normalised
-	Labels []int
-	Step   int // global optimizer step, 0-based
-}
-
-// Objective is the main loss of a step (cross-entropy by default,
-// distillation when a teacher is set).
-type Objective interface {
-	Loss(tp *autograd.Tape, b Batch, logits *autograd.Tensor) *autograd.Tensor
-}
-
-// LossTerm is an extra scalar added to the objective (regularisers), built
-// from what the component saw during this step's forward pass; it returns
-// nil when it contributes nothing this step.
-type LossTerm interface {
-	Name() string
-	Loss(tp *autograd.Tape) *autograd.Tensor
-}
-
-// Hook follows the run's schedule: BeforeStep sets per-step state (density,
-// annealing, keep rates); EpochMetrics adds columns to metrics.jsonl.
-type Hook interface {
-	BeforeStep(step, totalSteps int)
-	EpochMetrics() map[string]any
-}
 
 // Progress receives live updates; the CLI draws a progress bar from them.
 type Progress interface {
@@ -88,7 +30,7 @@ type EpochMetrics struct {
 	Seconds   float64 `json:"seconds"`
 	ImgPerSec float64 `json:"img_per_s"`
 	// Skipped counts this epoch's batches skipped for a non-finite loss or
-	// gradient (--skip-nonfinite).
+	// gradient (Options.SkipNonFinite).
 	Skipped int            `json:"skipped_batches,omitempty"`
 	Extra   map[string]any `json:"extra,omitempty"`
 }
@@ -102,103 +44,130 @@ type NonFiniteError struct {
 	What        string
 	Epoch, Step int
 	Value       float64
-	Skipped     int // batches already skipped under TrainOptions.SkipNonFinite
+	Skipped     int // batches already skipped under Options.SkipNonFinite
 }
 
 func (e *NonFiniteError) Error() string {
 	msg := fmt.Sprintf("non-finite %s (%v) at epoch %d, step %d: stopped, the last good checkpoint is kept", e.What, e.Value, e.Epoch+1, e.Step)
 	if e.Skipped > 0 {
-		return msg + fmt.Sprintf(" (%d bad batches skipped before, the --skip-nonfinite limit)", e.Skipped)
+		return msg + fmt.Sprintf(" (%d bad batches skipped before, the skip-nonfinite budget)", e.Skipped)
 	}
 	return msg
 }
 
 // Run is one training run: a model, its data and the components that shape
-// the loss and the schedule.
+// its forward pass, loss and schedule.
 type Run struct {
-	Opts      TrainOptions
-	Model     *Model
-	Meta      Meta
-	Data      *datasets.Dataset
-	Objective Objective
-	Terms     []LossTerm
-	Hooks     []Hook
-	Progress  Progress
-	// Save persists state after every epoch and at interrupts; nil saves
-	// nothing (tests). See NewRunDir.
+	Opts       Options
+	Model      *vit.Model
+	Meta       vit.Meta
+	Data       *datasets.Dataset
+	Components []Component
+	Progress   Progress
+	// Save persists state after every epoch, every Opts.CheckpointEvery and
+	// at interrupts; nil saves nothing (tests). See DirSaver.
 	Save func(s *State) error
 
 	opt   *autograd.AdamW
 	state State
 }
 
-// State is everything needed to continue a run exactly where it stopped.
+// State is where a run stands: enough, with the model's weights and the
+// optimizer's moments, to continue exactly where it stopped.
 type State struct {
-	Opts      TrainOptions `json:"options"`
-	Epoch     int          `json:"epoch"`      // current epoch, 0-based
-	NextBatch int          `json:"next_batch"` // first batch not yet trained in Epoch
-	Step      int          `json:"step"`       // optimizer steps taken
-	Done      bool         `json:"done"`
-	Seconds   float64      `json:"seconds"` // training time so far
-	LossSum   float64      `json:"loss_sum"`
-	Correct   int          `json:"correct"`
-	Seen      int          `json:"seen"`
+	Epoch     int  `json:"epoch"`      // current epoch, 0-based
+	NextBatch int  `json:"next_batch"` // first batch not yet trained in Epoch
+	Step      int  `json:"step"`       // optimizer steps taken
+	Done      bool `json:"done"`
+	// Seconds is the training time so far.
+	Seconds float64 `json:"seconds"`
+	LossSum float64 `json:"loss_sum"`
+	Correct int     `json:"correct"`
+	Seen    int     `json:"seen"`
 	// Skipped counts the batches skipped for non-finite values: SkippedEpoch
-	// in this epoch, Skipped in the whole run (the --skip-nonfinite budget).
-	SkippedEpoch int             `json:"skipped_epoch,omitempty"`
-	Skipped      int             `json:"skipped,omitempty"`
-	History      []EpochMetrics  `json:"history"`
-	Run          *Run            `json:"-"`
-	Optimizer    *autograd.AdamW `json:"-"`
-}
-
-// CrossEntropyObjective is the default loss, with label smoothing.
-type CrossEntropyObjective struct{ Smoothing float32 }
-
-// Loss implements Objective.
-func (o CrossEntropyObjective) Loss(tp *autograd.Tape, b Batch, logits *autograd.Tensor) *autograd.Tensor {
-	return autograd.CrossEntropy(tp, logits, b.Labels, o.Smoothing)
+	// in this epoch, Skipped in the whole run (the SkipNonFinite budget).
+	SkippedEpoch int            `json:"skipped_epoch,omitempty"`
+	Skipped      int            `json:"skipped,omitempty"`
+	History      []EpochMetrics `json:"history"`
 }
 
 // Result is what a finished run reports.
 type Result struct {
-	Test         EvalResult
+	Test         vit.EvalResult
 	TrainSeconds float64
 	History      []EpochMetrics
 }
 
-// Resume continues from a saved state instead of starting fresh; the model
-// must already hold the state's weights.
-func (r *Run) Resume(s *State, opt *autograd.AdamW) {
-	r.state = *s
-	r.opt = opt
-}
+// Optimizer is the run's AdamW (nil before Train or Restore).
+func (r *Run) Optimizer() *autograd.AdamW { return r.opt }
+
+// CurrentState is where the run stands now.
+func (r *Run) CurrentState() State { return r.state }
 
 func (r *Run) trainLoader() *datasets.Loader {
 	return datasets.NewLoader(r.Data, &r.Data.Train, datasets.LoaderOptions{
 		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Seed: r.Opts.Seed,
-		Stats: r.stats(), DropLast: r.Data.Train.Len() >= r.Opts.Batch,
+		Stats: r.Stats(), DropLast: r.Data.Train.Len() >= r.Opts.Batch,
 	})
 }
 
 // TestLoader serves the test split in order, normalised like training.
 func (r *Run) TestLoader() *datasets.Loader {
-	return datasets.NewLoader(r.Data, &r.Data.Test, datasets.LoaderOptions{Batch: 256, Stats: r.stats()})
+	return datasets.NewLoader(r.Data, &r.Data.Test, datasets.LoaderOptions{Batch: 256, Stats: r.Stats()})
 }
 
-func (r *Run) stats() datasets.Stats {
+// Stats are the normalisation statistics the model was trained with.
+func (r *Run) Stats() datasets.Stats {
 	return datasets.Stats{Mean: r.Meta.NormMean, Std: r.Meta.NormStd}
+}
+
+// hooks is the run's components sorted by the hook points they implement.
+type hooks struct {
+	pass      vit.Pass
+	steps     []StepHook
+	objective Objective
+	terms     []LossTerm
+	reporters []EpochReporter
+}
+
+func (r *Run) hooks(tp *autograd.Tape) (*hooks, error) {
+	h := &hooks{pass: vit.Pass{Tape: tp}}
+	keepRates := 0
+	for _, c := range r.Components {
+		extend(&h.pass, c)
+		if _, ok := c.(vit.KeepRate); ok {
+			keepRates++
+		}
+		if s, ok := c.(StepHook); ok {
+			h.steps = append(h.steps, s)
+		}
+		if o, ok := c.(Objective); ok {
+			if h.objective != nil {
+				return nil, fmt.Errorf("components %s and another both replace the objective", c.Name())
+			}
+			h.objective = o
+		}
+		if t, ok := c.(LossTerm); ok {
+			h.terms = append(h.terms, t)
+		}
+		if e, ok := c.(EpochReporter); ok {
+			h.reporters = append(h.reporters, e)
+		}
+	}
+	if keepRates > 1 {
+		return nil, fmt.Errorf("%d components set the token keep rate; a run takes one", keepRates)
+	}
+	return h, nil
 }
 
 // Train runs (or continues) the loop until the planned epochs are done or
 // ctx is cancelled.
 func (r *Run) Train(ctx context.Context) (Result, error) {
-	if r.Objective == nil {
-		r.Objective = CrossEntropyObjective{Smoothing: float32(r.Opts.LabelSmoothing)}
+	if err := r.Opts.Validate(); err != nil {
+		return Result{}, err
 	}
 	if r.opt == nil {
 		r.opt = autograd.NewAdamW(r.Opts.WeightDecay)
-		r.state = State{Opts: r.Opts}
 	}
 	train := r.trainLoader()
 	test := r.TestLoader()
@@ -209,6 +178,10 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 	m := r.Model
 	ps := m.Params
 	tp := autograd.NewTape(true)
+	hk, err := r.hooks(tp)
+	if err != nil {
+		return Result{}, err
+	}
 	chw := m.Channels * m.Image * m.Image
 	st := &r.state
 	lastSave := time.Now()
@@ -228,17 +201,22 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			trained = true
 			x, y, n := train.Batch(st.Epoch, st.NextBatch)
 			lr := sched.At(st.Step)
-			for _, h := range r.Hooks {
+			for _, h := range hk.steps {
 				h.BeforeStep(st.Step, total)
 			}
 			tp.Reset()
 			ps.ZeroGrad()
-			b := Batch{Images: autograd.FromData(x[:n*chw], n, m.Channels, m.Image, m.Image), Labels: y[:n], Step: st.Step}
-			logits := m.Forward(tp, b.Images)
-			loss := r.Objective.Loss(tp, b, logits)
-			if len(r.Terms) > 0 {
+			images := autograd.FromData(x[:n*chw], n, m.Channels, m.Image, m.Image) // (B, C, H, W)
+			logits := m.ForwardPass(&hk.pass, images)                                 // (B, classes)
+			var loss *autograd.Tensor
+			if hk.objective != nil {
+				loss = hk.objective.Objective(tp, images, y[:n], logits)
+			} else {
+				loss = autograd.CrossEntropy(tp, logits, y[:n], float32(r.Opts.LabelSmoothing))
+			}
+			if len(hk.terms) > 0 {
 				terms, weights := []*autograd.Tensor{loss}, []float32{1}
-				for _, term := range r.Terms {
+				for _, term := range hk.terms {
 					if l := term.Loss(tp); l != nil {
 						terms, weights = append(terms, l), append(weights, 1)
 					}
@@ -271,7 +249,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			st.Step++
 			st.LossSum += lv * float64(n)
 			for i := 0; i < n; i++ {
-				if Argmax(logits.Data[i*m.Classes:(i+1)*m.Classes]) == y[i] {
+				if vit.Argmax(logits.Data[i*m.Classes:(i+1)*m.Classes]) == y[i] {
 					st.Correct++
 				}
 			}
@@ -291,7 +269,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 				lastSave = time.Now()
 			}
 		}
-		ev := Evaluate(m, test)
+		ev := vit.Evaluate(m, test)
 		em := EpochMetrics{
 			Epoch: st.Epoch + 1, TrainLoss: st.LossSum / math.Max(1, float64(st.Seen)),
 			TrainAcc: float64(st.Correct) / math.Max(1, float64(st.Seen)),
@@ -301,7 +279,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 		if train := st.Seconds - epochStartSeconds; train > 0 {
 			em.ImgPerSec = float64(st.Seen) / train
 		}
-		for _, h := range r.Hooks {
+		for _, h := range hk.reporters {
 			for k, v := range h.EpochMetrics() {
 				if em.Extra == nil {
 					em.Extra = map[string]any{}
@@ -327,22 +305,19 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 	}
 	if !trained {
 		// A run resumed from the state of its last epoch (killed before the
-		// model and metrics beside it were written) only has to write them.
+		// outputs beside it were written) only has to write them.
 		st.Done = true
 		if err := r.save(); err != nil {
 			return Result{}, err
 		}
 	}
-	res := Result{TrainSeconds: st.Seconds, History: st.History, Test: Evaluate(m, test)}
-	return res, nil
+	return Result{TrainSeconds: st.Seconds, History: st.History, Test: vit.Evaluate(m, test)}, nil
 }
 
 func (r *Run) save() error {
 	if r.Save == nil {
 		return nil
 	}
-	r.state.Run = r
-	r.state.Optimizer = r.opt
 	return r.Save(&r.state)
 }
 

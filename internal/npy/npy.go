@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"strings"
 
-	"vitc/vit/atomicfile"
+	"vitc/internal/atomicfile"
 )
 
 const (

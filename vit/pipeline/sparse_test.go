@@ -1,4 +1,4 @@
-package vit
+package pipeline
 
 import (
 	"bytes"
@@ -6,27 +6,32 @@ import (
 	"testing"
 
 	"vitc/taylorattn"
+	"vitc/vit/training"
 )
 
-func taylorRun(t *testing.T, sparse taylorattn.SparseOptions) *Run {
+func taylorRun(t *testing.T, sparse taylorattn.SparseOptions) *training.Run {
 	t.Helper()
-	r := tinyRun(t, 1)
-	cfg := r.Opts.Config
-	cfg.Attention = "taylor"
-	r.Opts.Config = cfg
-	r.Opts.Sparse = sparse
-	m, err := New(cfg, r.Opts.Seed)
+	spec, ds := tinySpec(t, 1)
+	spec.Train.Config.Attention = "taylor"
+	spec.Plan.Sparse = sparse
+	j, err := New(spec, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Model = m
-	if err := r.attachSparse(); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return j.Run
 }
 
-func trainedBytes(t *testing.T, r *Run) []byte {
+// sparseOf is the run's sparse-branch component, if any.
+func sparseOf(r *training.Run) *taylorattn.Sparse {
+	for _, c := range r.Components {
+		if s, ok := c.(*taylorattn.Sparse); ok {
+			return s
+		}
+	}
+	return nil
+}
+
+func trainedBytes(t *testing.T, r *training.Run) []byte {
 	t.Helper()
 	if _, err := r.Train(context.Background()); err != nil {
 		t.Fatal(err)
@@ -37,21 +42,21 @@ func trainedBytes(t *testing.T, r *Run) []byte {
 func TestSparseBranchReproducibleAndSwitchable(t *testing.T) {
 	on := taylorattn.SparseOptions{Weight: 1, Threshold: 0.002, Reg: 0.1, Anneal: 0.3}
 	a, b := taylorRun(t, on), taylorRun(t, on)
-	if len(a.Terms) != 1 || len(a.Hooks) != 1 || a.Model.AttentionHook == nil {
+	if len(a.Components) != 1 || sparseOf(a) == nil {
 		t.Fatal("sparse branch not attached")
 	}
 	first := trainedBytes(t, a)
 	if !bytes.Equal(first, trainedBytes(t, b)) {
 		t.Error("two seeded runs with the sparse branch differ")
 	}
-	metrics := a.state.History[0].Extra
+	metrics := a.CurrentState().History[0].Extra
 	if dens, ok := metrics["sparse_mask_density"].([]float64); !ok || len(dens) != a.Model.Depth || dens[0] <= 0 {
 		t.Errorf("metrics lack per-layer mask density: %v", metrics)
 	}
 	off := on
 	off.Weight = 0
 	plain := taylorRun(t, off)
-	if len(plain.Terms) != 0 || plain.Model.AttentionHook != nil {
+	if len(plain.Components) != 0 {
 		t.Error("--sparse-weight 0 still attaches the branch")
 	}
 	plainBytes := trainedBytes(t, plain)

@@ -1,4 +1,4 @@
-package curves
+package figures
 
 import (
 	"image"
@@ -30,7 +30,7 @@ func writeAndCheck(t *testing.T, title string, pts []Point) image.Image {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "curves.png")
-	if err := WritePNG(path, title, pts); err != nil {
+	if err := WriteCurves(path, title, pts); err != nil {
 		t.Fatalf("WritePNG: %v", err)
 	}
 	f, err := os.Open(path)
@@ -91,7 +91,7 @@ func absDiff(a uint32, b uint8) uint32 {
 	return uint32(b) - a
 }
 
-func TestWritePNG(t *testing.T) {
+func TestWriteCurves(t *testing.T) {
 	img := writeAndCheck(t, "ViT-Tiny on MNIST", samplePoints(30))
 	if countColored(img, 0x1f, 0x77, 0xb4) == 0 || countColored(img, 0xff, 0x7f, 0x0e) == 0 {
 		t.Error("train or test series not drawn")
@@ -102,7 +102,7 @@ func TestWritePNG(t *testing.T) {
 		pts := samplePoints(30)
 		pts[7].TestLoss, pts[7].TestAcc = math.NaN(), math.NaN()
 		for name, p := range map[string][]Point{"many.png": pts, "one.png": samplePoints(1), "big.png": samplePoints(300)} {
-			if err := WritePNG(filepath.Join(dir, name), "ViT-Tiny on MNIST", p); err != nil {
+			if err := WriteCurves(filepath.Join(dir, name), "ViT-Tiny on MNIST", p); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -148,8 +148,8 @@ func TestWritePNGEmpty(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "curves.png")
 	for _, pts := range [][]Point{nil, {}} {
-		if err := WritePNG(path, "empty", pts); err == nil {
-			t.Errorf("WritePNG(%v) succeeded, want an error", pts)
+		if err := WriteCurves(path, "empty", pts); err == nil {
+			t.Errorf("WriteCurves(%v) succeeded, want an error", pts)
 		}
 	}
 	assertOnlyFiles(t, dir)
@@ -161,7 +161,7 @@ func TestWritePNGReplacesAndBadDir(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := WritePNG(path, "replace", samplePoints(3)); err != nil {
+	if err := WriteCurves(path, "replace", samplePoints(3)); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -174,7 +174,7 @@ func TestWritePNGReplacesAndBadDir(t *testing.T) {
 	}
 	assertOnlyFiles(t, dir, "curves.png")
 
-	if err := WritePNG(filepath.Join(dir, "missing", "c.png"), "x", samplePoints(3)); err == nil {
+	if err := WriteCurves(filepath.Join(dir, "missing", "c.png"), "x", samplePoints(3)); err == nil {
 		t.Error("WritePNG into a missing directory succeeded")
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"math"
 	"unicode/utf8"
 
-	"vitc/vit/atomicfile"
+	"vitc/internal/atomicfile"
 )
 
 // WriteTensor is a float32 tensor to be written; Data is row-major and

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"vitc/blockprune"
+	"vitc/datasets"
+	"vitc/distill"
+	"vitc/taylorattn"
+	"vitc/tokenprune"
+	"vitc/vit"
+	"vitc/vit/training"
+)
+
+// parts are the components a run's outputs need after training.
+type parts struct {
+	teacher *distill.Teacher
+	pruner  *blockprune.Pruner
+}
+
+// Build makes the run a Spec describes, on ds: the model (seeded, then
+// initialised from Plan.Init), normalisation statistics from the training
+// split, and the components of the plan. A resumed run passes the saved
+// state, which then supplies weights, statistics and progress instead.
+func Build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Run, error) {
+	r, _, err := build(spec, ds, saved)
+	return r, err
+}
+
+func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Run, *parts, error) {
+	if err := spec.Train.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := spec.Plan.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if ds.Train.Len() == 0 || ds.Test.Len() == 0 {
+		return nil, nil, fmt.Errorf("data %q has an empty train or test split", spec.Train.Data)
+	}
+	m, err := vit.New(spec.Train.Config, spec.Train.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &training.Run{Opts: spec.Train, Model: m, Data: ds}
+	if saved == nil {
+		if spec.Plan.Init != "" {
+			if err := m.LoadWeightsFrom(spec.Plan.Init); err != nil {
+				return nil, nil, err
+			}
+		}
+		stats := datasets.ComputeStats(ds)
+		r.Meta = vit.Meta{Dataset: spec.Train.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}
+	} else {
+		r.Meta = saved.Meta
+	}
+	p, err := components(spec, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if saved != nil {
+		if err := saved.Restore(r); err != nil {
+			return nil, nil, err
+		}
+	}
+	return r, p, nil
+}
+
+// components is the wiring: which technique joins the run, in which order.
+// A new technique adds its component here.
+func components(spec Spec, r *training.Run) (*parts, error) {
+	plan, m := spec.Plan, r.Model
+	p := &parts{}
+	if m.Attention == "taylor" && plan.Sparse.Weight > 0 {
+		r.Components = append(r.Components, taylorattn.NewSparse(plan.Sparse, m.Depth))
+	}
+	if d := plan.Distill; d != nil {
+		t, err := loadTeacher(d.Teacher, r)
+		if err != nil {
+			return nil, err
+		}
+		obj, err := distill.NewObjective(t, d.Alpha, d.Temperature, spec.Train.LabelSmoothing, m.Classes)
+		if err != nil {
+			return nil, err
+		}
+		p.teacher = t
+		r.Components = append(r.Components, obj)
+	}
+	if pr := plan.Prune; pr != nil {
+		if err := pr.Tokens.Validate(); err != nil {
+			return nil, err
+		}
+		pruner, err := blockprune.New(m, pr.Blocks)
+		if err != nil {
+			return nil, err
+		}
+		p.pruner = pruner
+		r.Components = append(r.Components, pruner, tokenprune.NewKeepSchedule(pr.Tokens))
+	}
+	return p, nil
+}
+
+// loadTeacher reads a distillation teacher for the run's model: same input
+// size and channels; it sees each batch normalised its own way.
+func loadTeacher(path string, r *training.Run) (*distill.Teacher, error) {
+	t, meta, err := distill.LoadTeacher(path, vit.LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	tm, m := t.Model(), r.Model
+	if tm.Image != m.Image || tm.Channels != m.Channels {
+		return nil, fmt.Errorf("teacher %s takes %dx%dx%d images, the student %dx%dx%d", path, tm.Channels, tm.Image, tm.Image, m.Channels, m.Image, m.Image)
+	}
+	if err := t.SeeInputAs(meta.NormMean, meta.NormStd, r.Meta.NormMean, r.Meta.NormStd); err != nil {
+		return nil, fmt.Errorf("teacher %s: %w", path, err)
+	}
+	return t, nil
+}

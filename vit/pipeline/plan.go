@@ -1,0 +1,83 @@
+// Package pipeline is the one place where vitc's techniques are wired into
+// a training run. A Spec says what a run is (the loop's options and a Plan
+// of techniques); Build turns it into a training.Run with its components;
+// Train, Prune and Resume run it and write the run directory. The CLI maps
+// flags to a Spec and calls one function. Adding a technique touches its
+// own package and components() below (docs/architecture.md).
+package pipeline
+
+import (
+	"fmt"
+
+	"vitc/blockprune"
+	"vitc/taylorattn"
+	"vitc/tokenprune"
+	"vitc/vit/training"
+)
+
+// Kinds of run.
+const (
+	KindTrain = "train" // train or fine-tune; the model is written every epoch
+	KindPrune = "prune" // block and token pruning under distillation; the compacted model is written at the end
+)
+
+// Spec is a whole run: the loop's options and the techniques plugged in.
+type Spec struct {
+	Train training.Options
+	Plan  Plan
+}
+
+// Plan is which techniques a run uses, with their options. It is saved
+// with the run's state, so a resumed run is rebuilt from it exactly.
+type Plan struct {
+	Kind string `json:"kind"`
+	// Init is the checkpoint the weights start from ("": initialised from
+	// the seed).
+	Init string `json:"init,omitempty"`
+	// Sparse is Taylor attention's sparse training branch (Weight 0: off).
+	Sparse taylorattn.SparseOptions `json:"sparse"`
+	// Distill, when set, replaces cross-entropy by distillation from a
+	// frozen teacher.
+	Distill *Distill `json:"distill,omitempty"`
+	// Prune, when set, prunes weight blocks and tokens (KindPrune).
+	Prune *Prune `json:"prune,omitempty"`
+}
+
+// Distill configures knowledge distillation.
+type Distill struct {
+	Teacher     string  `json:"teacher"` // checkpoint path
+	Alpha       float64 `json:"alpha"`
+	Temperature float64 `json:"temperature"`
+}
+
+// Prune configures the pruning stage. The token-pruning layers and the
+// target keep rate live in the model's config (TokenLayers, TokenKeep).
+type Prune struct {
+	Blocks blockprune.Options  `json:"blocks"`
+	Tokens tokenprune.Schedule `json:"tokens"`
+	// MaxDrop is the accuracy drop in points beyond which the run fails
+	// its gate (negative: no gate).
+	MaxDrop float64 `json:"max_drop"`
+}
+
+// Validate reports a plan that cannot be built, naming the option.
+func (p Plan) Validate() error {
+	switch p.Kind {
+	case KindTrain:
+		if p.Prune != nil {
+			return fmt.Errorf("a %s run takes no pruning options", p.Kind)
+		}
+	case KindPrune:
+		if p.Prune == nil || p.Distill == nil {
+			return fmt.Errorf("a %s run needs pruning options and a teacher", p.Kind)
+		}
+	default:
+		return fmt.Errorf("unknown kind of run %q", p.Kind)
+	}
+	if p.Sparse.Weight != 0 {
+		if err := p.Sparse.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"vitc/autograd"
+	"vitc/blockprune"
+	"vitc/datasets"
+	"vitc/internal/atomicfile"
+	"vitc/internal/figures"
+	"vitc/vit"
+	"vitc/vit/training"
+)
+
+// Outcome is what a finished run reports; exactly one of the reports is set.
+type Outcome struct {
+	Dir   string
+	Train *TrainReport
+	Prune *PruneReport
+}
+
+// TrainReport is report.json of a training run.
+type TrainReport struct {
+	TestAccuracy   float64    `json:"test_accuracy"`
+	TestTop5       float64    `json:"test_top5,omitempty"`
+	ChanceAccuracy float64    `json:"chance_accuracy"`
+	TrainSeconds   float64    `json:"train_seconds"`
+	Epochs         int        `json:"epochs"`
+	Params         int        `json:"params"`
+	FLOPsPerImage  int64      `json:"flops_per_image"`
+	TrainImgPerSec float64    `json:"train_img_per_s"`
+	Data           string     `json:"data"`
+	Seed           int64      `json:"seed"`
+	Config         vit.Config `json:"config"`
+	BLAS           string     `json:"blas"`
+	Checkpoint     string     `json:"checkpoint"`
+}
+
+// PruneReport is report.json of a pruning run.
+type PruneReport struct {
+	TeacherAccuracy float64            `json:"teacher_accuracy"`
+	PrunedAccuracy  float64            `json:"pruned_accuracy"`
+	AccuracyDrop    float64            `json:"accuracy_drop_points"`
+	FLOPsBefore     int64              `json:"flops_before"`
+	FLOPsAfter      int64              `json:"flops_after"`
+	FLOPsReduction  float64            `json:"flops_reduction"`
+	ParamsBefore    int                `json:"params_before"`
+	ParamsAfter     int                `json:"params_after"` // non-zero: stored minus pruned blocks
+	ParamsStored    int                `json:"params_stored"`
+	Density         map[string]float64 `json:"density"`
+	HeadsRemoved    []int              `json:"heads_removed"`
+	MLPUnitsKept    []int              `json:"mlp_units_kept"`
+	TokensPerLayer  []int              `json:"mean_kept_tokens"` // tokens each block's MLP sees
+	TokenKeep       float64            `json:"token_keep"`
+	TokenLayers     []int              `json:"token_layers"`
+	Attention       string             `json:"attention"`
+	TrainSeconds    float64            `json:"train_seconds"`
+	Epochs          int                `json:"epochs"`
+	Data            string             `json:"data"`
+	Seed            int64              `json:"seed"`
+	Checkpoint      string             `json:"checkpoint"`
+	MaxDrop         *float64           `json:"max_drop,omitempty"`
+	Passed          *bool              `json:"passed,omitempty"`
+}
+
+// Job is a run built from a Spec and ready to train in its directory.
+type Job struct {
+	Spec Spec
+	Run  *training.Run
+	// Resumed says the job continues a saved state.
+	Resumed bool
+
+	parts *parts
+}
+
+// New builds a fresh job of spec on ds (nil: loaded from spec.Train.Data).
+func New(spec Spec, ds *datasets.Dataset) (*Job, error) {
+	if ds == nil {
+		var err error
+		if ds, err = datasets.Load(spec.Train.Data, spec.Train.Seed); err != nil {
+			return nil, err
+		}
+	}
+	r, p, err := build(spec, ds, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Job{Spec: spec, Run: r, parts: p}, nil
+}
+
+// Open rebuilds the job saved in dir with its saved options and plan, at
+// the point where it stopped.
+func Open(dir string) (*Job, error) {
+	saved, err := training.ReadSaved(dir)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := SavedSpec(saved)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := datasets.Load(spec.Train.Data, spec.Train.Seed)
+	if err != nil {
+		return nil, err
+	}
+	r, p, err := build(spec, ds, saved)
+	if err != nil {
+		return nil, err
+	}
+	return &Job{Spec: spec, Run: r, Resumed: true, parts: p}, nil
+}
+
+// SavedSpec is the spec a saved state was written by.
+func SavedSpec(saved *training.Saved) (Spec, error) {
+	var plan Plan
+	if err := json.Unmarshal(saved.Plan, &plan); err != nil {
+		return Spec{}, fmt.Errorf("saved run: bad plan: %v", err)
+	}
+	return Spec{Train: saved.Options, Plan: plan}, nil
+}
+
+// Train trains the job in dir, saving its state as it goes (so Open(dir)
+// continues it after an interrupt, training.ErrInterrupted, or a kill), and
+// writes its outputs.
+func (j *Job) Train(ctx context.Context, dir string, progress training.Progress) (*Outcome, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	training.RemoveStaleTemps(dir)
+	r := j.Run
+	save, err := training.DirSaver(dir, r, j.Spec.Plan, j.Spec.Plan.Kind == KindTrain)
+	if err != nil {
+		return nil, err
+	}
+	r.Save, r.Progress = save, progress
+	res, err := r.Train(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if j.Spec.Plan.Kind == KindPrune {
+		rep, err := finishPrune(j.Spec, r, j.parts, res, dir)
+		return &Outcome{Dir: dir, Prune: rep}, err
+	}
+	rep, err := finishTrain(r, res, dir)
+	return &Outcome{Dir: dir, Train: rep}, err
+}
+
+func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport, error) {
+	m := r.Model
+	rep := &TrainReport{
+		TestAccuracy: res.Test.Accuracy, TestTop5: res.Test.Top5, ChanceAccuracy: 1 / float64(m.Classes),
+		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Params: m.Params.Count(),
+		FLOPsPerImage: m.FLOPs(), Data: r.Opts.Data, Seed: r.Opts.Seed, Config: m.Config,
+		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, training.ModelFile),
+	}
+	if res.TrainSeconds > 0 {
+		rep.TrainImgPerSec = float64(len(res.History)*r.Data.Train.Len()) / res.TrainSeconds
+	}
+	return rep, writeReport(dir, rep, res.History, fmt.Sprintf("%s on %s", m.Attention, r.Opts.Data))
+}
+
+// finishPrune compacts the model with the masks the last step trained with,
+// evaluates it against the teacher and writes the model, report and figures.
+func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir string) (*PruneReport, error) {
+	compact, ext, err := p.pruner.Compact()
+	if err != nil {
+		return nil, err
+	}
+	compact.TokenKeep = spec.Train.Config.TokenKeep
+	raw, err := json.Marshal(ext)
+	if err != nil {
+		return nil, err
+	}
+	meta := r.Meta
+	meta.Extensions = map[string]json.RawMessage{blockprune.ExtensionKey: raw}
+	test := r.TestLoader()
+	pruned := vit.Evaluate(compact, test)
+	tm := p.teacher.Model()
+	teacherEval := evaluateTeacher(p, test)
+	ckpt := filepath.Join(dir, training.ModelFile)
+	if err := compact.Save(ckpt, meta); err != nil {
+		return nil, err
+	}
+	st := p.pruner.Stats()
+	pr := spec.Plan.Prune
+	rep := &PruneReport{
+		TeacherAccuracy: teacherEval.Accuracy, PrunedAccuracy: pruned.Accuracy,
+		AccuracyDrop: 100 * (teacherEval.Accuracy - pruned.Accuracy),
+		FLOPsBefore:  tm.FLOPs(), FLOPsAfter: compact.SparseFLOPs(ext.DensityOf),
+		ParamsBefore: tm.Params.Count(), ParamsStored: compact.Params.Count(),
+		Density: st.Density, HeadsRemoved: st.HeadsRemoved, MLPUnitsKept: st.MLPKept,
+		TokenKeep: compact.TokenKeep, TokenLayers: compact.TokenLayers, Attention: compact.Attention,
+		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Data: r.Opts.Data, Seed: r.Opts.Seed, Checkpoint: ckpt,
+	}
+	rep.ParamsAfter = rep.ParamsStored - ext.PrunedValues()
+	rep.FLOPsReduction = float64(rep.FLOPsBefore) / float64(rep.FLOPsAfter)
+	for i := 0; i < compact.Depth; i++ {
+		_, n := compact.TokensAt(i)
+		rep.TokensPerLayer = append(rep.TokensPerLayer, n)
+	}
+	if pr.MaxDrop >= 0 {
+		passed := rep.AccuracyDrop <= pr.MaxDrop
+		rep.MaxDrop, rep.Passed = &pr.MaxDrop, &passed
+	}
+	if err := writeReport(dir, rep, res.History, "pruning on "+r.Opts.Data); err != nil {
+		return nil, err
+	}
+	var panels []figures.MaskPanel
+	for _, g := range p.pruner.MaskGrids() {
+		panels = append(panels, figures.MaskPanel(g))
+	}
+	if err := figures.WriteMaskHeatmaps(filepath.Join(dir, "masks.png"),
+		fmt.Sprintf("kept weight blocks and MLP neurons (target density %g)", p.pruner.Target()), panels); err != nil {
+		return nil, err
+	}
+	return rep, writeKeptTokens(filepath.Join(dir, "kept_tokens.png"), compact, r)
+}
+
+// evaluateTeacher scores the teacher on the test split, fed the way it was
+// trained (its own normalisation), as it was during distillation.
+func evaluateTeacher(p *parts, test *datasets.Loader) vit.EvalResult {
+	return vit.EvaluateWith(p.teacher.Model(), test, p.teacher.Input)
+}
+
+// writeReport writes a run's report.json and its curves.png.
+func writeReport(dir string, rep any, history []training.EpochMetrics, title string) error {
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	pts := make([]figures.Point, len(history))
+	for i, h := range history {
+		pts[i] = figures.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
+	}
+	return figures.WriteCurves(filepath.Join(dir, "curves.png"), title, pts)
+}
+
+// keptRecorder collects each token-pruning stage's kept indices.
+type keptRecorder struct{ stages [][][]int }
+
+func (k *keptRecorder) KeptTokens(_ int, kept [][]int) { k.stages = append(k.stages, kept) }
+
+// writeKeptTokens draws the first test images with the patches each token
+// pruning stage keeps.
+func writeKeptTokens(path string, m *vit.Model, r *training.Run) error {
+	if len(m.TokenLayers) == 0 || m.TokenKeep >= 1 {
+		return nil
+	}
+	x, y, n := r.TestLoader().Batch(0, 0)
+	n = min(n, 6)
+	chw := m.Channels * m.Image * m.Image
+	rec := &keptRecorder{}
+	m.ForwardPass(&vit.Pass{Tape: autograd.NewTape(false), Kept: []vit.KeptObserver{rec}},
+		autograd.FromData(x[:n*chw], n, m.Channels, m.Image, m.Image))
+	names := r.Meta.ClassNames
+	images := make([]figures.KeptImage, n)
+	for i := range images {
+		kept := make([][]int, len(rec.stages))
+		for l := range rec.stages {
+			kept[l] = rec.stages[l][i]
+		}
+		label := fmt.Sprint(y[i])
+		if y[i] < len(names) {
+			label = names[y[i]]
+		}
+		images[i] = figures.KeptImage{Pixels: x[i*chw : (i+1)*chw], Channels: m.Channels, Size: m.Image,
+			Patch: m.Patch, Kept: kept, Label: label}
+	}
+	return figures.WriteKeptTokens(path, images)
+}

@@ -207,7 +207,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			tp.Reset()
 			ps.ZeroGrad()
 			images := autograd.FromData(x[:n*chw], n, m.Channels, m.Image, m.Image) // (B, C, H, W)
-			logits := m.ForwardPass(&hk.pass, images)                                 // (B, classes)
+			logits := m.ForwardPass(&hk.pass, images)                               // (B, classes)
 			var loss *autograd.Tensor
 			if hk.objective != nil {
 				loss = hk.objective.Objective(tp, images, y[:n], logits)

@@ -12,18 +12,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 TAGS=${TAGS:-openblas}
-numeric=(./autograd/... ./vit ./distill ./taylorattn ./tokenprune ./blockprune)
+numeric=(./autograd/... ./vit/... ./distill ./taylorattn ./tokenprune ./blockprune)
 
 # Forcing a kernel needs the instructions it uses: Zen's and Haswell's need
 # AVX2 and FMA. Elsewhere (arm64, older x86) only the core count changes.
 if [ "$TAGS" = openblas ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then
-  OPENBLAS_CORETYPE=Zen $GO test -count=1 -tags "$TAGS" ./...
+  # -short: the kill-and-resume tests compare a run with itself, not two
+  # code paths, and take minutes.
+  OPENBLAS_CORETYPE=Zen $GO test -short -count=1 -tags "$TAGS" ./...
   GOMAXPROCS=1 OPENBLAS_CORETYPE=Haswell $GO test -count=1 -tags "$TAGS" "${numeric[@]}" ./export/...
 else
   echo "test-portability: no AVX2+FMA here, so no forced OpenBLAS kernels" >&2
   GOMAXPROCS=1 $GO test -count=1 -tags "$TAGS" "${numeric[@]}"
 fi
 
-CGO_ENABLED=0 $GO test ./autograd/... ./vit
+CGO_ENABLED=0 $GO test ./autograd/... ./vit/...
 CGO_ENABLED=0 $GO build -o /dev/null ./cmd/vitc
 scripts/test-arm64.sh

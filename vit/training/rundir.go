@@ -29,8 +29,10 @@ type savedJSON struct {
 	Options Options `json:"options"`
 	// Plan is the wiring's own description of the run (which components
 	// with which options), kept opaque here and handed back on resume.
-	Plan       json.RawMessage            `json:"plan,omitempty"`
-	State      State                      `json:"state"`
+	Plan json.RawMessage `json:"plan,omitempty"`
+	// State's fields sit at the top level, where tools peek at a run's
+	// progress without knowing the rest.
+	State
 	Meta       vit.Meta                   `json:"meta"`
 	AdamStep   int                        `json:"adam_step"`
 	Components map[string]json.RawMessage `json:"components,omitempty"`

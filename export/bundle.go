@@ -225,7 +225,7 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 		if g.DType != "int8" && g.DType != "int32" {
 			return nil, fmt.Errorf("bundle %s: golden %s has dtype %s", dir, g.Name, g.DType)
 		}
-		p.Slots = append(p.Slots, sim.Slot{Name: g.Name, Addr: g.DRAMAddr, DType: g.DType, Shape: g.Shape})
+		p.Slots = append(p.Slots, bundle.Slot{Name: g.Name, Addr: g.DRAMAddr, DType: g.DType, Shape: g.Shape})
 		lb.Expected.Add(g.Name, data)
 	}
 	if lb.Golden == nil || len(p.Slots) == 0 {

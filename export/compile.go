@@ -28,7 +28,7 @@ type Compiled struct {
 	Weights []byte // the "weights" section: DRAM image at address 0
 	Tensors []bundle.Tensor
 	Memory  bundle.Memory
-	Slots   []sim.Slot // where the program stores each traced value: the golden vectors
+	Slots   []bundle.Slot // where the program stores each traced value: the golden vectors
 	// DenseTiles counts the weight tiles of the unpruned architecture
 	// (every head and MLP unit), against which the stored tiles compare.
 	DenseTiles int
@@ -274,9 +274,9 @@ func (c *compiler) emitAll() error {
 type layerCode struct {
 	name  string
 	blob  blob
-	slots []sim.Slot
+	slots []bundle.Slot
 	pre   func() // loads issued before the first layer runs
-	gen   func(base int, slots []sim.Slot)
+	gen   func(base int, slots []bundle.Slot)
 }
 
 // generate runs lc.gen into a fresh instruction list.

@@ -3,9 +3,9 @@ package export
 import (
 	"fmt"
 
+	"vitc/export/bundle"
 	"vitc/export/intmath"
 	"vitc/export/isa"
-	"vitc/export/sim"
 )
 
 // linearRef locates a packed linear layer inside its blob.
@@ -78,13 +78,13 @@ func (c *compiler) embed() *layerCode {
 	// activation buffer: the program loads them there from DRAM up front.
 	bl.put("pos_embed", "int8", []int{np, d}, "row_major", []float64{qm.Scales["pos"]}, "rows 1.. of pos_embed; loaded to the activation buffer", i8bytes(qm.Pos))
 	bl.put("cls_token+pos_embed[0]", "int8", []int{d}, "row_major", []float64{qm.Scales["x0"]}, "token 0 of x0; loaded to the activation buffer", i8bytes(qm.Row0))
-	lc.slots = []sim.Slot{{Name: "embed", DType: "int8", Shape: []int{cfg.Tokens(), d}}}
+	lc.slots = []bundle.Slot{{Name: "embed", DType: "int8", Shape: []int{cfg.Tokens(), d}}}
 	a := &c.act
 	lc.pre = func() {
 		c.load(spaceAct, a.pos, c.dramOf("pos_embed"), np*d, 0)
 		c.load(spaceAct, a.x[0], c.dramOf("cls_token+pos_embed[0]"), d, 0)
 	}
-	lc.gen = func(base int, slots []sim.Slot) {
+	lc.gen = func(base int, slots []bundle.Slot) {
 		c.gemm(base, proj, a.acc, a.in, cfg.Channels*cfg.Patch*cfg.Patch, reg(regPatches))
 		c.requant(a.f8, d, a.acc, d, reg(regPatches), d, base+proj.req, false)
 		c.add(a.x[0]+d, a.f8, a.pos, reg(regPatches), d, qm.AddEmb, 0)
@@ -103,7 +103,7 @@ func (c *compiler) layerNorm(dst, src int, rows uint64, cols, params int) {
 
 // store writes rows × rowBytes from the activation buffer to a slot; it
 // waits for the computes that produced them.
-func (c *compiler) store(src int, s sim.Slot, rows uint64, rowBytes int) {
+func (c *compiler) store(src int, s bundle.Slot, rows uint64, rowBytes int) {
 	c.emit(isa.OpStore, isa.WaitCompute, u(src), uint64(s.Addr), rows, u(rowBytes), u(rowBytes))
 }
 
@@ -154,12 +154,12 @@ func (c *compiler) block(l int) *layerCode {
 	nIn, nOut := cfg.TokensAt(l)
 	stage := -1
 	if b.Prune {
-		lc.slots = append(lc.slots, sim.Slot{Name: fmt.Sprintf("kept%d", l), DType: "int32", Shape: []int{nIn - 1}})
+		lc.slots = append(lc.slots, bundle.Slot{Name: fmt.Sprintf("kept%d", l), DType: "int32", Shape: []int{nIn - 1}})
 		stage = c.pstage
 		c.pstage++
 	}
-	lc.slots = append(lc.slots, sim.Slot{Name: fmt.Sprintf("block%d", l), DType: "int8", Shape: []int{nOut, d}})
-	lc.gen = func(base int, slots []sim.Slot) {
+	lc.slots = append(lc.slots, bundle.Slot{Name: fmt.Sprintf("block%d", l), DType: "int8", Shape: []int{nOut, d}})
+	lc.gen = func(base int, slots []bundle.Slot) {
 		a := &c.act
 		nr := c.tokensReg(l)
 		rows := reg(nr)
@@ -252,8 +252,8 @@ func (c *compiler) head() *layerCode {
 	bl := &lc.blob
 	norm := bl.put("norm.params", "int32", []int{intmath.LayerNormWords(d)}, "layernorm", nil, "eps, gamma, beta", layerNormTable(qm.Norm))
 	head := c.addLinear(bl, &qm.Head)
-	lc.slots = []sim.Slot{{Name: "logits", DType: "int32", Shape: []int{cfg.Classes}}}
-	lc.gen = func(base int, slots []sim.Slot) {
+	lc.slots = []bundle.Slot{{Name: "logits", DType: "int32", Shape: []int{cfg.Classes}}}
+	lc.gen = func(base int, slots []bundle.Slot) {
 		a := &c.act
 		x := a.x[len(qm.Blocks)%2]
 		c.layerNorm(a.lnf, x, imm(1), d, base+norm)

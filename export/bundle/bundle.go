@@ -212,3 +212,24 @@ func (b *Bundle) GoldenBytes(name string) ([]byte, *Golden, error) {
 	}
 	return nil, nil, fmt.Errorf("bundle: no golden value named %q", name)
 }
+
+// Slot is a value a bundle's program stores to DRAM: a golden vector. The
+// compiler places slots and the simulator reads them back.
+type Slot struct {
+	Name  string // "embed", "block3", "kept1", "logits"
+	Addr  int64
+	DType string // "int8" or "int32"
+	Shape []int
+}
+
+// Bytes is the slot's size.
+func (s Slot) Bytes() int64 {
+	n := int64(1)
+	if s.DType == "int32" {
+		n = 4
+	}
+	for _, d := range s.Shape {
+		n *= int64(d)
+	}
+	return n
+}

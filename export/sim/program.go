@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 
+	"vitc/export/bundle"
 	"vitc/export/hw"
 	"vitc/export/isa"
 )
@@ -18,7 +19,7 @@ type Program struct {
 	InputAddr int64
 	InputLen  int64
 	Layers    []LayerRange
-	Slots     []Slot
+	Slots     []bundle.Slot
 }
 
 // Runner executes a Program on one input after another, reusing its

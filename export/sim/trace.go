@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"vitc/export/bundle"
 )
 
 // Trace is what one image leaves behind: each block's output tokens (rows ×
@@ -53,28 +55,8 @@ func Argmax(logits []int32) int {
 	return best
 }
 
-// Slot is a value the program stores to DRAM: a golden vector.
-type Slot struct {
-	Name  string // "embed", "block3", "kept1", "logits"
-	Addr  int64
-	DType string // "int8" or "int32"
-	Shape []int
-}
-
-// Bytes is the slot's size.
-func (s Slot) Bytes() int64 {
-	n := int64(1)
-	if s.DType == "int32" {
-		n = 4
-	}
-	for _, d := range s.Shape {
-		n *= int64(d)
-	}
-	return n
-}
-
 // ReadTrace collects the stored values from DRAM after a run.
-func ReadTrace(dram []byte, slots []Slot) (*Trace, error) {
+func ReadTrace(dram []byte, slots []bundle.Slot) (*Trace, error) {
 	t := &Trace{}
 	for _, s := range slots {
 		end := s.Addr + s.Bytes()

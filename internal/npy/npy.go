@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"vitc/internal/atomicfile"
+	"vitc/internal/rawio"
 )
 
 const (
@@ -268,7 +269,7 @@ func Write(w io.Writer, data []float32, shape []int) error {
 	if err != nil {
 		return fmt.Errorf("npy: %w", err)
 	}
-	if err := writeAll(w, header, data); err != nil {
+	if err := rawio.WriteFloat32s(w, header, data); err != nil {
 		return fmt.Errorf("npy: %w", err)
 	}
 	return nil
@@ -283,7 +284,7 @@ func WriteFile(path string, data []float32, shape []int) error {
 	}
 	// atomicfile's errors already name path.
 	return atomicfile.WriteFile(path, func(w io.Writer) error {
-		return writeAll(w, header, data)
+		return rawio.WriteFloat32s(w, header, data)
 	})
 }
 
@@ -343,26 +344,4 @@ func encodeHeader(n int, shape []int) ([]byte, error) {
 	out = append(out, dict...)
 	out = append(out, strings.Repeat(" ", pad)...)
 	return append(out, '\n'), nil
-}
-
-func writeAll(w io.Writer, header []byte, data []float32) error {
-	if _, err := w.Write(header); err != nil {
-		return err
-	}
-	buf := make([]byte, 0, chunkSize)
-	for _, v := range data {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-		if len(buf) == cap(buf) {
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-		}
-	}
-	if len(buf) > 0 {
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-	}
-	return nil
 }

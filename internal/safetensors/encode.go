@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"vitc/internal/atomicfile"
+	"vitc/internal/rawio"
 )
 
 // WriteTensor is a float32 tensor to be written; Data is row-major and
@@ -143,25 +144,9 @@ func marshal(v any) ([]byte, error) {
 }
 
 func writeAll(w io.Writer, header []byte, tensors []WriteTensor) error {
-	if _, err := w.Write(header); err != nil {
-		return err
+	data := make([][]float32, len(tensors))
+	for i, t := range tensors {
+		data[i] = t.Data
 	}
-	buf := make([]byte, 0, 64<<10)
-	for _, t := range tensors {
-		for _, v := range t.Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-			if len(buf) == cap(buf) {
-				if _, err := w.Write(buf); err != nil {
-					return err
-				}
-				buf = buf[:0]
-			}
-		}
-	}
-	if len(buf) > 0 {
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rawio.WriteFloat32s(w, header, data...)
 }

@@ -171,7 +171,7 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 	}
 	man := b.Manifest
 	if man.HWFingerprint != h.Fingerprint() {
-		return nil, fmt.Errorf("bundle %s was compiled for hardware %s, not for %q (%s): export it again with --hw", dir, man.HWFingerprint, h.Name, h.Fingerprint())
+		return nil, fmt.Errorf("bundle %s was compiled for hardware %s, not for %q (%s): export it again for this hardware", dir, man.HWFingerprint, h.Name, h.Fingerprint())
 	}
 	// The copy of hw.json must be the configuration the manifest names.
 	if bh, err := hw.Parse(b.Files[HWFile]); err != nil || bh.Fingerprint() != man.HWFingerprint {

@@ -57,7 +57,7 @@ var attentionFuncs = map[string]AttentionFunc{
 	"taylor":  taylorattn.Attention,
 }
 
-// LayerNormEps is timm's ViT LayerNorm epsilon.
+// LayerNormEps is timm's ViT LayerNorm epsilon, the default of Config.LNEps.
 const LayerNormEps = 1e-6
 
 // New builds a model with timm's initialisation, seeded.
@@ -149,7 +149,7 @@ func (m *Model) linear(tp *autograd.Tape, l linear, x *autograd.Tensor) *autogra
 }
 
 func (m *Model) layerNorm(tp *autograd.Tape, l layerNorm, x *autograd.Tensor) *autograd.Tensor {
-	return autograd.LayerNorm(tp, x, l.weight.Tensor, l.bias.Tensor, LayerNormEps)
+	return autograd.LayerNorm(tp, x, l.weight.Tensor, l.bias.Tensor, m.Eps())
 }
 
 // Forward maps normalised images (B, C, H, W) to logits (B, classes).

@@ -1,0 +1,200 @@
+package vit
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"vitc/vit/safetensors"
+)
+
+// InitOptions say how a pretrained checkpoint is adapted to a new task.
+type InitOptions struct {
+	// Load reads a metadata-less file (heads, LayerNorm eps, statistics).
+	Load LoadOptions
+	// KeepHead refuses a class count other than the file's instead of
+	// starting a fresh head.
+	KeepHead bool
+}
+
+// Pretrained is a checkpoint read for fine-tuning: its architecture, its
+// input normalisation and its tensors, not yet fitted to a task.
+type Pretrained struct {
+	Path   string
+	Config Config
+	Meta   Meta
+	file   *safetensors.File
+}
+
+// ReadPretrained reads the architecture of path from its metadata or, for a
+// timm file, from its tensors and opts.
+func ReadPretrained(path string, opts LoadOptions) (*Pretrained, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, meta, err := configOf(path, f, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Pretrained{Path: path, Config: cfg, Meta: meta, file: f}, nil
+}
+
+// Task is what the new data asks of the model.
+type Task struct {
+	Image, Channels, Classes int
+}
+
+// Adapt builds the model for task from p: p's architecture with the task's
+// image size, channels and classes; pos_embed resampled to the new grid,
+// the patch projection adapted to the new channels and a fresh head (seeded)
+// when the class count changes. Each adaptation is reported through log.
+func (p *Pretrained) Adapt(task Task, keepHead bool, seed int64, log func(format string, args ...any)) (*Model, error) {
+	if log == nil {
+		log = func(string, ...any) {}
+	}
+	src := p.Config
+	cfg := src
+	cfg.Image, cfg.Channels, cfg.Classes = task.Image, task.Channels, task.Classes
+	if cfg.Image%cfg.Patch != 0 {
+		return nil, fmt.Errorf("image size %d is not a multiple of the patch size %d of %s", cfg.Image, cfg.Patch, p.Path)
+	}
+	if keepHead && src.Classes != cfg.Classes {
+		return nil, fmt.Errorf("%s has %d classes, the data %d: keeping the head needs the same classes", p.Path, src.Classes, cfg.Classes)
+	}
+	m, err := New(cfg, seed)
+	if err != nil {
+		return nil, err
+	}
+	newHead := src.Classes != cfg.Classes
+	skip := func(name string) bool {
+		switch {
+		case newHead && strings.HasPrefix(name, "head."):
+			return true
+		case name == "pos_embed" && src.Image != cfg.Image, name == "patch_embed.proj.weight" && src.Channels != cfg.Channels:
+			return true
+		}
+		return absentQKVBias(p.file)(name)
+	}
+	if err := m.loadTensors(p.file, skip); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", p.Path, err)
+	}
+	if newHead {
+		log("head: new, %d classes (the checkpoint has %d), freshly initialised", cfg.Classes, src.Classes)
+	}
+	if src.Image != cfg.Image {
+		t, _ := p.file.Lookup("pos_embed")
+		pe, err := t.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		oldSide, newSide := src.Image/src.Patch, cfg.Image/cfg.Patch
+		copy(m.posEmbed.Data, ResamplePosEmbed(pe, cfg.Dim, oldSide, newSide))
+		log("pos_embed: resampled bicubic from a %dx%d to a %dx%d grid (%d to %d px input)", oldSide, oldSide, newSide, newSide, src.Image, cfg.Image)
+	}
+	if src.Channels != cfg.Channels {
+		t, _ := p.file.Lookup("patch_embed.proj.weight")
+		w, err := t.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		copy(m.patchProj.weight.Data, AdaptInputConv(w, src.Dim, src.Channels, cfg.Channels, cfg.Patch*cfg.Patch))
+		log("patch_embed.proj: adapted from %d to %d input channels", src.Channels, cfg.Channels)
+	}
+	return m, nil
+}
+
+// ResamplePosEmbed is timm's resample_abs_pos_embed with one prefix (cls)
+// token, as torch's interpolate(mode="bicubic", align_corners=False,
+// antialias=False) does it: the cls row is kept, the patch rows (oldSide²,
+// row-major grid) are resampled to newSide². pe is (1+oldSide², d).
+func ResamplePosEmbed(pe []float32, d, oldSide, newSide int) []float32 {
+	out := make([]float32, (1+newSide*newSide)*d) // (1+newSide², d)
+	copy(out, pe[:d])
+	wy := bicubicWeights(oldSide, newSide)
+	// Separable: rows first into (newSide, oldSide, d), in float64.
+	tmp := make([]float64, newSide*oldSide*d)
+	for oy, taps := range wy {
+		for _, tp := range taps {
+			for x := range oldSide {
+				src := pe[d*(1+tp.i*oldSide+x):][:d]
+				dst := tmp[(oy*oldSide+x)*d:][:d]
+				for k, v := range src {
+					dst[k] += tp.w * float64(v)
+				}
+			}
+		}
+	}
+	acc := make([]float64, d)
+	for oy := range newSide {
+		for ox, taps := range wy {
+			clear(acc)
+			for _, tp := range taps {
+				src := tmp[(oy*oldSide+tp.i)*d:][:d]
+				for k, v := range src {
+					acc[k] += tp.w * v
+				}
+			}
+			dst := out[d*(1+oy*newSide+ox):][:d]
+			for k, v := range acc {
+				dst[k] = float32(v)
+			}
+		}
+	}
+	return out
+}
+
+type tap struct {
+	i int
+	w float64
+}
+
+// bicubicWeights are torch's upsample_bicubic2d taps for one axis: source
+// coordinate (o+0.5)·in/out − 0.5, Keys' cubic with a = −0.75, indices
+// clamped to the border. Taps landing on the same clamped index add up.
+func bicubicWeights(in, out int) [][]tap {
+	const a = -0.75
+	cubic1 := func(x float64) float64 { return ((a+2)*x-(a+3))*x*x + 1 }   // |x| <= 1
+	cubic2 := func(x float64) float64 { return ((a*x-5*a)*x+8*a)*x - 4*a } // 1 < |x| < 2
+	scale := float64(in) / float64(out)
+	w := make([][]tap, out)
+	for o := range out {
+		real := scale*(float64(o)+0.5) - 0.5
+		i0 := int(math.Floor(real))
+		t := real - float64(i0)
+		coef := [4]float64{cubic2(t + 1), cubic1(t), cubic1(1 - t), cubic2(2 - t)}
+		for k, c := range coef {
+			i := min(max(i0-1+k, 0), in-1)
+			w[o] = append(w[o], tap{i, c})
+		}
+	}
+	return w
+}
+
+// AdaptInputConv is timm's adapt_input_conv for a patch projection w
+// (dOut, cIn, k) with k = patch²: to one channel, the sum over the input
+// channels (an RGB model fed grey replicated to RGB computes the same); to
+// c channels, the input channels repeated cyclically and scaled by cIn/c
+// (timm's 3/c from RGB; from grey, 1/3 keeps a grey image's embedding).
+func AdaptInputConv(w []float32, dOut, cIn, c, k int) []float32 {
+	out := make([]float32, dOut*c*k) // (dOut, c, k)
+	for o := range dOut {
+		src := w[o*cIn*k:][:cIn*k]
+		dst := out[o*c*k:][:c*k]
+		if c == 1 {
+			for ci := range cIn {
+				for j := range k {
+					dst[j] += src[ci*k+j]
+				}
+			}
+			continue
+		}
+		s := float32(cIn) / float32(c)
+		for ci := range c {
+			for j := range k {
+				dst[ci*k+j] = src[(ci%cIn)*k+j] * s
+			}
+		}
+	}
+	return out
+}

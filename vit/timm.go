@@ -1,6 +1,7 @@
 package vit
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -50,6 +51,10 @@ var unsupportedWhy = []struct{ sub, why string }{
 	{"pre_logits", "a pre-logits layer"},
 	{"head.fc", "a head with hidden layers"},
 }
+
+// ErrNeedHeads: the file's dim is no multiple of 64, so timm's default head
+// count does not apply and LoadOptions.Heads must give it.
+var ErrNeedHeads = errors.New("the head count must be given (LoadOptions.Heads)")
 
 // UnsupportedError names the first tensor of a file that vitc's ViT has no
 // place for.
@@ -161,14 +166,14 @@ func inferConfig(path string, f *safetensors.File, opts LoadOptions) (Config, Me
 		return bad("no final norm.weight")
 	}
 
-	log := opts.Log
-	if log == nil {
-		log = func(string, ...any) {}
-	}
+	// Lines are reported only once the file is accepted, so that a refused
+	// one costs a single line.
+	var lines []string
+	log := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	cfg.Heads = opts.Heads
 	if cfg.Heads == 0 {
 		if cfg.Dim%timmHeadWidth != 0 {
-			return bad("dim %d is not a multiple of timm's head width %d: give the head count (heads)", cfg.Dim, timmHeadWidth)
+			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: dim %d is not a multiple of timm's head width %d: %w", path, cfg.Dim, timmHeadWidth, ErrNeedHeads)
 		}
 		cfg.Heads = cfg.Dim / timmHeadWidth
 		log("heads %d (timm's default dim/%d; the file cannot tell, set it with --heads)", cfg.Heads, timmHeadWidth)
@@ -196,6 +201,14 @@ func inferConfig(path string, f *safetensors.File, opts LoadOptions) (Config, Me
 	if meta.NormMean == nil {
 		meta.NormMean, meta.NormStd = DefaultNorm(cfg.Channels)
 		log("normalisation mean %v std %v (timm's default for %d channels; set it with --mean/--std)", meta.NormMean, meta.NormStd, cfg.Channels)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if opts.Log != nil {
+		for _, l := range lines {
+			opts.Log("%s", l)
+		}
 	}
 	return cfg, meta, nil
 }

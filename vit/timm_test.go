@@ -64,7 +64,7 @@ func slicesEqualConfig(a, b vit.Config) bool { return fmt.Sprintf("%+v", a) == f
 func TestLoadTimmNeedsHeads(t *testing.T) {
 	// dim 96 is no multiple of 64: timm's dim/64 has no answer.
 	_, _, err := vit.Load(filepath.Join(timmFixtureDir, "vit_d96.safetensors"), vit.LoadOptions{})
-	if err == nil || !strings.Contains(err.Error(), "head count") {
+	if err == nil || !errors.Is(err, vit.ErrNeedHeads) {
 		t.Fatalf("got %v, want an error asking for the head count", err)
 	}
 	_, _, err = vit.Load(filepath.Join(timmFixtureDir, "vit_d96.safetensors"), vit.LoadOptions{Heads: 5})

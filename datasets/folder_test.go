@@ -156,6 +156,9 @@ func TestImageChannels(t *testing.T) {
 }
 
 func FuzzImageDecode(f *testing.F) {
+	for _, b := range photoModes(f) {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		im, err := DecodeImage(data)
 		if err != nil {

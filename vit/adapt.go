@@ -5,16 +5,86 @@ import (
 	"math"
 	"strings"
 
+	"vitc/datasets"
 	"vitc/vit/safetensors"
 )
 
 // InitOptions say how a pretrained checkpoint is adapted to a new task.
 type InitOptions struct {
-	// Load reads a metadata-less file (heads, LayerNorm eps, statistics).
+	// Load reads a metadata-less file (heads, LayerNorm eps, statistics);
+	// its Log also receives one line per adaptation.
 	Load LoadOptions
 	// KeepHead refuses a class count other than the file's instead of
 	// starting a fresh head.
 	KeepHead bool
+	// Attention, if set, replaces the file's attention kind (conversion
+	// from softmax to Taylor attention starts from softmax weights).
+	Attention string
+	// Pretrained is the file read for fine-tuning, whose architecture the
+	// run takes. Nil: TrainOptions.Config is the architecture and Init only
+	// provides weights of that shape (a run that changes the model, like
+	// pruning, starting from a dense checkpoint).
+	Pretrained *Pretrained
+}
+
+// newRunModel is a fresh model for opts.Config with the data's statistics,
+// or, with InitWith.Pretrained, the pretrained model adapted to ds with the
+// normalisation it was trained with (as timm's pretrained configs do).
+func newRunModel(opts TrainOptions, ds *datasets.Dataset) (*Model, datasets.Stats, error) {
+	io := opts.InitWith
+	pre := io.Pretrained
+	if pre == nil {
+		m, err := New(opts.Config, opts.Seed)
+		if err == nil && opts.Init != "" {
+			err = m.LoadWeightsFrom(opts.Init)
+		}
+		return m, datasets.ComputeStats(ds), err
+	}
+	if ds.H != ds.W {
+		return nil, datasets.Stats{}, fmt.Errorf("images are %dx%d: vitc models take square images", ds.H, ds.W)
+	}
+	if io.Attention != "" {
+		pre.Config.Attention = io.Attention
+	}
+	m, err := pre.Adapt(Task{Image: ds.H, Channels: ds.C, Classes: len(ds.Classes)}, io.KeepHead, opts.Seed, io.Load.Log)
+	if err != nil {
+		return nil, datasets.Stats{}, err
+	}
+	stats, how := pre.normFor(ds.C)
+	if stats.Mean == nil {
+		stats = datasets.ComputeStats(ds)
+	}
+	if io.Load.Log != nil {
+		io.Load.Log("normalisation mean %v std %v (%s)", stats.Mean, stats.Std, how)
+	}
+	return m, stats, nil
+}
+
+// normFor is p's input normalisation for data of c channels: as recorded,
+// averaged over RGB for grey data (the summed patch projection sees the
+// same normalised value in every channel), replicated for RGB data from a
+// grey model. Empty when p records none.
+func (p *Pretrained) normFor(c int) (datasets.Stats, string) {
+	mean, std := p.Meta.NormMean, p.Meta.NormStd
+	switch {
+	case len(mean) == 0:
+		return datasets.Stats{}, "the checkpoint records none: computed from the training data"
+	case len(mean) == c:
+		return datasets.Stats{Mean: mean, Std: std}, "the checkpoint's"
+	case c == 1:
+		var m, s float32
+		for i := range mean {
+			m += mean[i] / float32(len(mean))
+			s += std[i] / float32(len(std))
+		}
+		return datasets.Stats{Mean: []float32{m}, Std: []float32{s}}, "the checkpoint's, averaged over its channels"
+	default:
+		st := datasets.Stats{Mean: make([]float32, c), Std: make([]float32, c)}
+		for i := range c {
+			st.Mean[i], st.Std[i] = mean[i%len(mean)], std[i%len(std)]
+		}
+		return st, "the checkpoint's, repeated over the channels"
+	}
 }
 
 // Pretrained is a checkpoint read for fine-tuning: its architecture, its

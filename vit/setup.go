@@ -72,16 +72,11 @@ func NewRun(opts TrainOptions, ds *datasets.Dataset) (*Run, error) {
 	if ds.Train.Len() == 0 || ds.Test.Len() == 0 {
 		return nil, fmt.Errorf("data %q has an empty train or test split", opts.Data)
 	}
-	m, err := New(opts.Config, opts.Seed)
+	m, stats, err := newRunModel(opts, ds)
 	if err != nil {
 		return nil, err
 	}
-	if opts.Init != "" {
-		if err := m.LoadWeightsFrom(opts.Init); err != nil {
-			return nil, err
-		}
-	}
-	stats := datasets.ComputeStats(ds)
+	opts.Config = m.Config
 	meta := Meta{Dataset: opts.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}
 	r := &Run{Opts: opts, Model: m, Meta: meta, Data: ds}
 	return r, r.attachSparse()
@@ -106,7 +101,7 @@ func (r *Run) attachSparse() error {
 
 // ResumeRun rebuilds a run from a saved state with the same data.
 func ResumeRun(rp *ResumePoint) (*Run, error) {
-	ds, err := datasets.Load(rp.State.Opts.Data, rp.State.Opts.Seed)
+	ds, err := datasets.LoadWith(rp.State.Opts.Data, rp.State.Opts.Seed, rp.State.Opts.DataOptions)
 	if err != nil {
 		return nil, err
 	}

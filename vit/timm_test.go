@@ -129,3 +129,55 @@ func TestAdaptInputConvMatchesTimm(t *testing.T) {
 		}
 	}
 }
+
+// TestAdaptPretrained fine-tunes the PyTorch dim-96 file (40 px, RGB, 7
+// classes) onto grey 24 px data with 3 classes: every adaptation is made
+// and reported, and what is not adapted is copied unchanged.
+func TestAdaptPretrained(t *testing.T) {
+	var lines []string
+	logf := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	path := filepath.Join(timmFixtureDir, "vit_d96.safetensors")
+	pre, err := vit.ReadPretrained(path, vit.LoadOptions{Heads: 3, LNEps: 1e-5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _, err := vit.Load(path, vit.LoadOptions{Heads: 3, LNEps: 1e-5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pre.Adapt(vit.Task{Image: 24, Channels: 1, Classes: 3}, true, 1, nil); err == nil || !strings.Contains(err.Error(), "7 classes") {
+		t.Errorf("keeping a 7-class head for 3 classes: %v", err)
+	}
+	if _, err := pre.Adapt(vit.Task{Image: 30, Channels: 3, Classes: 7}, false, 1, nil); err == nil || !strings.Contains(err.Error(), "patch size 8") {
+		t.Errorf("30 px with patch 8: %v", err)
+	}
+	m, err := pre.Adapt(vit.Task{Image: 24, Channels: 1, Classes: 3}, false, 1, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Image != 24 || m.Channels != 1 || m.Classes != 3 || m.Dim != 96 || m.Heads != 3 || m.Eps() != 1e-5 {
+		t.Fatalf("adapted config %+v", m.Config)
+	}
+	got := strings.Join(lines, "\n")
+	for _, want := range []string{"head: new, 3 classes", "pos_embed: resampled bicubic from a 5x5 to a 3x3 grid", "patch_embed.proj: adapted from 3 to 1 input channels"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in %q", want, got)
+		}
+	}
+	get := func(m *vit.Model, name string) []float32 {
+		p, ok := m.Params.Get(name)
+		if !ok {
+			t.Fatalf("no %s", name)
+		}
+		return p.Data
+	}
+	if !slices.Equal(get(m, "blocks.3.mlp.fc1.weight"), get(src, "blocks.3.mlp.fc1.weight")) {
+		t.Error("block weights were not copied")
+	}
+	if want := vit.ResamplePosEmbed(get(src, "pos_embed"), 96, 5, 3); !slices.Equal(get(m, "pos_embed"), want) {
+		t.Error("pos_embed is not the resampled one")
+	}
+	if want := vit.AdaptInputConv(get(src, "patch_embed.proj.weight"), 96, 3, 1, 64); !slices.Equal(get(m, "patch_embed.proj.weight"), want) {
+		t.Error("patch_embed.proj.weight is not the adapted one")
+	}
+}

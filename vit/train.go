@@ -28,6 +28,12 @@ type TrainOptions struct {
 	Augment        bool    `json:"augment"`
 	Seed           int64   `json:"seed"`
 	Init           string  `json:"init,omitempty"` // checkpoint to start from
+	// InitWith says how Init is read and adapted (see adapt.go); a resumed
+	// run takes its model from the saved state instead.
+	InitWith InitOptions `json:"-"`
+	// DataOptions resize and split the data (kept so a resume reads the
+	// same images).
+	DataOptions datasets.Options `json:"data_options,omitzero"`
 	// Sparse is the Taylor attention's training branch (Weight 0: off).
 	Sparse taylorattn.SparseOptions `json:"sparse"`
 	// Teacher, when set, trains by distillation from that checkpoint.

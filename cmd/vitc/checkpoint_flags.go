@@ -49,10 +49,15 @@ func (c *checkpointFlags) load() (*vit.Model, vit.Meta, error) {
 // loadCheckpoint is vit.Load with its option names turned into flags.
 func loadCheckpoint(path string, opts vit.LoadOptions) (*vit.Model, vit.Meta, error) {
 	m, meta, err := vit.Load(path, opts)
+	return m, meta, flagError(err)
+}
+
+// flagError names the flag where a library error names an option.
+func flagError(err error) error {
 	if errors.Is(err, vit.ErrNeedHeads) {
-		return nil, vit.Meta{}, fmt.Errorf("%s", strings.Replace(err.Error(), "(LoadOptions.Heads)", "with --heads N", 1))
+		return fmt.Errorf("%s", strings.Replace(err.Error(), "(LoadOptions.Heads)", "with --heads N", 1))
 	}
-	return m, meta, err
+	return err
 }
 
 // timmFlags say what the tensors of a timm file cannot: its head count,

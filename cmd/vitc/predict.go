@@ -40,7 +40,7 @@ crop) when not the model's size, and normalised with the checkpoint's statistics
 			return runPredict(o, cmd.OutOrStdout())
 		},
 	}
-	o.bind(cmd)
+	o.checkpointFlags.bind(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Input, "input", "", "input .npy, image file or folder of images")
 	f.StringVar(&o.Output, "output", "", "output .npy of logits (default: print the top classes only)")

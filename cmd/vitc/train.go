@@ -26,6 +26,7 @@ import (
 // trainOptions are `vitc train`'s flags.
 type trainOptions struct {
 	architectureFlags
+	fineTuneFlags
 	Data                     string
 	Epochs, Batch            int
 	LR, MinLR, WeightDecay   float64
@@ -63,6 +64,7 @@ finishes the same run with the same settings.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "synthetic", "data: synthetic, digits:FILE, mnist:DIR, cifar10:DIR, folder:DIR")
 	o.architectureFlags.bind(f)
+	o.fineTuneFlags.bind(f)
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
 	f.IntVar(&o.Batch, "batch", 32, "batch size")
 	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
@@ -133,6 +135,7 @@ type trainReport struct {
 	Config         vit.Config `json:"config"`
 	BLAS           string     `json:"blas"`
 	Checkpoint     string     `json:"checkpoint"`
+	SkippedImages  int        `json:"skipped_images,omitempty"` // undecodable files left out (--skip-bad-images)
 }
 
 func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) error {
@@ -158,11 +161,15 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		}
 	} else {
 		var err error
-		if run, err = newTrainRun(o); err != nil {
+		if run, err = newTrainRun(o, stderr); err != nil {
 			return err
 		}
+		io.Copy(stderr, &o.initLog)
 		if err := attachTeacher(run); err != nil {
 			return err
+		}
+		if o.Init != "" { // the architecture is the checkpoint's, not a preset
+			o.Model = strings.TrimSuffix(filepath.Base(o.Init), ".safetensors")
 		}
 		if o.Out == "" {
 			kind, _, _ := strings.Cut(o.Data, ":")
@@ -200,12 +207,21 @@ func removeStaleTemps(dir string) {
 	}
 }
 
-func newTrainRun(o *trainOptions) (*vit.Run, error) {
-	ds, err := datasets.Load(o.Data, o.Seed)
+func newTrainRun(o *trainOptions, stderr io.Writer) (*vit.Run, error) {
+	_, initWith, err := o.readInit()
 	if err != nil {
 		return nil, err
 	}
+	dopts := o.dataFlags.options(o.ImageSize)
+	ds, err := datasets.LoadWith(o.Data, o.Seed, dopts)
+	if err != nil {
+		return nil, err
+	}
+	reportSkipped(ds, stderr)
 	cfg, err := vit.ConfigFor(o.Model, ds, o.overrides())
+	if initWith.Pretrained != nil {
+		cfg, err = initWith.Pretrained.Config, nil // NewRun adapts it to the data
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +234,7 @@ func newTrainRun(o *trainOptions) (*vit.Run, error) {
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
 		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, Init: o.Init,
 		CheckpointEvery: o.CheckpointEvery, Sparse: o.Sparse, SkipNonFinite: o.SkipNonFinite,
-		Teacher: o.Teacher, KDAlpha: o.KDAlpha, KDTemp: o.KDTemp,
+		Teacher: o.Teacher, KDAlpha: o.KDAlpha, KDTemp: o.KDTemp, InitWith: initWith, DataOptions: dopts,
 	}, ds)
 }
 
@@ -255,7 +271,7 @@ func writeTrainOutputs(dir string, run *vit.Run, res vit.Result, asJSON bool, st
 		TestAccuracy: res.Test.Accuracy, TestTop5: res.Test.Top5, ChanceAccuracy: 1 / float64(m.Classes),
 		TrainSeconds: res.TrainSeconds, Epochs: run.Opts.Epochs, Params: m.Params.Count(),
 		FLOPsPerImage: m.FLOPs(), Data: run.Opts.Data, Seed: run.Opts.Seed, Config: m.Config,
-		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, vit.ModelFile),
+		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, vit.ModelFile), SkippedImages: run.Data.Skipped,
 	}
 	if res.TrainSeconds > 0 {
 		rep.TrainImgPerSec = float64(len(res.History)*run.Data.Train.Len()) / res.TrainSeconds

@@ -29,7 +29,8 @@ type Image struct {
 // DecodeImage decodes a PNG or JPEG. The header's dimensions are checked
 // before the pixels are decoded, so a tiny file claiming a huge image is an
 // error rather than an allocation. Transparent pixels come out as black
-// (premultiplied alpha), as if composited onto an empty canvas.
+// (premultiplied alpha), as if composited onto an empty canvas. A JPEG is
+// turned upright by its EXIF orientation, as photo viewers show it.
 func DecodeImage(b []byte) (Image, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
@@ -41,6 +42,9 @@ func DecodeImage(b []byte) (Image, error) {
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return Image{}, err
+	}
+	if format == "jpeg" {
+		return fromImage(img).orient(jpegOrientation(b)), nil
 	}
 	return fromImage(img), nil
 }

@@ -143,3 +143,45 @@ func TestResizeToFixedSet(t *testing.T) {
 		t.Fatalf("resized %v", d.Train.X)
 	}
 }
+
+// withOrientation inserts an EXIF APP1 segment with orientation o after a
+// JPEG's SOI marker (big-endian TIFF, as many cameras write).
+func withOrientation(b []byte, o uint8) []byte {
+	tiff := []byte{'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, o, 0, 0, 0, 0, 0, 0, 0, 0}
+	seg := append([]byte("Exif\x00\x00"), tiff...)
+	app1 := append([]byte{0xff, 0xe1, byte((len(seg) + 2) >> 8), byte(len(seg) + 2)}, seg...)
+	return append(append(append([]byte(nil), b[:2]...), app1...), b[2:]...)
+}
+
+func TestJPEGOrientation(t *testing.T) {
+	// 16x8 image, bright left half: after orientation 6 (rotate 90° CW) it
+	// is 8x16 with the bright half on top; after 8, at the bottom.
+	m := image.NewGray(image.Rect(0, 0, 16, 8))
+	for y := range 8 {
+		for x := range 16 {
+			if x < 8 {
+				m.SetGray(x, y, color.Gray{240})
+			}
+		}
+	}
+	plain := jpegBytes(t, m)
+	for _, c := range []struct {
+		o        uint8
+		w, h     int
+		brightAt int // pixel index expected bright
+		darkAt   int
+	}{
+		{1, 16, 8, 0, 15},
+		{6, 8, 16, 0, 15 * 8},
+		{8, 8, 16, 15 * 8, 0},
+		{3, 16, 8, 15, 0},
+	} {
+		im, err := DecodeImage(withOrientation(plain, c.o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if im.W != c.w || im.H != c.h || im.Pix[c.brightAt] < 0.8 || im.Pix[c.darkAt] > 0.2 {
+			t.Errorf("orientation %d: %dx%d, bright %v dark %v", c.o, im.W, im.H, im.Pix[c.brightAt], im.Pix[c.darkAt])
+		}
+	}
+}

@@ -22,6 +22,30 @@ import (
 type Teacher struct {
 	m  *vit.Model
 	tp *autograd.Tape
+	// scale and shift map the student's normalised input to the teacher's
+	// own normalisation, per channel (nil: the same normalisation).
+	scale, shift []float32
+	buf          []float32
+}
+
+// Renormalize makes the teacher see the student's batches, normalised with
+// (fromMean, fromStd), as if normalised with its own (toMean, toStd):
+// x_t = (x·σ_s + μ_s − μ_t)/σ_t, so any checkpoint can teach whatever
+// statistics the student's data has.
+func (t *Teacher) Renormalize(fromMean, fromStd, toMean, toStd []float32) error {
+	c := t.m.Channels
+	if len(fromMean) != c || len(fromStd) != c || len(toMean) != c || len(toStd) != c {
+		return fmt.Errorf("teacher normalisation: %d/%d student and %d/%d teacher statistics for %d channels", len(fromMean), len(fromStd), len(toMean), len(toStd), c)
+	}
+	t.scale, t.shift = make([]float32, c), make([]float32, c)
+	for i := range c {
+		if !(toStd[i] > 0) {
+			return fmt.Errorf("teacher normalisation: std %v must be positive", toStd)
+		}
+		t.scale[i] = fromStd[i] / toStd[i]
+		t.shift[i] = (fromMean[i] - toMean[i]) / toStd[i]
+	}
+	return nil
 }
 
 // NewTeacher wraps m. The caller must not train m while the Teacher is in
@@ -31,8 +55,9 @@ func NewTeacher(m *vit.Model) *Teacher {
 }
 
 // LoadTeacher reads a checkpoint as vit.Load does. The Meta is returned so
-// the caller can check that the teacher was trained on inputs normalised
-// like the student's: the teacher sees the student's batches as they are.
+// the caller can compare the teacher's normalisation with the student's and
+// Renormalize when they differ: otherwise the teacher sees the student's
+// batches as they are.
 func LoadTeacher(path string, opts vit.LoadOptions) (*Teacher, vit.Meta, error) {
 	m, meta, err := vit.Load(path, opts)
 	if err != nil {
@@ -56,6 +81,15 @@ func (t *Teacher) Logits(images *autograd.Tensor) []float32 {
 		panic(fmt.Sprintf("distill: teacher expects images (B, %d, %d, %d), got %v", m.Channels, m.Image, m.Image, images.Shape))
 	}
 	t.tp.Reset()
+	if t.scale != nil {
+		t.buf = append(t.buf[:0], images.Data...)
+		plane := m.Image * m.Image
+		for i := range t.buf {
+			ch := i / plane % m.Channels
+			t.buf[i] = t.buf[i]*t.scale[ch] + t.shift[ch]
+		}
+		images = autograd.FromData(t.buf, images.Shape...)
+	}
 	return m.Forward(t.tp, images).Data
 }
 
@@ -93,8 +127,8 @@ func NewObjective(t *Teacher, alpha, temp, smoothing float64, studentClasses int
 	return &Objective{Teacher: t, Alpha: alpha, Temperature: temp, LabelSmoothing: smoothing}, nil
 }
 
-// Loss implements vit.Objective. The teacher runs on the same normalised
-// images as the student; with α = 0 it is not run at all.
+// Loss implements vit.Objective. The teacher runs on the student's images,
+// renormalised if Renormalize was called; with α = 0 it is not run at all.
 func (o *Objective) Loss(tp *autograd.Tape, b vit.Batch, logits *autograd.Tensor) *autograd.Tensor {
 	var zt []float32
 	if o.Alpha != 0 {

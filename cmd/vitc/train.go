@@ -252,9 +252,11 @@ func attachTeacher(run *vit.Run) error {
 	if tm.Image != m.Image || tm.Channels != m.Channels {
 		return fmt.Errorf("teacher %s takes %dx%dx%d images, the student %dx%dx%d", run.Opts.Teacher, tm.Channels, tm.Image, tm.Image, m.Channels, m.Image, m.Image)
 	}
-	for _, diff := range []string{normMismatch("mean", tmeta.NormMean, run.Meta.NormMean), normMismatch("std", tmeta.NormStd, run.Meta.NormStd)} {
-		if diff != "" {
-			return fmt.Errorf("teacher %s was trained with other normalisation statistics than this data's (%s): distil on the teacher's own data", run.Opts.Teacher, diff)
+	if len(tmeta.NormMean) > 0 && (normMismatch("mean", tmeta.NormMean, run.Meta.NormMean) != "" || normMismatch("std", tmeta.NormStd, run.Meta.NormStd) != "") {
+		// The teacher was trained on other statistics: it gets the
+		// student's batches normalised its own way.
+		if err := teacher.Renormalize(run.Meta.NormMean, run.Meta.NormStd, tmeta.NormMean, tmeta.NormStd); err != nil {
+			return fmt.Errorf("teacher %s: %w", run.Opts.Teacher, err)
 		}
 	}
 	obj, err := distill.NewObjective(teacher, run.Opts.KDAlpha, run.Opts.KDTemp, run.Opts.LabelSmoothing, run.Model.Classes)

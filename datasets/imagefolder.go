@@ -24,6 +24,9 @@ type Options struct {
 	// SkipBadImages leaves out files that do not decode (counted in
 	// Dataset.Skipped) instead of failing on the first.
 	SkipBadImages bool
+	// Channels, if set, converts the images to 1 or 3 channels (luma, or
+	// grey replicated) for a model that takes those.
+	Channels int
 }
 
 // LoadWith is Load with opts.
@@ -47,6 +50,17 @@ func LoadWith(spec string, seed int64, opts Options) (*Dataset, error) {
 	}
 	if opts.ImageSize > 0 {
 		d.ResizeTo(opts.ImageSize)
+	}
+	if (opts.Channels == 1 || opts.Channels == 3) && d.C != opts.Channels {
+		for _, s := range []*Split{&d.Train, &d.Test} {
+			in := d.C * d.H * d.W
+			x := make([]float32, 0, s.Len()*opts.Channels*d.H*d.W)
+			for i := range s.Len() {
+				x = append(x, Image{C: d.C, H: d.H, W: d.W, Pix: s.X[i*in : (i+1)*in]}.Channels(opts.Channels)...)
+			}
+			s.X = x
+		}
+		d.C = opts.Channels
 	}
 	return d, nil
 }

@@ -185,3 +185,16 @@ func TestJPEGOrientation(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadWithChannels(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "train/a/1.png"), pngBytes(t, rgbImage(4, 4, 200, 40, 10, 3)))
+	writeFile(t, filepath.Join(dir, "test/a/1.png"), pngBytes(t, rgbImage(4, 4, 200, 40, 10, 3)))
+	d, err := LoadWith("folder:"+dir, 0, Options{Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.C != 1 || len(d.Train.X) != 16 || math.Abs(float64(d.Train.X[0])-(0.299*200+0.587*40+0.114*10)/255) > 1e-3 {
+		t.Fatalf("C %d, %d values, first %v", d.C, len(d.Train.X), d.Train.X[0])
+	}
+}

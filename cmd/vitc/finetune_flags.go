@@ -33,7 +33,9 @@ func (d *dataFlags) options(size int) datasets.Options {
 
 // loadDataFor reads spec resized to m's input, as eval does.
 func (d *dataFlags) loadDataFor(spec string, seed int64, m *vit.Model, stderr io.Writer) (*datasets.Dataset, error) {
-	ds, err := datasets.LoadWith(spec, seed, d.options(m.Image))
+	opts := d.options(m.Image)
+	opts.Channels = m.Channels
+	ds, err := datasets.LoadWith(spec, seed, opts)
 	if err != nil {
 		return nil, err
 	}

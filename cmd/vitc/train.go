@@ -170,6 +170,9 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		}
 		if o.Init != "" { // the architecture is the checkpoint's, not a preset
 			o.Model = strings.TrimSuffix(filepath.Base(o.Init), ".safetensors")
+			if o.Model == "model" { // runs/NAME/model.safetensors: NAME
+				o.Model = filepath.Base(filepath.Dir(o.Init))
+			}
 		}
 		if o.Out == "" {
 			kind, _, _ := strings.Cut(o.Data, ":")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -99,5 +100,34 @@ func TestTrainInitAdaptsTimmFile(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); err == nil {
 		t.Error("a refused train wrote its run directory")
+	}
+}
+
+// --init of a vitc checkpoint takes its architecture (not --model's
+// preset) and its normalisation.
+func TestTrainInitTakesArchitectureFromMetadata(t *testing.T) {
+	dir := t.TempDir()
+	pre := filepath.Join(dir, "pre")
+	if code, _, errOut := vitcRun(t, tinyTrain(pre)...); code != 0 {
+		t.Fatalf("train: %s", errOut)
+	}
+	out := filepath.Join(dir, "ft")
+	code, stdout, errOut := vitcRun(t, "train", "--init", filepath.Join(pre, "model.safetensors"), "--epochs", "1", "--batch", "64", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("train --init exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Config struct {
+			Dim, Depth, Heads, Patch int
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Config.Dim != 16 || rep.Config.Depth != 1 || rep.Config.Heads != 2 || rep.Config.Patch != 7 {
+		t.Errorf("fine-tuned config %+v, want the checkpoint's (dim 16, depth 1, 2 heads, patch 7)", rep.Config)
+	}
+	if !strings.Contains(errOut, "(the checkpoint's)") || strings.Contains(errOut, "head: new") {
+		t.Errorf("stderr %q", errOut)
 	}
 }

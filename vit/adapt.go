@@ -17,6 +17,9 @@ type InitOptions struct {
 	// KeepHead refuses a class count other than the file's instead of
 	// starting a fresh head.
 	KeepHead bool
+	// PosEmbedAntialias resamples pos_embed with antialias=True, as timm's
+	// checkpoint filters do; false is plain bicubic interpolation.
+	PosEmbedAntialias bool
 	// Attention, if set, replaces the file's attention kind (conversion
 	// from softmax to Taylor attention starts from softmax weights).
 	Attention string
@@ -46,7 +49,7 @@ func newRunModel(opts TrainOptions, ds *datasets.Dataset) (*Model, datasets.Stat
 	if io.Attention != "" {
 		pre.Config.Attention = io.Attention
 	}
-	m, err := pre.Adapt(Task{Image: ds.H, Channels: ds.C, Classes: len(ds.Classes)}, io.KeepHead, opts.Seed, io.Load.Log)
+	m, err := pre.Adapt(Task{Image: ds.H, Channels: ds.C, Classes: len(ds.Classes)}, io, opts.Seed)
 	if err != nil {
 		return nil, datasets.Stats{}, err
 	}
@@ -118,8 +121,10 @@ type Task struct {
 // Adapt builds the model for task from p: p's architecture with the task's
 // image size, channels and classes; pos_embed resampled to the new grid,
 // the patch projection adapted to the new channels and a fresh head (seeded)
-// when the class count changes. Each adaptation is reported through log.
-func (p *Pretrained) Adapt(task Task, keepHead bool, seed int64, log func(format string, args ...any)) (*Model, error) {
+// when the class count changes (unless opts.KeepHead). Each adaptation is
+// reported through opts.Load.Log.
+func (p *Pretrained) Adapt(task Task, opts InitOptions, seed int64) (*Model, error) {
+	log, keepHead := opts.Load.Log, opts.KeepHead
 	if log == nil {
 		log = func(string, ...any) {}
 	}
@@ -159,8 +164,14 @@ func (p *Pretrained) Adapt(task Task, keepHead bool, seed int64, log func(format
 			return nil, err
 		}
 		oldSide, newSide := src.Image/src.Patch, cfg.Image/cfg.Patch
-		copy(m.posEmbed.Data, ResamplePosEmbed(pe, cfg.Dim, oldSide, newSide))
-		log("pos_embed: resampled bicubic from a %dx%d to a %dx%d grid (%d to %d px input)", oldSide, oldSide, newSide, newSide, src.Image, cfg.Image)
+		how := "bicubic"
+		if opts.PosEmbedAntialias {
+			copy(m.posEmbed.Data, ResamplePosEmbedAntialias(pe, cfg.Dim, oldSide, newSide))
+			how = "bicubic, antialiased,"
+		} else {
+			copy(m.posEmbed.Data, ResamplePosEmbed(pe, cfg.Dim, oldSide, newSide))
+		}
+		log("pos_embed: resampled %s from a %dx%d to a %dx%d grid (%d to %d px input)", how, oldSide, oldSide, newSide, newSide, src.Image, cfg.Image)
 	}
 	if src.Channels != cfg.Channels {
 		t, _ := p.file.Lookup("patch_embed.proj.weight")
@@ -179,9 +190,22 @@ func (p *Pretrained) Adapt(task Task, keepHead bool, seed int64, log func(format
 // antialias=False) does it: the cls row is kept, the patch rows (oldSide²,
 // row-major grid) are resampled to newSide². pe is (1+oldSide², d).
 func ResamplePosEmbed(pe []float32, d, oldSide, newSide int) []float32 {
+	return resampleGrid(pe, d, oldSide, newSide, bicubicWeights(oldSide, newSide))
+}
+
+// ResamplePosEmbedAntialias is ResamplePosEmbed with antialias=True, the
+// default of timm's resample_abs_pos_embed and of its checkpoint filters:
+// torch's separable antialiased bicubic (Keys' cubic with a = −0.5, support
+// widened by the scale when shrinking, taps renormalised at the border).
+func ResamplePosEmbedAntialias(pe []float32, d, oldSide, newSide int) []float32 {
+	return resampleGrid(pe, d, oldSide, newSide, bicubicWeightsAA(oldSide, newSide))
+}
+
+// resampleGrid keeps the cls row of pe (1+oldSide², d) and resamples the
+// patch rows with the taps of one axis (the grid is square).
+func resampleGrid(pe []float32, d, oldSide, newSide int, wy [][]tap) []float32 {
 	out := make([]float32, (1+newSide*newSide)*d) // (1+newSide², d)
 	copy(out, pe[:d])
-	wy := bicubicWeights(oldSide, newSide)
 	// Separable: rows first into (newSide, oldSide, d), in float64.
 	tmp := make([]float64, newSide*oldSide*d)
 	for oy, taps := range wy {
@@ -236,6 +260,47 @@ func bicubicWeights(in, out int) [][]tap {
 		for k, c := range coef {
 			i := min(max(i0-1+k, 0), in-1)
 			w[o] = append(w[o], tap{i, c})
+		}
+	}
+	return w
+}
+
+// bicubicWeightsAA are torch's antialiased bicubic taps for one axis
+// (_compute_indices_weights_aa): centre (o+0.5)·in/out, window of half-width
+// 2·max(in/out, 1), weights Keys(a = −0.5) of the distance scaled down by
+// the shrink factor, normalised to sum 1.
+func bicubicWeightsAA(in, out int) [][]tap {
+	const a = -0.5
+	filter := func(x float64) float64 {
+		x = math.Abs(x)
+		switch {
+		case x < 1:
+			return ((a+2)*x-(a+3))*x*x + 1
+		case x < 2:
+			return ((a*x-5*a)*x+8*a)*x - 4*a
+		}
+		return 0
+	}
+	scale := float64(in) / float64(out)
+	support, invscale := 2.0, 1.0
+	if scale >= 1 {
+		support, invscale = 2*scale, 1/scale
+	}
+	w := make([][]tap, out)
+	for o := range out {
+		centre := scale * (float64(o) + 0.5)
+		lo := max(int(centre-support+0.5), 0)
+		hi := min(int(centre+support+0.5), in)
+		var total float64
+		for j := lo; j < hi; j++ {
+			c := filter((float64(j) - centre + 0.5) * invscale)
+			w[o] = append(w[o], tap{j, c})
+			total += c
+		}
+		if total != 0 {
+			for k := range w[o] {
+				w[o][k].w /= total
+			}
 		}
 	}
 	return w

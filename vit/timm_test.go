@@ -104,6 +104,15 @@ func TestResamplePosEmbedMatchesTorch(t *testing.T) {
 			t.Errorf("cls row changed")
 		}
 	}
+	// antialias=True, timm's own default.
+	for _, side := range []int{2, 4, 20} {
+		want, _ := readNpy(t, filepath.Join(timmFixtureDir, fmt.Sprintf("pos_embed_14_to_%d_aa.npy", side)))
+		rel := maxRelErr(vit.ResamplePosEmbedAntialias(pe, d, 14, side), want)
+		t.Logf("14x14 -> %dx%d antialiased: max relative error %.3g vs torch", side, side, rel)
+		if !(rel < 1e-6) {
+			t.Errorf("14x14 -> %dx%d antialiased: max relative error %.3g vs torch", side, side, rel)
+		}
+	}
 	// Same size is the identity (every tap but one has weight 0).
 	if got := vit.ResamplePosEmbed(pe, d, 14, 14); maxRelErr(got, pe) > 1e-7 {
 		t.Errorf("14 -> 14 is not the identity")
@@ -145,13 +154,13 @@ func TestAdaptPretrained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pre.Adapt(vit.Task{Image: 24, Channels: 1, Classes: 3}, true, 1, nil); err == nil || !strings.Contains(err.Error(), "7 classes") {
+	if _, err := pre.Adapt(vit.Task{Image: 24, Channels: 1, Classes: 3}, vit.InitOptions{KeepHead: true}, 1); err == nil || !strings.Contains(err.Error(), "7 classes") {
 		t.Errorf("keeping a 7-class head for 3 classes: %v", err)
 	}
-	if _, err := pre.Adapt(vit.Task{Image: 30, Channels: 3, Classes: 7}, false, 1, nil); err == nil || !strings.Contains(err.Error(), "patch size 8") {
+	if _, err := pre.Adapt(vit.Task{Image: 30, Channels: 3, Classes: 7}, vit.InitOptions{}, 1); err == nil || !strings.Contains(err.Error(), "patch size 8") {
 		t.Errorf("30 px with patch 8: %v", err)
 	}
-	m, err := pre.Adapt(vit.Task{Image: 24, Channels: 1, Classes: 3}, false, 1, logf)
+	m, err := pre.Adapt(vit.Task{Image: 24, Channels: 1, Classes: 3}, vit.InitOptions{Load: vit.LoadOptions{Log: logf}}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,5 +188,12 @@ func TestAdaptPretrained(t *testing.T) {
 	}
 	if want := vit.AdaptInputConv(get(src, "patch_embed.proj.weight"), 96, 3, 1, 64); !slices.Equal(get(m, "patch_embed.proj.weight"), want) {
 		t.Error("patch_embed.proj.weight is not the adapted one")
+	}
+	aa, err := pre.Adapt(vit.Task{Image: 24, Channels: 1, Classes: 3}, vit.InitOptions{PosEmbedAntialias: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := vit.ResamplePosEmbedAntialias(get(src, "pos_embed"), 96, 5, 3); !slices.Equal(get(aa, "pos_embed"), want) {
+		t.Error("PosEmbedAntialias did not resample with antialiasing")
 	}
 }

@@ -54,7 +54,8 @@ func reportSkipped(ds *datasets.Dataset, stderr io.Writer) {
 type fineTuneFlags struct {
 	dataFlags
 	timmFlags
-	KeepHead bool
+	KeepHead          bool
+	PosEmbedAntialias bool
 	// initLog holds the lines about --init until the run is set up, so
 	// that a refused one prints a single line.
 	initLog bytes.Buffer
@@ -64,14 +65,18 @@ func (t *fineTuneFlags) bind(f *pflag.FlagSet) {
 	t.dataFlags.bind(f, true)
 	t.timmFlags.bind(f, false)
 	f.BoolVar(&t.KeepHead, "keep-head", false, "with --init: refuse data of another class count instead of starting a new head")
+	f.BoolVar(&t.PosEmbedAntialias, "pos-embed-antialias", false, "with --init: resample pos_embed with antialias=True, as timm's checkpoint filter (default: plain bicubic)")
 }
 
 // readInit reads --init and settles the image size: --image-size, else
 // the checkpoint's. Inferred values and adaptations go to stderr.
 func (o *trainOptions) readInit() (*vit.Pretrained, vit.InitOptions, error) {
 	if o.Init == "" {
-		if o.KeepHead {
-			return nil, vit.InitOptions{}, fmt.Errorf("--keep-head needs --init")
+		switch {
+		case o.KeepHead, o.PosEmbedAntialias:
+			return nil, vit.InitOptions{}, fmt.Errorf("--keep-head and --pos-embed-antialias need --init")
+		case o.LNEps != 0, o.Mean != nil, o.Std != nil:
+			return nil, vit.InitOptions{}, fmt.Errorf("--ln-eps, --mean and --std describe an --init checkpoint without vitc metadata")
 		}
 		return nil, vit.InitOptions{}, nil
 	}
@@ -100,5 +105,5 @@ func (o *trainOptions) readInit() (*vit.Pretrained, vit.InitOptions, error) {
 	if o.ImageSize%pre.Config.Patch != 0 {
 		return nil, vit.InitOptions{}, fmt.Errorf("--image-size %d is not a multiple of the patch size %d of %s", o.ImageSize, pre.Config.Patch, o.Init)
 	}
-	return pre, vit.InitOptions{Load: lo, KeepHead: o.KeepHead, Attention: o.Attention, Pretrained: pre}, nil
+	return pre, vit.InitOptions{Load: lo, KeepHead: o.KeepHead, PosEmbedAntialias: o.PosEmbedAntialias, Attention: o.Attention, Pretrained: pre}, nil
 }

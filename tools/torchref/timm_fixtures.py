@@ -93,13 +93,13 @@ class ViT(nn.Module):
 MODEL = dict(img=40, patch=8, chans=3, dim=96, depth=5, heads=3, hidden=192, classes=7, eps=1e-5)
 
 
-def resample_abs_pos_embed(posemb, new_size, num_prefix_tokens=1):
-    """timm.layers.resample_abs_pos_embed with antialias=False."""
+def resample_abs_pos_embed(posemb, new_size, num_prefix_tokens=1, antialias=False):
+    """timm.layers.resample_abs_pos_embed (its default is antialias=True)."""
     prefix, grid = posemb[:, :num_prefix_tokens], posemb[:, num_prefix_tokens:]
     old = int(math.sqrt(grid.shape[1]))
     d = grid.shape[2]
     grid = grid.reshape(1, old, old, d).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=new_size, mode="bicubic", align_corners=False, antialias=False)
+    grid = F.interpolate(grid, size=new_size, mode="bicubic", align_corners=False, antialias=antialias)
     grid = grid.permute(0, 2, 3, 1).reshape(1, -1, d)
     return torch.cat([prefix, grid], dim=1)
 
@@ -159,6 +159,8 @@ def main(outdir):
         out = resample_abs_pos_embed(pe.float().double(), (n, n))
         save_npy(os.path.join(outdir, "pos_embed_14_to_%d.npy" % n), out.numpy())
         resampled[n] = list(out.shape)
+        aa = resample_abs_pos_embed(pe.float().double(), (n, n), antialias=True)
+        save_npy(os.path.join(outdir, "pos_embed_14_to_%d_aa.npy" % n), aa.numpy())
 
     w = torch.randn(5, 3, 4, 4, dtype=torch.float32)
     save_npy(os.path.join(outdir, "conv_rgb.npy"), w.numpy())

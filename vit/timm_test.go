@@ -1,9 +1,11 @@
 package vit_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -195,5 +197,25 @@ func TestAdaptPretrained(t *testing.T) {
 	}
 	if want := vit.ResamplePosEmbedAntialias(get(src, "pos_embed"), 96, 5, 3); !slices.Equal(get(aa, "pos_embed"), want) {
 		t.Error("PosEmbedAntialias did not resample with antialiasing")
+	}
+}
+
+// TestTimmFixturesIntact: every file matches the SHA-256 that
+// tools/torchref/timm_fixtures.py recorded when it wrote it.
+func TestTimmFixturesIntact(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(timmFixtureDir, "fixtures.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		SHA256 map[string]string `json:"sha256"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil || len(m.SHA256) == 0 {
+		t.Fatalf("fixtures.json: %v (%d files)", err, len(m.SHA256))
+	}
+	for name, want := range m.SHA256 {
+		if got := sha256File(t, filepath.Join(timmFixtureDir, name)); got != want {
+			t.Errorf("%s: sha256 %s, fixtures.json says %s (regenerate with tools/torchref/timm_fixtures.py)", name, got, want)
+		}
 	}
 }

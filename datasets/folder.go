@@ -9,7 +9,6 @@ import (
 	_ "image/png"  // folder datasets and prediction inputs come in
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -30,7 +29,8 @@ type Image struct {
 // DecodeImage decodes a PNG or JPEG. The header's dimensions are checked
 // before the pixels are decoded, so a tiny file claiming a huge image is an
 // error rather than an allocation. Transparent pixels come out as black
-// (premultiplied alpha), as if composited onto an empty canvas.
+// (premultiplied alpha), as if composited onto an empty canvas. A JPEG is
+// turned upright by its EXIF orientation, as photo viewers show it.
 func DecodeImage(b []byte) (Image, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
@@ -42,6 +42,9 @@ func DecodeImage(b []byte) (Image, error) {
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return Image{}, err
+	}
+	if format == "jpeg" {
+		return fromImage(img).orient(jpegOrientation(b)), nil
 	}
 	return fromImage(img), nil
 }
@@ -150,106 +153,6 @@ func LoadImage(path string) (Image, error) {
 		return Image{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return im, nil
-}
-
-// LoadFolder reads dir/train/<class>/* and dir/test/<class>/*. Classes are
-// the sorted training subdirectories; test may use any subset of them.
-// FlipOK is false because nothing in a folder says whether its classes are
-// mirror-symmetric; a caller that knows may set it.
-func LoadFolder(dir string) (*Dataset, error) {
-	trainDir, testDir := filepath.Join(dir, "train"), filepath.Join(dir, "test")
-	classes, err := classDirs(trainDir)
-	if err != nil {
-		return nil, fmt.Errorf("folder: %w", err)
-	}
-	if len(classes) == 0 {
-		return nil, fmt.Errorf("folder: %s: no class subdirectories", trainDir)
-	}
-	testClasses, err := classDirs(testDir)
-	if err != nil {
-		return nil, fmt.Errorf("folder: %w", err)
-	}
-	for _, c := range testClasses {
-		if !slices.Contains(classes, c) {
-			return nil, fmt.Errorf("folder: %s: class %q has no training directory", filepath.Join(testDir, c), c)
-		}
-	}
-	f := folderReader{}
-	train, err := f.readSplit(trainDir, classes, classes, true)
-	if err != nil {
-		return nil, err
-	}
-	test, err := f.readSplit(testDir, testClasses, classes, false)
-	if err != nil {
-		return nil, err
-	}
-	if len(test) == 0 {
-		return nil, fmt.Errorf("folder: %s: no test images", testDir)
-	}
-	d := &Dataset{Name: "folder", C: 3, H: f.h, W: f.w, Classes: classes}
-	if f.allGray {
-		d.C = 1
-	}
-	d.Train, d.Test = f.pack(train, d.C), f.pack(test, d.C)
-	return d, nil
-}
-
-// folderReader carries what must agree across every file: the size set by
-// the first image, and whether all have been grey so far.
-type folderReader struct {
-	first   string
-	h, w    int
-	allGray bool
-}
-
-type labelled struct {
-	im    Image
-	label int
-}
-
-func (f *folderReader) readSplit(dir string, classes, all []string, needEach bool) ([]labelled, error) {
-	var out []labelled
-	for _, c := range classes {
-		cdir := filepath.Join(dir, c)
-		ents, err := os.ReadDir(cdir)
-		if err != nil {
-			return nil, fmt.Errorf("folder: %w", err)
-		}
-		label := slices.Index(all, c)
-		found := 0
-		for _, e := range ents {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !isImageName(e.Name()) {
-				continue
-			}
-			path := filepath.Join(cdir, e.Name())
-			im, err := LoadImage(path)
-			if err != nil {
-				return nil, fmt.Errorf("folder: %w", err)
-			}
-			if f.first == "" {
-				f.first, f.h, f.w, f.allGray = path, im.H, im.W, true
-			}
-			if im.H != f.h || im.W != f.w {
-				return nil, fmt.Errorf("folder: %s: image is %dx%d but %s is %dx%d; all images must share one size", path, im.W, im.H, f.first, f.w, f.h)
-			}
-			f.allGray = f.allGray && im.C == 1
-			out = append(out, labelled{im, label})
-			found++
-		}
-		if needEach && found == 0 {
-			return nil, fmt.Errorf("folder: %s: no .png, .jpg or .jpeg images", cdir)
-		}
-	}
-	return out, nil
-}
-
-func (f *folderReader) pack(items []labelled, c int) Split {
-	s := Split{X: make([]float32, 0, len(items)*c*f.h*f.w), Y: make([]int, 0, len(items))}
-	for _, it := range items {
-		s.X = append(s.X, it.im.Channels(c)...)
-		s.Y = append(s.Y, it.label)
-	}
-	return s
 }
 
 func isImageName(name string) bool {

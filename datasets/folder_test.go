@@ -156,6 +156,12 @@ func TestImageChannels(t *testing.T) {
 }
 
 func FuzzImageDecode(f *testing.F) {
+	for _, b := range photoModes(f) {
+		f.Add(b)
+		if b[0] == 0xff {
+			f.Add(withOrientation(b, 6))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		im, err := DecodeImage(data)
 		if err != nil {

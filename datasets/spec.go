@@ -31,6 +31,9 @@ type Dataset struct {
 	// digits, where a mirrored 2 is not a 2).
 	FlipOK      bool
 	Train, Test Split
+	// Skipped counts files left out because they did not decode
+	// (Options.SkipBadImages).
+	Skipped int
 }
 
 // Load parses a data spec and reads the data it names:

@@ -61,7 +61,7 @@ func (f *floatModel) layerNorm(name string, x []float32, n, d int) []float32 {
 		for _, e := range row {
 			v += (float64(e) - mu) * (float64(e) - mu)
 		}
-		inv := 1 / math.Sqrt(v/float64(d)+vit.LayerNormEps)
+		inv := 1 / math.Sqrt(v/float64(d)+f.cfg.Eps())
 		for i, e := range row {
 			y[r*d+i] = float32((float64(e)-mu)*inv)*g[i] + b[i]
 		}

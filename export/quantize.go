@@ -125,7 +125,7 @@ func (q *quantizer) pair(ra, rb float64) intmath.Pair {
 }
 
 func (q *quantizer) layerNorm(name string, sIn, sOut float64) intmath.LayerNormParams {
-	p, err := intmath.NewLayerNorm(q.f.w(name+".weight"), q.f.w(name+".bias"), vit.LayerNormEps, sIn, sOut)
+	p, err := intmath.NewLayerNorm(q.f.w(name+".weight"), q.f.w(name+".bias"), q.f.cfg.Eps(), sIn, sOut)
 	q.fail(err)
 	return p
 }

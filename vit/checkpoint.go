@@ -69,10 +69,18 @@ func (m *Model) checkpoint(meta Meta) ([]safetensors.WriteTensor, map[string]str
 }
 
 // LoadOptions say how to read a checkpoint that has no vitc metadata (a
-// timm/DeiT file): its preset, and its attention kind (softmax if empty).
+// timm/DeiT file). Without Preset the architecture is read from the tensor
+// shapes; what they cannot tell takes these options or timm's defaults.
 type LoadOptions struct {
-	Preset    string
-	Attention string
+	Preset    string // take the body from this preset instead of the tensors
+	Attention string // attention kind (softmax if empty)
+	Heads     int    // 0: dim/64, as timm's ViT/DeiT presets
+	LNEps     float64
+	// Mean and Std are the input normalisation (nil: ImageNet's for 3
+	// channels, 0.5 otherwise, as timm's pretrained configs).
+	Mean, Std []float32
+	// Log, if set, receives one line per value inferred or defaulted.
+	Log func(format string, args ...any)
 }
 
 // Load reads a checkpoint written by vitc, or a timm-layout one given
@@ -110,11 +118,14 @@ func loadParsed(path string, f *safetensors.File, opts LoadOptions) (*Model, Met
 	if need := paramCount(cfg); need > float64(stored) {
 		return nil, Meta{}, fmt.Errorf("checkpoint %s: model %+v needs %.4g parameters, but the file holds only %d bytes of tensor data", path, cfg, need, stored)
 	}
+	if cfg.Classes == 0 {
+		return nil, Meta{}, fmt.Errorf("checkpoint %s has no head (a feature extractor): fine-tune it with train --init to get a classifier", path)
+	}
 	m, err := New(cfg, 0)
 	if err != nil {
 		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	if err := m.loadTensors(f, nil); err != nil {
+	if err := m.loadTensors(f, absentQKVBias(f)); err != nil {
 		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return m, meta, nil
@@ -135,7 +146,7 @@ func configOf(path string, f *safetensors.File, opts LoadOptions) (Config, Meta,
 		return md.Config, md.Meta, nil
 	}
 	if opts.Preset == "" {
-		return Config{}, Meta{}, fmt.Errorf("checkpoint %s has no vitc metadata: name its architecture with --model PRESET (and --attention KIND)", path)
+		return inferConfig(path, f, opts)
 	}
 	cfg, err := Preset(opts.Preset)
 	if err != nil {
@@ -144,6 +155,10 @@ func configOf(path string, f *safetensors.File, opts LoadOptions) (Config, Meta,
 	if opts.Attention != "" {
 		cfg.Attention = opts.Attention
 	}
+	if opts.Heads != 0 {
+		cfg.Heads = opts.Heads
+	}
+	cfg.LNEps = opts.LNEps
 	// Fine-tuned timm checkpoints keep the preset's body but change the
 	// input and the head; read those from the tensors themselves.
 	if t, ok := f.Lookup("head.weight"); ok && len(t.Shape) == 2 {
@@ -161,7 +176,23 @@ func configOf(path string, f *safetensors.File, opts LoadOptions) (Config, Meta,
 	if err := cfg.Validate(); err != nil {
 		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	return cfg, Meta{}, nil
+	meta := Meta{NormMean: opts.Mean, NormStd: opts.Std}
+	if err := checkNorm(meta, cfg.Channels); err != nil {
+		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return cfg, meta, nil
+}
+
+// absentQKVBias skips the qkv biases of a file written with
+// qkv_bias=False: they stay at New's zeros, which is the same function.
+func absentQKVBias(f *safetensors.File) func(string) bool {
+	return func(name string) bool {
+		if !strings.HasSuffix(name, ".attn.qkv.bias") {
+			return false
+		}
+		_, ok := f.Lookup(name)
+		return !ok
+	}
 }
 
 // isqrt is floor(sqrt(n)) for any int n (0 for n <= 0), without overflow.

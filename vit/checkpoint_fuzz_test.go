@@ -26,13 +26,24 @@ func FuzzLoadCheckpoint(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(buf.Bytes())
+		// The same tensors as a bare timm file: the architecture is
+		// inferred from their shapes.
+		var ts []safetensors.WriteTensor
+		for _, p := range m.Params.List() {
+			ts = append(ts, safetensors.WriteTensor{Name: p.Name, Shape: p.Shape, Data: p.Data})
+		}
+		buf.Reset()
+		if err := safetensors.Encode(&buf, ts, nil); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := safetensors.Parse(b)
 		if err != nil {
 			return // the safetensors layer's own fuzz target covers these
 		}
-		for _, opts := range []LoadOptions{{}, {Preset: "micro"}, {Preset: "micro", Attention: "taylor"}} {
+		for _, opts := range []LoadOptions{{}, {Heads: 2, LNEps: 1e-5}, {Preset: "micro"}, {Preset: "micro", Attention: "taylor"}} {
 			m, _, err := loadParsed("fuzz.safetensors", file, opts)
 			if err != nil {
 				if m != nil {

@@ -25,6 +25,9 @@ type Config struct {
 	MLPRatio  float64 `json:"mlp_ratio"`
 	Classes   int     `json:"classes"`
 	Attention string  `json:"attention"`
+	// LNEps is the LayerNorm epsilon; 0 (files written before it was
+	// recorded) means timm's LayerNormEps.
+	LNEps float64 `json:"ln_eps,omitempty"`
 
 	// A pruned model (`vitc prune`) records what compaction left of each
 	// block and where it prunes tokens; unset, every block has Heads heads
@@ -74,6 +77,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%d heads do not divide dim %d", c.Heads, c.Dim)
 	case c.MLPRatio <= 0 || c.Hidden() <= 0:
 		return fmt.Errorf("mlp ratio %g gives no hidden units", c.MLPRatio)
+	}
+	if c.LNEps < 0 || c.LNEps > 1 || math.IsNaN(c.LNEps) {
+		return fmt.Errorf("LayerNorm eps %g is not in [0, 1]", c.LNEps)
 	}
 	if !slices.Contains(attentionKinds, c.Attention) {
 		return fmt.Errorf("unknown attention kind %q (want %s)", c.Attention, strings.Join(attentionKinds, " or "))
@@ -145,6 +151,14 @@ func (c Config) Patches() int { return (c.Image / c.Patch) * (c.Image / c.Patch)
 
 // Tokens is the sequence length including the cls token.
 func (c Config) Tokens() int { return c.Patches() + 1 }
+
+// Eps is the LayerNorm epsilon every norm of the model uses.
+func (c Config) Eps() float64 {
+	if c.LNEps == 0 {
+		return LayerNormEps
+	}
+	return c.LNEps
+}
 
 // HeadDim is the per-head width.
 func (c Config) HeadDim() int { return c.Dim / c.Heads }

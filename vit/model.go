@@ -46,7 +46,7 @@ var attentionFuncs = map[string]AttentionFunc{
 	"taylor":  taylorattn.Attention,
 }
 
-// LayerNormEps is timm's ViT LayerNorm epsilon.
+// LayerNormEps is timm's ViT LayerNorm epsilon, the default of Config.LNEps.
 const LayerNormEps = 1e-6
 
 // New builds a model with timm's initialisation, seeded.
@@ -140,7 +140,7 @@ func (m *Model) linear(p *Pass, l linear, x *autograd.Tensor) *autograd.Tensor {
 }
 
 func (m *Model) layerNorm(p *Pass, l layerNorm, x *autograd.Tensor) *autograd.Tensor {
-	return autograd.LayerNorm(p.Tape, x, l.weight.Tensor, l.bias.Tensor, LayerNormEps)
+	return autograd.LayerNorm(p.Tape, x, l.weight.Tensor, l.bias.Tensor, m.Eps())
 }
 
 // Forward maps normalised images (B, C, H, W) to logits (B, classes) with

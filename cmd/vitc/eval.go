@@ -14,6 +14,7 @@ import (
 
 type evalOptions struct {
 	checkpointFlags
+	dataFlags
 	Data  string
 	Seed  int64
 	Batch int
@@ -30,8 +31,9 @@ func newEvalCmd() *cobra.Command {
 			return runEval(o, cmd.OutOrStdout())
 		},
 	}
-	o.bind(cmd)
+	o.checkpointFlags.bind(cmd)
 	f := cmd.Flags()
+	o.dataFlags.bind(f, false)
 	f.StringVar(&o.Data, "data", "", "data spec (default: the data the checkpoint was trained on)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when --data is synthetic)")
 	f.IntVar(&o.Batch, "batch", 256, "evaluation batch size")
@@ -64,7 +66,7 @@ func runEval(o *evalOptions, stdout io.Writer) error {
 		}
 		spec = meta.Dataset
 	}
-	ds, err := datasets.Load(spec, o.Seed)
+	ds, err := o.loadDataFor(spec, o.Seed, m, o.cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 type exportOptions struct {
 	checkpointFlags
+	dataFlags
 	HW          string
 	Calib       string
 	CalibImages int
@@ -34,8 +35,9 @@ func newExportCmd() *cobra.Command {
 			return runExport(o, cmd.OutOrStdout())
 		},
 	}
-	o.bind(cmd)
+	o.checkpointFlags.bind(cmd)
 	f := cmd.Flags()
+	o.dataFlags.bind(f, false)
 	f.StringVar(&o.HW, "hw", "", "hardware config hw.json (default: vitc's, export/hw/default.json)")
 	f.StringVar(&o.Calib, "calib", "", "calibration data spec; its train split is used (default: the checkpoint's data)")
 	f.IntVar(&o.CalibImages, "calib-images", 1024, "calibration images (at most the train split)")
@@ -87,7 +89,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 		}
 		spec = meta.Dataset
 	}
-	ds, err := datasets.Load(spec, o.Seed)
+	ds, err := o.loadDataFor(spec, o.Seed, m, o.cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ type inspectOptions struct {
 	Model     string
 	Attention string
 	JSON      bool
+	timmFlags
 }
 
 func newInspectCmd() *cobra.Command {
@@ -26,13 +27,14 @@ func newInspectCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Path = args[0]
-			return runInspect(o, cmd.OutOrStdout())
+			return runInspect(o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Model, "model", "", "preset of a checkpoint without vitc metadata")
 	f.StringVar(&o.Attention, "attention", "", "attention kind of a checkpoint without vitc metadata")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	o.timmFlags.bind(f, true)
 	return cmd
 }
 
@@ -45,11 +47,15 @@ type inspectReport struct {
 	Classes       []string   `json:"class_names,omitempty"`
 }
 
-func runInspect(o *inspectOptions, stdout io.Writer) error {
+func runInspect(o *inspectOptions, stdout, stderr io.Writer) error {
 	if st, err := os.Stat(o.Path); err == nil && st.IsDir() {
 		return runInspectBundle(o, stdout)
 	}
-	m, meta, err := vit.Load(o.Path, vit.LoadOptions{Preset: o.Model, Attention: o.Attention})
+	opts, err := o.timmFlags.options(o.Model, o.Attention, stderr)
+	if err != nil {
+		return err
+	}
+	m, meta, err := loadCheckpoint(o.Path, opts)
 	if err != nil {
 		return err
 	}
@@ -71,6 +77,10 @@ func runInspect(o *inspectOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  architecture  ViT: %dx%dx%d input, patch %d (%d tokens), dim %d, depth %d, heads %d, mlp %d\n",
 		c.Channels, c.Image, c.Image, c.Patch, c.Tokens(), c.Dim, c.Depth, c.Heads, c.Hidden())
 	fmt.Fprintf(stdout, "  attention     %s\n", c.Attention)
+	fmt.Fprintf(stdout, "  layernorm eps %g\n", c.Eps())
+	if len(meta.NormMean) > 0 {
+		fmt.Fprintf(stdout, "  normalisation mean %v std %v\n", meta.NormMean, meta.NormStd)
+	}
 	fmt.Fprintf(stdout, "  classes       %d\n", c.Classes)
 	fmt.Fprintf(stdout, "  parameters    %d (%.2f M)\n", rep.Params, float64(rep.Params)/1e6)
 	fmt.Fprintf(stdout, "  FLOPs/image   %d (%.3f GFLOPs)\n", rep.FLOPsPerImage, float64(rep.FLOPsPerImage)/1e9)

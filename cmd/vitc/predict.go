@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,70 +21,148 @@ type predictOptions struct {
 	Input  string
 	Output string
 	Batch  int
+	TopK   int
+	JSON   bool
 }
 
 func newPredictCmd() *cobra.Command {
 	o := &predictOptions{}
 	cmd := &cobra.Command{
 		Use:   "predict",
-		Short: "Write a model's logits for a .npy batch, an image file or a folder of images",
-		Long: `Write float32 logits [B, classes] as .npy. --input is a .npy float32
+		Short: "Classify images, or write a model's logits for a .npy batch, an image file or a folder of images",
+		Long: `Print the top classes (names and probabilities) of each input, and with
+--output write float32 logits [B, classes] as .npy. --input is a .npy float32
 [B,C,H,W] of already-normalised model input, or a PNG/JPEG file or a folder of
-them (sorted by name), normalised with the checkpoint's statistics.`,
+them (sorted by name), resized as eval does (shorter side to size/0.875, centre
+crop) when not the model's size, and normalised with the checkpoint's statistics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPredict(o, cmd.OutOrStdout())
 		},
 	}
-	o.bind(cmd)
+	o.checkpointFlags.bind(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Input, "input", "", "input .npy, image file or folder of images")
-	f.StringVar(&o.Output, "output", "", "output .npy of logits")
+	f.StringVar(&o.Output, "output", "", "output .npy of logits (default: print the top classes only)")
 	f.IntVar(&o.Batch, "batch", 64, "batch size")
+	f.IntVar(&o.TopK, "topk", 5, "classes printed per input (0: none)")
+	f.BoolVar(&o.JSON, "json", false, "print the top classes as one JSON object")
 	_ = cmd.MarkFlagRequired("input")
-	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }
 
 func runPredict(o *predictOptions, stdout io.Writer) error {
+	if o.TopK < 0 {
+		return fmt.Errorf("--topk %d must not be negative", o.TopK)
+	}
 	m, meta, err := o.load()
 	if err != nil {
 		return err
 	}
-	x, n, err := readModelInput(o.Input, m, meta)
+	x, names, err := readModelInput(o.Input, m, meta)
 	if err != nil {
 		return err
 	}
+	n := len(names)
 	logits := vit.Predict(m, x, n, max(1, o.Batch))
-	if err := npy.WriteFile(o.Output, logits, []int{n, m.Classes}); err != nil {
-		return err
+	if o.Output != "" {
+		if err := npy.WriteFile(o.Output, logits, []int{n, m.Classes}); err != nil {
+			return err
+		}
+		if !o.JSON {
+			fmt.Fprintf(stdout, "wrote logits [%d, %d] to %s\n", n, m.Classes, o.Output)
+		}
 	}
-	fmt.Fprintf(stdout, "wrote logits [%d, %d] to %s\n", n, m.Classes, o.Output)
+	if o.TopK == 0 && !o.JSON {
+		return nil
+	}
+	preds := topClasses(logits, names, m.Classes, min(o.TopK, m.Classes), meta.ClassNames)
+	if o.JSON {
+		return printJSON(stdout, struct {
+			Predictions []prediction `json:"predictions"`
+		}{preds})
+	}
+	for _, p := range preds {
+		fmt.Fprintf(stdout, "%s\n", p.Input)
+		for _, c := range p.Top {
+			fmt.Fprintf(stdout, "  %6.2f%%  %s\n", 100*c.Prob, c.Name)
+		}
+	}
 	return nil
 }
 
-// readModelInput returns n normalised images (n, C, H, W) for the model.
-func readModelInput(path string, m *vit.Model, meta vit.Meta) ([]float32, int, error) {
+type prediction struct {
+	Input string       `json:"input"`
+	Top   []classScore `json:"top"`
+}
+
+type classScore struct {
+	Class int     `json:"class"`
+	Name  string  `json:"name"`
+	Prob  float64 `json:"prob"`
+}
+
+// topClasses turns each row of logits (n, classes) into its k most
+// probable classes (softmax), named from the checkpoint when it has names.
+func topClasses(logits []float32, inputs []string, classes, k int, names []string) []prediction {
+	out := make([]prediction, len(inputs))
+	for r, in := range inputs {
+		row := logits[r*classes : (r+1)*classes]
+		mx := float64(row[0])
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		var sum float64
+		p := make([]float64, classes)
+		for i, v := range row {
+			p[i] = math.Exp(float64(v) - mx)
+			sum += p[i]
+		}
+		idx := make([]int, classes)
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return p[idx[a]] > p[idx[b]] })
+		out[r].Input = in
+		out[r].Top = []classScore{}
+		for _, c := range idx[:k] {
+			name := fmt.Sprint(c)
+			if c < len(names) {
+				name = names[c]
+			}
+			out[r].Top = append(out[r].Top, classScore{Class: c, Name: name, Prob: p[c] / sum})
+		}
+	}
+	return out
+}
+
+// readModelInput returns n normalised images (n, C, H, W) for the model and
+// a label for each (its file, or its index in a .npy batch).
+func readModelInput(path string, m *vit.Model, meta vit.Meta) ([]float32, []string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("input %s: %w", path, err)
+		return nil, nil, fmt.Errorf("input %s: %w", path, err)
 	}
 	c, s := m.Channels, m.Image
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
 		data, shape, err := npy.ReadFile(path)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		if len(shape) != 4 || shape[1] != c || shape[2] != s || shape[3] != s {
-			return nil, 0, fmt.Errorf("input %s has shape %v, the model takes [B, %d, %d, %d]", path, shape, c, s, s)
+			return nil, nil, fmt.Errorf("input %s has shape %v, the model takes [B, %d, %d, %d]", path, shape, c, s, s)
 		}
-		return data, shape[0], nil
+		labels := make([]string, shape[0])
+		for i := range labels {
+			labels[i] = fmt.Sprintf("%s[%d]", path, i)
+		}
+		return data, labels, nil
 	}
 	files := []string{path}
 	if st.IsDir() {
 		entries, err := os.ReadDir(path)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		files = files[:0]
 		for _, e := range entries {
@@ -94,7 +173,7 @@ func readModelInput(path string, m *vit.Model, meta vit.Meta) ([]float32, int, e
 		}
 		sort.Strings(files)
 		if len(files) == 0 {
-			return nil, 0, fmt.Errorf("input folder %s has no .png or .jpg images", path)
+			return nil, nil, fmt.Errorf("input folder %s has no .png or .jpg images", path)
 		}
 	}
 	stats := statsFor(meta, nil)
@@ -102,13 +181,10 @@ func readModelInput(path string, m *vit.Model, meta vit.Meta) ([]float32, int, e
 	for _, f := range files {
 		im, err := datasets.LoadImage(f)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
-		if im.H != s || im.W != s {
-			return nil, 0, fmt.Errorf("image %s is %dx%d, the model takes %dx%d", f, im.W, im.H, s, s)
-		}
-		x = append(x, im.Channels(c)...)
+		x = append(x, im.EvalResize(s, datasets.DefaultCropPct).Channels(c)...)
 	}
 	stats.Normalize(x, c, s, s)
-	return x, len(files), nil
+	return x, files, nil
 }

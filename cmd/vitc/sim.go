@@ -18,6 +18,7 @@ import (
 )
 
 type simOptions struct {
+	dataFlags
 	Bundle  string
 	HW      string
 	Data    string
@@ -38,6 +39,7 @@ func newSimCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	o.dataFlags.bind(f, false)
 	f.StringVar(&o.Bundle, "bundle", "", "bundle directory (from vitc export)")
 	f.StringVar(&o.HW, "hw", "", "hardware config to run on (default: vitc's); the bundle must have been compiled for it")
 	f.StringVar(&o.Data, "data", "", "data spec whose test split is run (default: the data the bundle records)")
@@ -133,11 +135,11 @@ func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, r
 		spec = lb.Model.Dataset
 	}
 	rep.Data = spec
-	ds, err := datasets.Load(spec, o.Seed)
+	m, meta, err := lb.FloatModel()
 	if err != nil {
 		return err
 	}
-	m, meta, err := lb.FloatModel()
+	ds, err := o.loadDataFor(spec, o.Seed, m, nil)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 // trainOptions are `vitc train`'s flags.
 type trainOptions struct {
 	architectureFlags
+	fineTuneFlags
 	Data                     string
 	Epochs, Batch            int
 	LR, MinLR, WeightDecay   float64
@@ -58,6 +59,7 @@ finishes the same run with the same settings.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "synthetic", "data: synthetic, digits:FILE, mnist:DIR, cifar10:DIR, folder:DIR")
 	o.architectureFlags.bind(f)
+	o.fineTuneFlags.bind(f)
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
 	f.IntVar(&o.Batch, "batch", 32, "batch size")
 	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
@@ -104,8 +106,14 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		}
 	} else {
 		var err error
-		if job, err = newTrainJob(o); err != nil {
+		if job, err = newTrainJob(o, stderr); err != nil {
 			return err
+		}
+		if o.Init != "" { // the architecture is the checkpoint's, not a preset
+			o.Model = strings.TrimSuffix(filepath.Base(o.Init), ".safetensors")
+			if o.Model == "model" { // runs/NAME/model.safetensors: NAME
+				o.Model = filepath.Base(filepath.Dir(o.Init))
+			}
 		}
 		if o.Out == "" {
 			kind, _, _ := strings.Cut(o.Data, ":")
@@ -156,12 +164,24 @@ func interrupted(err error, cmd, dir string) error {
 	return err
 }
 
-func newTrainJob(o *trainOptions) (*pipeline.Job, error) {
-	ds, err := datasets.Load(o.Data, o.Seed)
+// newTrainJob maps the flags to a training run. With --init the
+// architecture is the checkpoint's, adapted to the data; the lines saying
+// how go to stderr once the run is set up, so a refused one prints one line.
+func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
+	_, initWith, err := o.readInit()
 	if err != nil {
 		return nil, err
 	}
+	dopts := o.dataFlags.options(o.ImageSize)
+	ds, err := datasets.LoadWith(o.Data, o.Seed, dopts)
+	if err != nil {
+		return nil, err
+	}
+	reportSkipped(ds, stderr)
 	cfg, err := vit.ConfigFor(o.Model, ds, o.overrides())
+	if initWith.Pretrained != nil {
+		cfg, err = initWith.Pretrained.Config, nil // the pipeline adapts it to the data
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,14 +192,19 @@ func newTrainJob(o *trainOptions) (*pipeline.Job, error) {
 	if o.SkipNonFinite < 0 {
 		return nil, fmt.Errorf("--skip-nonfinite (%d) must not be negative", o.SkipNonFinite)
 	}
-	plan := pipeline.Plan{Kind: pipeline.KindTrain, Init: o.Init, Sparse: o.Sparse}
+	plan := pipeline.Plan{Kind: pipeline.KindTrain, Init: o.Init, InitWith: initWith, Sparse: o.Sparse}
 	if o.Teacher != "" {
 		plan.Distill = &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp}
 	}
-	return pipeline.New(pipeline.Spec{Train: training.Options{
+	job, err := pipeline.New(pipeline.Spec{Train: training.Options{
 		Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
-		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed,
+		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, DataOptions: dopts,
 		CheckpointEvery: o.CheckpointEvery, SkipNonFinite: o.SkipNonFinite,
 	}, Plan: plan}, ds)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(stderr, &o.initLog)
+	return job, nil
 }

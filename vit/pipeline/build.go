@@ -19,8 +19,9 @@ type parts struct {
 }
 
 // Build makes the run a Spec describes, on ds: the model (seeded, then
-// initialised from Plan.Init), normalisation statistics from the training
-// split, and the components of the plan. A resumed run passes the saved
+// initialised from Plan.Init, adapted to the data when Plan.InitWith says
+// so), normalisation statistics (the data's, or the pretrained
+// checkpoint's), and the components of the plan. A resumed run passes the saved
 // state, which then supplies weights, statistics and progress instead.
 func Build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Run, error) {
 	r, _, err := build(spec, ds, saved)
@@ -37,21 +38,21 @@ func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Ru
 	if ds.Train.Len() == 0 || ds.Test.Len() == 0 {
 		return nil, nil, fmt.Errorf("data %q has an empty train or test split", spec.Train.Data)
 	}
-	m, err := vit.New(spec.Train.Config, spec.Train.Seed)
-	if err != nil {
-		return nil, nil, err
-	}
-	r := &training.Run{Opts: spec.Train, Model: m, Data: ds}
+	var r *training.Run
 	if saved == nil {
-		if spec.Plan.Init != "" {
-			if err := m.LoadWeightsFrom(spec.Plan.Init); err != nil {
-				return nil, nil, err
-			}
+		m, stats, err := vit.NewRunModel(spec.Train.Config, spec.Train.Seed, spec.Plan.Init, spec.Plan.InitWith, ds)
+		if err != nil {
+			return nil, nil, err
 		}
-		stats := datasets.ComputeStats(ds)
-		r.Meta = vit.Meta{Dataset: spec.Train.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}
+		spec.Train.Config = m.Config // adapted to the data when fine-tuning
+		r = &training.Run{Opts: spec.Train, Model: m, Data: ds,
+			Meta: vit.Meta{Dataset: spec.Train.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}}
 	} else {
-		r.Meta = saved.Meta
+		m, err := vit.New(spec.Train.Config, spec.Train.Seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		r = &training.Run{Opts: spec.Train, Model: m, Data: ds, Meta: saved.Meta}
 	}
 	p, err := components(spec, r)
 	if err != nil {

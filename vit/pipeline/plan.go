@@ -12,6 +12,7 @@ import (
 	"vitc/blockprune"
 	"vitc/taylorattn"
 	"vitc/tokenprune"
+	"vitc/vit"
 	"vitc/vit/training"
 )
 
@@ -34,6 +35,10 @@ type Plan struct {
 	// Init is the checkpoint the weights start from ("": initialised from
 	// the seed).
 	Init string `json:"init,omitempty"`
+	// InitWith says how Init is read and adapted to the data (fine-tuning a
+	// published checkpoint). It is not saved: a resumed run takes its
+	// model from the saved state.
+	InitWith vit.InitOptions `json:"-"`
 	// Sparse is Taylor attention's sparse training branch (Weight 0: off).
 	Sparse taylorattn.SparseOptions `json:"sparse"`
 	// Distill, when set, replaces cross-entropy by distillation from a

@@ -38,6 +38,7 @@ type TrainReport struct {
 	Config         vit.Config `json:"config"`
 	BLAS           string     `json:"blas"`
 	Checkpoint     string     `json:"checkpoint"`
+	SkippedImages  int        `json:"skipped_images,omitempty"` // undecodable files left out (skip bad images)
 }
 
 // PruneReport is report.json of a pruning run.
@@ -81,7 +82,7 @@ type Job struct {
 func New(spec Spec, ds *datasets.Dataset) (*Job, error) {
 	if ds == nil {
 		var err error
-		if ds, err = datasets.Load(spec.Train.Data, spec.Train.Seed); err != nil {
+		if ds, err = datasets.LoadWith(spec.Train.Data, spec.Train.Seed, spec.Train.DataOptions); err != nil {
 			return nil, err
 		}
 	}
@@ -103,7 +104,7 @@ func Open(dir string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds, err := datasets.Load(spec.Train.Data, spec.Train.Seed)
+	ds, err := datasets.LoadWith(spec.Train.Data, spec.Train.Seed, spec.Train.DataOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +156,7 @@ func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport
 		TestAccuracy: res.Test.Accuracy, TestTop5: res.Test.Top5, ChanceAccuracy: 1 / float64(m.Classes),
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Params: m.Params.Count(),
 		FLOPsPerImage: m.FLOPs(), Data: r.Opts.Data, Seed: r.Opts.Seed, Config: m.Config,
-		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, training.ModelFile),
+		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, training.ModelFile), SkippedImages: r.Data.Skipped,
 	}
 	if res.TrainSeconds > 0 {
 		rep.TrainImgPerSec = float64(len(res.History)*r.Data.Train.Len()) / res.TrainSeconds

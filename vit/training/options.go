@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"vitc/datasets"
 	"vitc/vit"
 )
 
@@ -23,6 +24,9 @@ type Options struct {
 	ClipNorm       float64    `json:"clip_norm"`
 	Augment        bool       `json:"augment"`
 	Seed           int64      `json:"seed"`
+	// DataOptions resize and split the data (saved so a resumed run reads
+	// the same images).
+	DataOptions datasets.Options `json:"data_options,omitzero"`
 	// CheckpointEvery saves resumable state this often inside an epoch, so
 	// a killed run loses at most this much work (0: only at epoch ends).
 	CheckpointEvery time.Duration `json:"checkpoint_every"`

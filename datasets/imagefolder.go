@@ -1,0 +1,230 @@
+package datasets
+
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Options change how data is read for a model.
+type Options struct {
+	// ImageSize, if set, resizes every image to ImageSize×ImageSize: a
+	// fixed-size set is resampled as a whole, a folder's photos get timm's
+	// eval transform (shorter side to size/0.875, centre crop) once, at
+	// load, so no epoch decodes or resizes again.
+	ImageSize int
+	// ValSplit is the fraction of each class held out as the test split
+	// of a folder without test/ (or val/); the choice is deterministic.
+	ValSplit float64
+	// SkipBadImages leaves out files that do not decode (counted in
+	// Dataset.Skipped) instead of failing on the first.
+	SkipBadImages bool
+	// Channels, if set, converts the images to 1 or 3 channels (luma, or
+	// grey replicated) for a model that takes those.
+	Channels int
+}
+
+// LoadWith is Load with opts.
+func LoadWith(spec string, seed int64, opts Options) (*Dataset, error) {
+	if opts.ImageSize < 0 {
+		return nil, fmt.Errorf("image size %d must be positive", opts.ImageSize)
+	}
+	if opts.ValSplit < 0 || opts.ValSplit >= 1 || math.IsNaN(opts.ValSplit) {
+		return nil, fmt.Errorf("validation split %g is not in [0, 1)", opts.ValSplit)
+	}
+	kind, arg, _ := strings.Cut(spec, ":")
+	var d *Dataset
+	var err error
+	if kind == "folder" && arg != "" {
+		d, err = LoadFolderWith(arg, opts)
+	} else {
+		d, err = Load(spec, seed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.ImageSize > 0 {
+		d.ResizeTo(opts.ImageSize)
+	}
+	if (opts.Channels == 1 || opts.Channels == 3) && d.C != opts.Channels {
+		for _, s := range []*Split{&d.Train, &d.Test} {
+			in := d.C * d.H * d.W
+			x := make([]float32, 0, s.Len()*opts.Channels*d.H*d.W)
+			for i := range s.Len() {
+				x = append(x, Image{C: d.C, H: d.H, W: d.W, Pix: s.X[i*in : (i+1)*in]}.Channels(opts.Channels)...)
+			}
+			s.X = x
+		}
+		d.C = opts.Channels
+	}
+	return d, nil
+}
+
+// LoadFolder reads dir/train/<class>/* and dir/test/<class>/* (images of
+// one size). Classes are the sorted training subdirectories; test may use
+// any subset of them. FlipOK is false because nothing in a folder says
+// whether its classes are mirror-symmetric; a caller that knows may set it.
+func LoadFolder(dir string) (*Dataset, error) { return LoadFolderWith(dir, Options{}) }
+
+// LoadFolderWith reads an image folder: dir/train/<class>/* with
+// dir/test/<class>/* (or val/), or with opts.ValSplit of each class held
+// out when there is no test folder; or dir/<class>/* with opts.ValSplit.
+// Images of mixed sizes need opts.ImageSize.
+func LoadFolderWith(dir string, opts Options) (*Dataset, error) {
+	trainDir, testDir := filepath.Join(dir, "train"), ""
+	for _, name := range []string{"test", "val"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err == nil && st.IsDir() {
+			testDir = filepath.Join(dir, name)
+			break
+		}
+	}
+	if st, err := os.Stat(trainDir); err != nil || !st.IsDir() {
+		if opts.ValSplit == 0 || testDir != "" {
+			_, err := classDirs(trainDir)
+			return nil, fmt.Errorf("folder: %v", cmp.Or(err, fmt.Errorf("%s is not a directory", trainDir)))
+		}
+		trainDir = dir // dir/<class>/*: the validation split comes from it
+	}
+	classes, err := classDirs(trainDir)
+	if err != nil {
+		return nil, fmt.Errorf("folder: %w", err)
+	}
+	if len(classes) == 0 {
+		return nil, fmt.Errorf("folder: %s: no class subdirectories", trainDir)
+	}
+	if testDir == "" && opts.ValSplit == 0 {
+		return nil, fmt.Errorf("folder: %s has no test/ or val/ folder: hold out part of train with a validation split", dir)
+	}
+	var testClasses []string
+	if testDir != "" {
+		if testClasses, err = classDirs(testDir); err != nil {
+			return nil, fmt.Errorf("folder: %w", err)
+		}
+	}
+	for _, c := range testClasses {
+		if !slices.Contains(classes, c) {
+			return nil, fmt.Errorf("folder: %s: class %q has no training directory", filepath.Join(testDir, c), c)
+		}
+	}
+	f := folderReader{opts: opts}
+	train, err := f.readSplit(trainDir, classes, classes, true)
+	if err != nil {
+		return nil, err
+	}
+	var test []labelled
+	if testDir != "" {
+		if test, err = f.readSplit(testDir, testClasses, classes, false); err != nil {
+			return nil, err
+		}
+	} else {
+		train, test = holdOut(train, len(classes), opts.ValSplit)
+	}
+	if len(test) == 0 {
+		return nil, fmt.Errorf("folder: %s: no test images", cmp.Or(testDir, dir))
+	}
+	if len(train) == 0 {
+		return nil, fmt.Errorf("folder: %s: no training images left", trainDir)
+	}
+	d := &Dataset{Name: "folder", C: 3, H: f.h, W: f.w, Classes: classes, Skipped: f.skipped}
+	if f.allGray {
+		d.C = 1
+	}
+	d.Train, d.Test = f.pack(train, d.C), f.pack(test, d.C)
+	return d, nil
+}
+
+// holdOut moves round(frac·n) images of each class (at least one when the
+// class has two) to the test split, chosen by a hash of their file names:
+// the split never changes with the seed or the order files are listed in.
+func holdOut(items []labelled, classes int, frac float64) (train, test []labelled) {
+	byClass := make([][]labelled, classes)
+	for _, it := range items {
+		byClass[it.label] = append(byClass[it.label], it)
+	}
+	hash := func(s string) uint64 { h := fnv.New64a(); h.Write([]byte(s)); return h.Sum64() }
+	for _, c := range byClass {
+		slices.SortFunc(c, func(a, b labelled) int {
+			return cmp.Or(cmp.Compare(hash(a.name), hash(b.name)), cmp.Compare(a.name, b.name))
+		})
+		k := int(math.Round(frac * float64(len(c))))
+		if k == 0 && len(c) >= 2 {
+			k = 1
+		}
+		test = append(test, c[:k]...)
+		train = append(train, c[k:]...)
+	}
+	return train, test
+}
+
+// folderReader carries what must agree across every file: the size set by
+// the first image (or the requested one), and whether all have been grey.
+type folderReader struct {
+	opts    Options
+	first   string
+	h, w    int
+	allGray bool
+	skipped int
+}
+
+type labelled struct {
+	im    Image
+	label int
+	name  string // file name within its class folder
+}
+
+func (f *folderReader) readSplit(dir string, classes, all []string, needEach bool) ([]labelled, error) {
+	var out []labelled
+	for _, c := range classes {
+		cdir := filepath.Join(dir, c)
+		ents, err := os.ReadDir(cdir)
+		if err != nil {
+			return nil, fmt.Errorf("folder: %w", err)
+		}
+		label := slices.Index(all, c)
+		found := 0
+		for _, e := range ents {
+			if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !isImageName(e.Name()) {
+				continue
+			}
+			path := filepath.Join(cdir, e.Name())
+			im, err := LoadImage(path)
+			if err != nil {
+				if f.opts.SkipBadImages {
+					f.skipped++
+					continue
+				}
+				return nil, fmt.Errorf("folder: %w", err)
+			}
+			if s := f.opts.ImageSize; s > 0 {
+				im = im.EvalResize(s, DefaultCropPct)
+			}
+			if f.first == "" {
+				f.first, f.h, f.w, f.allGray = path, im.H, im.W, true
+			}
+			if im.H != f.h || im.W != f.w {
+				return nil, fmt.Errorf("folder: %s: image is %dx%d but %s is %dx%d; images of several sizes need an image size to resize them to", path, im.W, im.H, f.first, f.w, f.h)
+			}
+			f.allGray = f.allGray && im.C == 1
+			out = append(out, labelled{im, label, e.Name()})
+			found++
+		}
+		if needEach && found == 0 {
+			return nil, fmt.Errorf("folder: %s: no .png, .jpg or .jpeg images", cdir)
+		}
+	}
+	return out, nil
+}
+
+func (f *folderReader) pack(items []labelled, c int) Split {
+	s := Split{X: make([]float32, 0, len(items)*c*f.h*f.w), Y: make([]int, 0, len(items))}
+	for _, it := range items {
+		s.X = append(s.X, it.im.Channels(c)...)
+		s.Y = append(s.Y, it.label)
+	}
+	return s
+}

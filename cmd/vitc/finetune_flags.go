@@ -80,14 +80,6 @@ func (o *trainOptions) readInit() (*vit.Pretrained, vit.InitOptions, error) {
 		}
 		return nil, vit.InitOptions{}, nil
 	}
-	for _, c := range []struct {
-		name string
-		set  bool
-	}{{"--patch", o.Patch != 0}, {"--dim", o.Dim != 0}, {"--depth", o.Depth != 0}, {"--mlp-ratio", o.MLPRatio != 0}} {
-		if c.set {
-			return nil, vit.InitOptions{}, fmt.Errorf("%s: with --init the architecture comes from %s", c.name, o.Init)
-		}
-	}
 	t := o.timmFlags
 	t.Heads = o.Heads // train's --heads names a timm file's heads
 	lo, err := t.options("", "", &o.initLog)
@@ -97,6 +89,19 @@ func (o *trainOptions) readInit() (*vit.Pretrained, vit.InitOptions, error) {
 	pre, err := vit.ReadPretrained(o.Init, lo)
 	if err != nil {
 		return nil, vit.InitOptions{}, flagError(err)
+	}
+	// The architecture is the checkpoint's: a flag may restate it (scripts
+	// that name the model they fine-tune), not change it.
+	pc := pre.Config
+	for _, c := range []struct {
+		name     string
+		set      bool
+		got, has float64
+	}{{"--patch", o.Patch != 0, float64(o.Patch), float64(pc.Patch)}, {"--dim", o.Dim != 0, float64(o.Dim), float64(pc.Dim)},
+		{"--depth", o.Depth != 0, float64(o.Depth), float64(pc.Depth)}, {"--mlp-ratio", o.MLPRatio != 0, o.MLPRatio, pc.MLPRatio}} {
+		if c.set && c.got != c.has {
+			return nil, vit.InitOptions{}, fmt.Errorf("%s %g: with --init the architecture comes from %s, which has %g", c.name, c.got, o.Init, c.has)
+		}
 	}
 	if o.ImageSize == 0 {
 		o.ImageSize = pre.Config.Image

@@ -131,3 +131,21 @@ func TestTrainInitTakesArchitectureFromMetadata(t *testing.T) {
 		t.Errorf("stderr %q", errOut)
 	}
 }
+
+// With --init the architecture is the checkpoint's: flags may restate it
+// (as the pipeline scripts do), not change it.
+func TestInitArchitectureFlagsRestateOnly(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := vitcRun(t, "train", "--out", dir, "--epochs", "1", "--dim", "16", "--depth", "1", "--heads", "2", "--batch", "128"); code != 0 {
+		t.Fatalf("train: %s", errOut)
+	}
+	ckpt := filepath.Join(dir, "model.safetensors")
+	out := filepath.Join(t.TempDir(), "ft")
+	if code, _, errOut := vitcRun(t, "train", "--init", ckpt, "--dim", "16", "--depth", "1", "--epochs", "1", "--batch", "128", "--out", out); code != 0 {
+		t.Errorf("--dim and --depth equal to the checkpoint's: exit %d: %s", code, errOut)
+	}
+	code, _, errOut := vitcRun(t, "train", "--init", ckpt, "--dim", "32", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "x"))
+	if code != exitBadInput || !strings.Contains(errOut, "--dim 32") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("--dim 32 against a dim-16 checkpoint: exit %d, stderr %q; want 2 and one line naming --dim 32", code, errOut)
+	}
+}

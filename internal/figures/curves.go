@@ -12,7 +12,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -103,18 +102,11 @@ func render(title string, pts []Point) (*vgimg.Canvas, error) {
 	}
 	acc.X.Label.Text = "epoch"
 
-	img := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(dpi),
-		vgimg.UseBackgroundColor(color.White))
+	img := newCanvas(width, height, dpi)
 	dc := draw.New(img)
 
 	// Figure title across the top, then the two panels below it.
-	titleStyle := text.Style{
-		Color:   color.Black,
-		Font:    font.From(sansBold, 16),
-		XAlign:  draw.XCenter,
-		YAlign:  draw.YTop,
-		Handler: plot.DefaultTextHandler,
-	}
+	titleStyle := textStyle(sansBold, 16, draw.XCenter)
 	const titleBand = 0.45 * vg.Inch
 	dc.FillText(titleStyle, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - 0.15*vg.Inch}, title)
 	body := draw.Crop(dc, 0, 0, 0, -titleBand)

@@ -7,12 +7,8 @@ import (
 	imagedraw "image/draw"
 	"math"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
-	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	"vitc/tokenprune"
 )
@@ -70,16 +66,9 @@ func WriteKeptTokens(path string, images []KeptImage) error {
 	rowH := keptCaption + cell + keptPad
 	h := keptPad + len(images)*rowH
 
-	c := vgimg.NewWith(vgimg.UseWH(vg.Length(w), vg.Length(h)), vgimg.UseDPI(keptDPI),
-		vgimg.UseBackgroundColor(color.White))
+	c := newCanvas(vg.Length(w), vg.Length(h), keptDPI)
 	dc := draw.New(c)
-	style := text.Style{
-		Color:   color.Black,
-		Font:    font.From(sans, 10),
-		XAlign:  draw.XLeft,
-		YAlign:  draw.YTop,
-		Handler: plot.DefaultTextHandler,
-	}
+	style := textStyle(sans, 10, draw.XLeft)
 	img := c.Image()
 	for r, im := range images {
 		top := keptPad + r*rowH

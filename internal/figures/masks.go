@@ -10,7 +10,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
-	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -85,16 +84,9 @@ func heatmapRender(title string, panels []MaskPanel) *vgimg.Canvas {
 
 	w := vg.Length(cols) * heatmapPanelWidth
 	h := vg.Length(rows)*heatmapPanelHeight + heatmapTitleBand
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(heatmapDPI),
-		vgimg.UseBackgroundColor(color.White))
+	img := newCanvas(w, h, heatmapDPI)
 	dc := draw.New(img)
-	titleStyle := text.Style{
-		Color:   color.Black,
-		Font:    font.From(sans, 16),
-		XAlign:  draw.XCenter,
-		YAlign:  draw.YTop,
-		Handler: plot.DefaultTextHandler,
-	}
+	titleStyle := textStyle(sans, 16, draw.XCenter)
 	dc.FillText(titleStyle, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - 0.15*vg.Inch}, title)
 	body := draw.Crop(dc, 0, 0, 0, -heatmapTitleBand)
 	tiles := draw.Tiles{

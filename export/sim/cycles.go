@@ -147,8 +147,7 @@ func (m *Machine) cost(in isa.Instr) Cost {
 		pes := h.PERows * h.PECols
 		var tiles, busiest int
 		if in.Op == isa.OpSpgemm {
-			_, _, perPE := m.tileIndex(a.u("index"), k, n)
-			for _, t := range perPE {
+			for _, t := range m.sparseIndex(m.pc, a.u("index"), k, n).perPE {
 				tiles += t
 				busiest = max(busiest, t)
 			}

@@ -17,6 +17,10 @@ type floatModel struct {
 	cfg    vit.Config
 	w      func(name string) []float32
 	absmax map[string]float64
+	// tap, when set, also receives every recorded tensor (names as in
+	// docs/bundle.md's activation scales): the per-layer error report's
+	// float side. Taylor's khat and g come once per head.
+	tap func(name string, xs []float32)
 }
 
 func newFloatModel(m *vit.Model) *floatModel {
@@ -30,6 +34,9 @@ func newFloatModel(m *vit.Model) *floatModel {
 }
 
 func (f *floatModel) record(name string, xs []float32) {
+	if f.tap != nil {
+		f.tap(name, xs)
+	}
 	m := f.absmax[name]
 	for _, v := range xs {
 		m = math.Max(m, math.Abs(float64(v)))

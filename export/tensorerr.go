@@ -40,9 +40,20 @@ type TensorSums struct {
 	FF, EE, FQ, QQ float64
 }
 
+// KeptSums counts, for one token-pruning block, how many of the tokens
+// the float model keeps the int8 model keeps too: where pruning picks
+// other tokens, everything after it differs by whole tokens.
+type KeptSums struct {
+	Block      int
+	Same, Kept int64
+}
+
 // LayerSums is every tapped tensor's sums, in the order the forward pass
-// produces them.
-type LayerSums []TensorSums
+// produces them, and the kept-token agreement of each pruning block.
+type LayerSums struct {
+	Tensors []TensorSums
+	Kept    []KeptSums
+}
 
 // Image runs one normalised image (C, H, W) through the float graph and its
 // quantized input through the integer reference, checks that the reference
@@ -59,25 +70,49 @@ func (p *LayerProbe) Image(img []float32, input []int8, got *sim.Trace) (LayerSu
 		}
 		floats[name] = append(floats[name], slices.Clone(xs))
 	}
+	floatKept := map[int][]int{}
+	f.keptTap = func(l int, kept []int) { floatKept[l] = slices.Clone(kept) }
 	f.forward(img)
 	ints := map[string][][]int32{}
 	tr := p.qm.reference(input, func(name string, q []int32) { ints[name] = append(ints[name], slices.Clone(q)) })
 	if got != nil {
 		if d := tr.Diff(got); d != "" {
-			return nil, fmt.Errorf("the integer model rebuilt from the bundle's scales does not reproduce the simulator: %s", d)
+			return LayerSums{}, fmt.Errorf("the integer model rebuilt from the bundle's scales does not reproduce the simulator: %s", d)
 		}
 	}
-	sums := make(LayerSums, 0, len(order))
+	var sums LayerSums
+	stage := 0
+	for l, b := range p.qm.Blocks {
+		if !b.Prune {
+			continue
+		}
+		if stage >= len(tr.Kept) {
+			return sums, fmt.Errorf("block %d prunes tokens but the trace has %d kept lists", l, len(tr.Kept))
+		}
+		fk := floatKept[l]
+		inInt := map[int32]bool{}
+		for _, j := range tr.Kept[stage][:len(fk)] { // kept first, then dropped
+			inInt[j] = true
+		}
+		k := KeptSums{Block: l, Kept: int64(len(fk))}
+		for _, j := range fk {
+			if inInt[int32(j)] {
+				k.Same++
+			}
+		}
+		sums.Kept = append(sums.Kept, k)
+		stage++
+	}
 	for _, name := range order {
 		fs, qs := floats[name], ints[name]
 		s := p.qm.Scales[name]
 		if len(fs) != len(qs) || s == 0 {
-			return nil, fmt.Errorf("tensor %s: %d float and %d integer values (scale %g)", name, len(fs), len(qs), s)
+			return LayerSums{}, fmt.Errorf("tensor %s: %d float and %d integer values (scale %g)", name, len(fs), len(qs), s)
 		}
 		t := TensorSums{Name: name}
 		for i := range fs {
 			if len(fs[i]) != len(qs[i]) {
-				return nil, fmt.Errorf("tensor %s: %d float and %d integer elements", name, len(fs[i]), len(qs[i]))
+				return LayerSums{}, fmt.Errorf("tensor %s: %d float and %d integer elements", name, len(fs[i]), len(qs[i]))
 			}
 			for j, fv := range fs[i] {
 				fv, qv := float64(fv), float64(qs[i][j])*s
@@ -88,7 +123,7 @@ func (p *LayerProbe) Image(img []float32, input []int8, got *sim.Trace) (LayerSu
 			}
 			t.Elems += int64(len(fs[i]))
 		}
-		sums = append(sums, t)
+		sums.Tensors = append(sums.Tensors, t)
 	}
 	return sums, nil
 }
@@ -96,23 +131,48 @@ func (p *LayerProbe) Image(img []float32, input []int8, got *sim.Trace) (LayerSu
 // Add accumulates o (another image's sums, same tensors) into s; a nil s
 // takes o.
 func (s LayerSums) Add(o LayerSums) (LayerSums, error) {
-	if s == nil {
-		return slices.Clone(o), nil
+	if s.Tensors == nil {
+		return LayerSums{Tensors: slices.Clone(o.Tensors), Kept: slices.Clone(o.Kept)}, nil
 	}
-	if len(s) != len(o) {
-		return nil, fmt.Errorf("%d tensors against %d", len(s), len(o))
+	if len(s.Tensors) != len(o.Tensors) || len(s.Kept) != len(o.Kept) {
+		return s, fmt.Errorf("%d tensors against %d", len(s.Tensors), len(o.Tensors))
 	}
-	for i := range s {
-		if s[i].Name != o[i].Name {
-			return nil, fmt.Errorf("tensor %s against %s", s[i].Name, o[i].Name)
+	for i := range s.Tensors {
+		t, u := &s.Tensors[i], o.Tensors[i]
+		if t.Name != u.Name {
+			return s, fmt.Errorf("tensor %s against %s", t.Name, u.Name)
 		}
-		s[i].Elems += o[i].Elems
-		s[i].FF += o[i].FF
-		s[i].EE += o[i].EE
-		s[i].FQ += o[i].FQ
-		s[i].QQ += o[i].QQ
+		t.Elems += u.Elems
+		t.FF += u.FF
+		t.EE += u.EE
+		t.FQ += u.FQ
+		t.QQ += u.QQ
+	}
+	for i := range s.Kept {
+		s.Kept[i].Same += o.Kept[i].Same
+		s.Kept[i].Kept += o.Kept[i].Kept
 	}
 	return s, nil
+}
+
+// KeptAgreement is one pruning block's share of float-kept tokens that
+// int8 keeps too, over all images.
+type KeptAgreement struct {
+	Block     int     `json:"block"`
+	Agreement float64 `json:"kept_agreement"`
+}
+
+// KeptAgreements reports every pruning block's kept-token agreement.
+func (s LayerSums) KeptAgreements() []KeptAgreement {
+	var out []KeptAgreement
+	for _, k := range s.Kept {
+		a := 1.0
+		if k.Kept > 0 {
+			a = float64(k.Same) / float64(k.Kept)
+		}
+		out = append(out, KeptAgreement{Block: k.Block, Agreement: a})
+	}
+	return out
 }
 
 // TensorError is one tensor's agreement: cosine similarity and SQNR of
@@ -131,8 +191,8 @@ const MaxSQNR = 200.0
 
 // Errors reports every tensor, the worst ones (lowest SQNR) flagged.
 func (s LayerSums) Errors(scales map[string]float64, worst int) []TensorError {
-	out := make([]TensorError, len(s))
-	for i, t := range s {
+	out := make([]TensorError, len(s.Tensors))
+	for i, t := range s.Tensors {
 		e := TensorError{Name: t.Name, Scale: scales[t.Name], Cosine: 1, SQNR: MaxSQNR}
 		if den := math.Sqrt(t.FF * t.QQ); den > 0 {
 			e.Cosine = t.FQ / den

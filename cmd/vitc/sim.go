@@ -76,6 +76,9 @@ type simReport struct {
 	// TensorErrors is --layers: every quantized tensor's error against
 	// float, in forward order (the cycle model has "layers").
 	TensorErrors []export.TensorError `json:"tensor_errors,omitempty"`
+	// KeptAgreement is --layers on a token-pruning model: per pruning
+	// block, the share of the float model's kept tokens int8 keeps too.
+	KeptAgreement []export.KeptAgreement `json:"kept_agreement,omitempty"`
 	sim.Stats
 }
 
@@ -277,6 +280,7 @@ func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, r
 	}
 	if probe != nil {
 		rep.TensorErrors = total.Errors(lb.Quant.Scales, worstTensors)
+		rep.KeptAgreement = total.KeptAgreements()
 	}
 	return nil
 }
@@ -291,6 +295,12 @@ func printSim(w io.Writer, r *simReport) {
 	fmt.Fprintf(w, "  accuracy: int8 %.2f%%, float %.2f%%\n\n", 100*r.AccuracyInt, 100*r.AccuracyFloat)
 	if len(r.TensorErrors) > 0 {
 		printTensorErrors(w, r.TensorErrors)
+	}
+	for _, k := range r.KeptAgreement {
+		fmt.Fprintf(w, "block %d keeps %.2f%% of the tokens the float model keeps\n", k.Block, 100*k.Agreement)
+	}
+	if len(r.KeptAgreement) > 0 {
+		fmt.Fprintln(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "layer\tcycles\tMACs\tDRAM bytes\tPE util\t")

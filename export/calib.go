@@ -67,7 +67,12 @@ func (h *magHist) add(xs []float32) {
 		if math.IsNaN(a) || math.IsInf(a, 0) {
 			continue
 		}
-		if a >= h.top {
+		switch {
+		case a == 0: // bin 0 whatever the range (which zeros cannot set)
+			h.counts[0]++
+			h.n++
+			continue
+		case a >= h.top:
 			h.grow(a)
 		}
 		h.counts[min(int(a/h.top*histBins), histBins-1)]++

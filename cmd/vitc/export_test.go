@@ -150,6 +150,8 @@ func testExportBadInput(t *testing.T, ckpt, bundleDir string) {
 		"over other files": {[]string{"export", "--checkpoint", ckpt, "--out", notBundle, "--calib-images", "8"}, notBundle},
 		"bad hw file":      {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--hw", ckpt}, "hardware config"},
 		"negative workers": {[]string{"sim", "--bundle", bundleDir, "--workers", "-1"}, "--workers"},
+		"calib method":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "kl"}, "--calib-method"},
+		"calib percentile": {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "percentile", "--calib-percentile", "0"}, "--calib-percentile"},
 	} {
 		code, stdout, errOut := vitcRun(t, c.args...)
 		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "goroutine") {

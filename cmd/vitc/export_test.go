@@ -50,6 +50,13 @@ func testSim(t *testing.T, bundleDir string) {
 	var sum int64
 	for _, l := range rep.Layers {
 		sum += l.Cycles
+		// The bound is a bound: no layer beats it.
+		if l.Roofline > l.Cycles || (l.MACs > 0 && l.Roofline == 0) {
+			t.Errorf("layer %s: %d cycles, roofline %d", l.Name, l.Cycles, l.Roofline)
+		}
+	}
+	if rep.Roofline > rep.Cycles || rep.Roofline == 0 {
+		t.Errorf("%d cycles, roofline %d", rep.Cycles, rep.Roofline)
 	}
 	if sum != rep.Cycles || len(rep.Layers) != 4 { // embed, two blocks, head
 		t.Fatalf("%d layers sum to %d cycles, total %d", len(rep.Layers), sum, rep.Cycles)

@@ -303,11 +303,11 @@ func printSim(w io.Writer, r *simReport) {
 		fmt.Fprintln(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "layer\tcycles\tMACs\tDRAM bytes\tPE util\t")
+	fmt.Fprintln(tw, "layer\tcycles\tMACs\tDRAM bytes\tPE util\troofline\tcycles/roofline\t")
 	for _, l := range r.Layers {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f%%\t\n", l.Name, l.Cycles, l.MACs, l.BytesMoved, 100*l.Utilisation)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f%%\t%d\t%s\t\n", l.Name, l.Cycles, l.MACs, l.BytesMoved, 100*l.Utilisation, l.Roofline, gap(l.Cycles, l.Roofline))
 	}
-	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%.1f%%\t\n", r.Cycles, r.MACs, r.BytesMoved, 100*r.Utilisation)
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%.1f%%\t%d\t%s\t\n", r.Cycles, r.MACs, r.BytesMoved, 100*r.Utilisation, r.Roofline, gap(r.Cycles, r.Roofline))
 	tw.Flush()
 	fmt.Fprintf(w, "\n%.1f µs per image at the configured clock (%.0f images/s)\n", 1e6*r.Seconds, r.ImagesPerSec)
 	if r.Compare != "" {
@@ -340,4 +340,12 @@ func printTensorErrors(w io.Writer, errs []export.TensorError) {
 		fmt.Fprintf(w, "%s %s (%.1f dB)", sep, e.Name, e.SQNR)
 	}
 	fmt.Fprint(w, "\n\n")
+}
+
+// gap is modelled cycles over the roofline bound, "-" without a bound.
+func gap(cycles, roofline int64) string {
+	if roofline == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", float64(cycles)/float64(roofline))
 }

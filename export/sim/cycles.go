@@ -48,6 +48,9 @@ type LayerStats struct {
 	MACs        int64   `json:"macs"`
 	BytesMoved  int64   `json:"bytes_moved"`
 	Utilisation float64 `json:"pe_utilisation"`
+	// Roofline is the layer's lower bound: max(MACs / peak MACs per
+	// cycle, DRAM bytes / DRAM bytes per cycle), rounded up.
+	Roofline int64 `json:"roofline_cycles"`
 }
 
 // Stats is the cycle model's account of one run.
@@ -58,6 +61,16 @@ type Stats struct {
 	MACs        int64        `json:"macs"`
 	BytesMoved  int64        `json:"bytes_moved"`
 	Utilisation float64      `json:"pe_utilisation"`
+	// Roofline is the run's bound from its total MACs and bytes (layers
+	// may overlap, so it can be below the sum of the layers' bounds).
+	Roofline int64 `json:"roofline_cycles"`
+}
+
+// roofline is max(⌈macs/peak⌉, ⌈bytes/bandwidth⌉).
+func roofline(h hw.Config, macs, bytes int64) int64 {
+	peak := int64(h.PEs() * h.MACsPerPE())
+	bw := int64(h.DRAMBytesPerCycle)
+	return max((macs+peak-1)/peak, (bytes+bw-1)/bw)
 }
 
 // vectorPasses is how many times a vector instruction streams its elements
@@ -116,6 +129,7 @@ func (c *cycleModel) stats() Stats {
 		if l.Cycles > 0 {
 			l.Utilisation = float64(l.MACs) / (peak * float64(l.Cycles))
 		}
+		l.Roofline = roofline(c.hw, l.MACs, l.BytesMoved)
 		s.Layers = append(s.Layers, l)
 		s.Cycles += l.Cycles
 		s.MACs += l.MACs
@@ -124,6 +138,7 @@ func (c *cycleModel) stats() Stats {
 	if s.Cycles > 0 {
 		s.Utilisation = float64(s.MACs) / (peak * float64(s.Cycles))
 	}
+	s.Roofline = roofline(c.hw, s.MACs, s.BytesMoved)
 	s.Seconds = c.hw.Seconds(s.Cycles)
 	return s
 }

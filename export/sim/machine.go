@@ -327,7 +327,7 @@ func (m *Machine) exec(in isa.Instr) {
 }
 
 func (m *Machine) softmaxParams(a args) intmath.SoftmaxParams {
-	p, err := intmath.SoftmaxFromWords(i32s(m.wgt, "wgt", a.u("params"), intmath.SoftmaxWords))
+	p, err := intmath.SoftmaxFromWords(m.r32(2, m.wgt, "wgt", a.u("params"), intmath.SoftmaxWords))
 	if err != nil {
 		failf("%v", err)
 	}

@@ -50,9 +50,10 @@ func testSim(t *testing.T, bundleDir string) {
 	var sum int64
 	for _, l := range rep.Layers {
 		sum += l.Cycles
-		// The bound is a bound: no layer beats it.
-		if l.Roofline > l.Cycles || (l.MACs > 0 && l.Roofline == 0) {
-			t.Errorf("layer %s: %d cycles, roofline %d", l.Name, l.Cycles, l.Roofline)
+		// A layer may beat its own bound (its weight load can start while
+		// the previous layer computes), but every layer has one.
+		if l.MACs > 0 && l.Roofline == 0 {
+			t.Errorf("layer %s: %d MACs, roofline %d", l.Name, l.MACs, l.Roofline)
 		}
 	}
 	if rep.Roofline > rep.Cycles || rep.Roofline == 0 {

@@ -48,8 +48,10 @@ type LayerStats struct {
 	MACs        int64   `json:"macs"`
 	BytesMoved  int64   `json:"bytes_moved"`
 	Utilisation float64 `json:"pe_utilisation"`
-	// Roofline is the layer's lower bound: max(MACs / peak MACs per
-	// cycle, DRAM bytes / DRAM bytes per cycle), rounded up.
+	// Roofline is the layer's limit: max(MACs / peak MACs per cycle,
+	// DRAM bytes / DRAM bytes per cycle), rounded up. Cycles can dip below
+	// it where the next layer's weight load, counted here, started while
+	// the previous layer computed.
 	Roofline int64 `json:"roofline_cycles"`
 }
 

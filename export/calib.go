@@ -15,7 +15,7 @@ const (
 )
 
 // DefaultCalibMethod is chosen by measurement (docs/quantization.md).
-const DefaultCalibMethod = CalibAbsmax
+const DefaultCalibMethod = CalibPercentile
 
 // DefaultCalibPercentile is the percentile method's default, in percent.
 const DefaultCalibPercentile = 99.99

@@ -32,7 +32,7 @@ type Machine struct {
 	fOperand   [2][]float32
 	i32Scratch [3][]int32
 	i8Scratch  [2][]int8
-	i64Scratch []int64
+	i64Scratch [2][]int64
 	mults      []intmath.Multiplier
 }
 
@@ -154,6 +154,12 @@ func put32(buf []byte, addr int, v int32) {
 
 func get32(buf []byte, addr int) int32 {
 	return int32(binary.LittleEndian.Uint32(span(buf, "act", addr, 4)))
+}
+
+// scratch64 returns int64 scratch slot resized to n.
+func (m *Machine) scratch64(slot, n int) []int64 {
+	m.i64Scratch[slot] = grow(m.i64Scratch[slot], n)
+	return m.i64Scratch[slot]
 }
 
 // scratch8 returns int8 scratch slot resized to n.
@@ -295,9 +301,9 @@ func (m *Machine) exec(in isa.Instr) {
 			failf("softmax over no columns")
 		}
 		out := m.scratch8(0, cols)
-		m.i64Scratch = grow(m.i64Scratch, cols)
+		scratch := m.scratch64(0, cols)
 		for r := 0; r < rows; r++ {
-			p.Row(out, m.r32(1, m.act, "act", a.u("src")+4*r*a.u("src_stride"), cols), m.i64Scratch)
+			p.Row(out, m.r32(1, m.act, "act", a.u("src")+4*r*a.u("src_stride"), cols), scratch)
 			copy(m.i8(m.act, a.u("dst")+r*a.u("dst_stride"), cols), out)
 		}
 	case isa.OpDivrow:
@@ -521,16 +527,16 @@ func (m *Machine) gather(slot int, src []byte, rows, cols, ri, cj int) []float32
 
 func (m *Machine) clsScore(a args) {
 	rows, cols := a.d("rows"), a.u("cols")
-	scores := make([]int64, rows)
+	scores := m.scratch64(0, rows)
 	if a.u("mode") == 1 { // taylor
-		w := i32s(m.wgt, "wgt", a.u("params"), 2)
+		w := m.r32(0, m.wgt, "wgt", a.u("params"), 2)
 		qk, err := intmath.MultiplierFromWords(w[0], w[1])
 		if err != nil {
 			failf("%v", err)
 		}
 		p := intmath.TaylorParams{QK: qk}
 		q0 := m.i8(m.act, a.u("src"), cols)
-		sums := i32s(m.act, "act", a.u("sums"), 2*cols)
+		sums := m.r32(1, m.act, "act", a.u("sums"), 2*cols)
 		den := p.Den(rows, q0, sums[cols:])
 		for j := range scores {
 			scores[j] = p.ClsScore(q0, m.i8(m.act, a.u("k")+j*a.u("k_stride"), cols), den)
@@ -539,7 +545,7 @@ func (m *Machine) clsScore(a args) {
 		if rows < 1 {
 			failf("no tokens to score")
 		}
-		m.softmaxParams(a).ClsRow(scores, i32s(m.act, "act", a.u("src"), rows), make([]int64, rows))
+		m.softmaxParams(a).ClsRow(scores, m.r32(1, m.act, "act", a.u("src"), rows), m.scratch64(1, rows))
 	}
 	for j, s := range scores {
 		addr := a.u("dst") + 4*j
@@ -556,8 +562,8 @@ func (m *Machine) topk(a args) {
 	if den == 0 || rows < 2 {
 		failf("top-k of %d tokens at keep %d/%d", rows, num, den)
 	}
-	s := i32s(m.act, "act", a.u("src"), rows)
-	scores := make([]int64, rows)
+	s := m.r32(0, m.act, "act", a.u("src"), rows)
+	scores := m.scratch64(0, rows)
 	for i, v := range s {
 		scores[i] = int64(v)
 	}
@@ -585,21 +591,21 @@ func (m *Machine) fuse(a args) {
 	if k < 1 || divisor == 0 {
 		failf("fuse keeping %d of %d tokens, divisor %d", k, rows, divisor)
 	}
-	idx := i32s(m.act, "act", a.u("index"), rows-1)
+	idx := m.r32(0, m.act, "act", a.u("index"), rows-1)
 	for _, j := range idx {
 		if j < 1 || int(j) >= rows {
 			failf("token index %d outside 1..%d", j, rows-1)
 		}
 	}
-	s := i32s(m.act, "act", a.u("scores"), rows)
+	s := m.r32(1, m.act, "act", a.u("scores"), rows)
 	x := m.i8(m.act, src, rows*cols)
-	out := make([]int8, outRows*cols)
+	out := m.scratch8(0, outRows*cols)
 	copy(out, x[:cols])
 	for i, j := range idx[:k] {
 		copy(out[(i+1)*cols:(i+2)*cols], x[int(j)*cols:int(j+1)*cols])
 	}
 	dropped := idx[k:]
-	col, ws := make([]int8, len(dropped)), make([]int64, len(dropped))
+	col, ws := m.scratch8(1, len(dropped)), m.scratch64(0, len(dropped))
 	for i, j := range dropped {
 		ws[i] = int64(s[j])
 	}

@@ -27,6 +27,7 @@ type cycleModel struct {
 	free   [3]int64 // when each queue finishes its last instruction
 	layers []LayerStats
 	end    []int64 // latest end time over instructions up to each layer
+	costs  []Cost  // each instruction's cost in the last run (by index)
 }
 
 // Cost is one instruction's work: cycles on its unit, MACs done on the PE
@@ -107,6 +108,9 @@ func (c *cycleModel) account(pc, layer int, in isa.Instr, cost Cost) {
 		if in.Flags&(1<<w) != 0 {
 			start = max(start, c.free[w])
 		}
+	}
+	if pc < len(c.costs) {
+		c.costs[pc] = cost
 	}
 	end := start + int64(c.hw.IssueCycles) + cost.Cycles
 	c.free[q] = end

@@ -64,8 +64,12 @@ func NewMachine(h hw.Config, prog []isa.Instr, dram []byte, layers []LayerRange)
 		names = []string{"program"}
 	}
 	m.cycles = newCycleModel(h, names)
+	m.cycles.costs = make([]Cost, len(prog))
 	return m, nil
 }
+
+// Cost is instruction pc's cost in the last Run (zero if it did not run).
+func (m *Machine) Cost(pc int) Cost { return m.cycles.costs[pc] }
 
 // LayerRange names the instructions of one layer (inclusive).
 type LayerRange struct {
@@ -83,6 +87,7 @@ func (m *Machine) Stats() Stats { return m.cycles.stats() }
 func (m *Machine) Run() (err error) {
 	m.regs = [isa.NumRegs]uint32{}
 	m.cycles.reset()
+	clear(m.cycles.costs)
 	pc := 0
 	defer func() {
 		if r := recover(); r != nil {

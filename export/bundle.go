@@ -45,6 +45,10 @@ type QuantInfo struct {
 	Scales      map[string]float64 `json:"activation_scales"`
 	CalibImages int                `json:"calibration_images"`
 	CalibData   string             `json:"calibration_data"`
+	// CalibMethod is how the activation scales were chosen (absmax when
+	// absent), CalibPercentile the percentile method's percentile.
+	CalibMethod     string  `json:"calibration_method,omitempty"`
+	CalibPercentile float64 `json:"calibration_percentile,omitempty"`
 }
 
 // Options describe one export.
@@ -89,7 +93,10 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 	info := ModelInfo{Config: cfg, Dataset: o.Meta.Dataset, NormMean: o.Meta.NormMean, NormStd: o.Meta.NormStd,
 		ClassNames: o.Meta.ClassNames, InputShape: []int{cfg.Patches(), cfg.Channels * cfg.Patch * cfg.Patch}}
 	quant := QuantInfo{InputScale: qm.Scales["input"], LogitScale: qm.Scales["logits"], Scales: qm.Scales,
-		CalibImages: o.CalibImages, CalibData: o.CalibData}
+		CalibImages: o.CalibImages, CalibData: o.CalibData, CalibMethod: qm.Calib.Method}
+	if qm.Calib.Method == CalibPercentile {
+		quant.CalibPercentile = qm.Calib.Percentile
+	}
 	man := &bundle.Manifest{Created: o.Created, HWFingerprint: o.HW.Fingerprint(), Tensors: cp.Tensors,
 		Memory: cp.Memory}
 	if man.Model, err = json.Marshal(info); err != nil {

@@ -17,6 +17,15 @@ type floatModel struct {
 	cfg    vit.Config
 	w      func(name string) []float32
 	absmax map[string]float64
+	// tap, when set, also receives every recorded tensor (names as in
+	// docs/bundle.md's activation scales): the per-layer error report's
+	// float side. Taylor's khat and g come once per head.
+	tap func(name string, xs []float32)
+	// hists, when set, collects each tensor's magnitude histogram for the
+	// percentile and MSE calibration methods.
+	hists map[string]*magHist
+	// keptTap, when set, receives block l's kept token indices.
+	keptTap func(l int, kept []int)
 }
 
 func newFloatModel(m *vit.Model) *floatModel {
@@ -30,6 +39,17 @@ func newFloatModel(m *vit.Model) *floatModel {
 }
 
 func (f *floatModel) record(name string, xs []float32) {
+	if f.tap != nil {
+		f.tap(name, xs)
+	}
+	if f.hists != nil {
+		h := f.hists[name]
+		if h == nil {
+			h = &magHist{}
+			f.hists[name] = h
+		}
+		h.add(xs)
+	}
 	m := f.absmax[name]
 	for _, v := range xs {
 		m = math.Max(m, math.Abs(float64(v)))
@@ -223,7 +243,11 @@ func (f *floatModel) block(l int, x []float32, n int) ([]float32, int) {
 	}
 	f.record(pre+".mid", mid)
 	if c.PrunesTokens(l) {
-		mid, n = fuseFloat(mid, score, n, d, c.TokenKeep)
+		var kept []int
+		mid, n, kept = fuseFloat(mid, score, n, d, c.TokenKeep)
+		if f.keptTap != nil {
+			f.keptTap(l, kept)
+		}
 	}
 	h = f.layerNorm(pre+".norm2", mid, n, d)
 	f.record(pre+".norm2", h)
@@ -243,10 +267,11 @@ func (f *floatModel) block(l int, x []float32, n int) ([]float32, int) {
 }
 
 // fuseFloat is tokenprune.KeepFuse on one image.
-func fuseFloat(x, score []float32, n, d int, keep float64) ([]float32, int) {
+// It also returns the kept token indices.
+func fuseFloat(x, score []float32, n, d int, keep float64) ([]float32, int, []int) {
 	tp := autograd.NewTape(false)
-	y, _ := tokenprune.KeepFuse(tp, autograd.FromData(x, 1, n, d), score, keep)
-	return slices.Clone(y.Data), y.Shape[1]
+	y, kept := tokenprune.KeepFuse(tp, autograd.FromData(x, 1, n, d), score, keep)
+	return slices.Clone(y.Data), y.Shape[1], kept[0]
 }
 
 // patchesOf is autograd.Im2Patches on one image (C, H, W): (P, C·p·p).

@@ -56,6 +56,7 @@ type QModel struct {
 	Norm    intmath.LayerNormParams
 	Head    QLinear // requantised to int32 logits at the "logits" scale
 	Classes int
+	Calib   CalibOptions // how the activation scales were chosen
 }
 
 // fc1Bits is the precision of the int32 GELU input: its calibrated range
@@ -65,25 +66,42 @@ const fc1Bits = 15
 // logitBits maps the calibrated logit range to ±2^20 in the int32 logits.
 const logitBits = 20
 
-// Quantize calibrates m on calib (normalised images, n·C·H·W values) and
-// derives every integer constant.
+// Quantize calibrates m on calib (normalised images, n·C·H·W values) with
+// the default calibration method and derives every integer constant.
 func Quantize(m *vit.Model, calib []float32, n int) (*QModel, error) {
+	return QuantizeWith(m, calib, n, CalibOptions{})
+}
+
+// QuantizeWith is Quantize with a chosen calibration method.
+func QuantizeWith(m *vit.Model, calib []float32, n int, o CalibOptions) (*QModel, error) {
 	cfg := m.Config
+	o, err := o.resolved()
+	if err != nil {
+		return nil, err
+	}
 	if n < 1 {
 		return nil, fmt.Errorf("calibration needs at least one image")
 	}
 	f := newFloatModel(m)
+	if o.Method != CalibAbsmax {
+		f.hists = map[string]*magHist{}
+	}
 	chw := cfg.Channels * cfg.Image * cfg.Image
 	for i := 0; i < n; i++ {
 		f.forward(calib[i*chw : (i+1)*chw])
 	}
-	q := &quantizer{f: f, scales: map[string]float64{}}
-	return q.model(m)
+	q := &quantizer{f: f, scales: map[string]float64{}, calib: o}
+	qm, err := q.model(m)
+	if qm != nil {
+		qm.Calib = o
+	}
+	return qm, err
 }
 
 type quantizer struct {
 	f      *floatModel
 	scales map[string]float64
+	calib  CalibOptions
 	err    error
 }
 
@@ -100,6 +118,20 @@ func (q *quantizer) scaleBits(name string, top float64) float64 {
 	}
 	if !(m > 0) || math.IsInf(m, 0) {
 		m = 1 // an all-zero tensor: any scale represents it
+	}
+	// The int8 tensors clip where the method says; the wide ones (fc1 at
+	// 2^15, logits at 2^20) have resolution to spare and keep their range.
+	if h := q.f.hists[name]; h != nil && top == 127 {
+		var clip float64
+		switch q.calib.Method {
+		case CalibPercentile:
+			clip = h.percentile(q.calib.Percentile)
+		case CalibMSE:
+			clip = h.mseClip(m, top)
+		}
+		if clip > 0 && clip < m {
+			m = clip
+		}
 	}
 	s := m / top
 	q.scales[name] = s

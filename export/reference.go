@@ -10,29 +10,62 @@ import (
 // Reference runs the integer model on one quantized input (P, C·p·p) layer
 // by layer, straight from the QModel: no tiling, no instruction stream, no
 // buffers. It is the specification the simulator must match bit for bit.
-func (qm *QModel) Reference(input []int8) *sim.Trace {
+func (qm *QModel) Reference(input []int8) *sim.Trace { return qm.reference(input, nil) }
+
+// intTap receives a quantized tensor by its activation-scale name, in the
+// order and layout the float model's tap gives it.
+type intTap func(name string, q []int32)
+
+func (t intTap) i8(name string, xs []int8) {
+	if t != nil {
+		t(name, widen(xs))
+	}
+}
+
+func (t intTap) i32(name string, xs []int32) {
+	if t != nil {
+		t(name, xs)
+	}
+}
+
+func widen(xs []int8) []int32 {
+	out := make([]int32, len(xs))
+	for i, v := range xs {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+func (qm *QModel) reference(input []int8, tap intTap) *sim.Trace {
 	c := qm.Config
 	d, np := c.Dim, c.Patches()
 	tr := &sim.Trace{}
+	tap.i8("input", input)
 	emb := narrow(qm.Patch.apply(input, np, false)) // (P, D) int8
+	tap.i8("embed", emb)
+	tap.i8("pos", qm.Pos)
 	n := np + 1
 	x := make([]int8, n*d) // (N, D)
 	copy(x, qm.Row0)
 	for i := range emb {
 		x[d+i] = qm.AddEmb.Apply(int64(emb[i]), int64(qm.Pos[i]))
 	}
+	tap.i8("x0", x)
 	tr.Embed = slices.Clone(x)
 	for l := range qm.Blocks {
 		var kept []int32
-		x, n, kept = qm.block(l, x, n)
+		x, n, kept = qm.block(l, x, n, tap)
 		if kept != nil {
 			tr.Kept = append(tr.Kept, kept)
 		}
+		tap.i8(blockOut(l), x)
 		tr.Blocks = append(tr.Blocks, slices.Clone(x))
 	}
 	h := make([]int8, d)
 	qm.Norm.Row(h, x[:d])
+	tap.i8("norm", h)
 	tr.Logits = qm.Head.apply(h, 1, true)
+	tap.i32("logits", tr.Logits)
 	return tr
 }
 
@@ -63,17 +96,28 @@ func narrow(xs []int32) []int8 {
 
 // block runs block l on x (n, D); it returns the output, its token count
 // and, when the block prunes tokens, the index list.
-func (qm *QModel) block(l int, x []int8, n int) ([]int8, int, []int32) {
+func (qm *QModel) block(l int, x []int8, n int, tap intTap) ([]int8, int, []int32) {
 	b := &qm.Blocks[l]
 	c := qm.Config
+	pre := blockName(l)
 	d, hd := c.Dim, c.HeadDim()
 	a := b.Heads * hd
 	h := make([]int8, n*d)
 	for r := 0; r < n; r++ {
 		b.Norm1.Row(h[r*d:(r+1)*d], x[r*d:(r+1)*d])
 	}
+	tap.i8(pre+".norm1", h)
 	qkv := narrow(b.QKV.apply(h, n, false)) // (N, 3A)
-	part := func(which, head int) []int8 {  // (N, hd) of q, k or v
+	if tap != nil {
+		for which, name := range []string{".q", ".k", ".v"} {
+			part := make([]int8, n*a) // (N, A)
+			for t := 0; t < n; t++ {
+				copy(part[t*a:(t+1)*a], qkv[t*3*a+which*a:])
+			}
+			tap.i8(pre+name, part)
+		}
+	}
+	part := func(which, head int) []int8 { // (N, hd) of q, k or v
 		out := make([]int8, n*hd)
 		for t := 0; t < n; t++ {
 			copy(out[t*hd:(t+1)*hd], qkv[t*3*a+which*a+head*hd:])
@@ -86,7 +130,7 @@ func (qm *QModel) block(l int, x []int8, n int) ([]int8, int, []int32) {
 		q, k, v := part(0, hh), part(1, hh), part(2, hh)
 		var o []int8 // (N, hd)
 		if c.Attention == "taylor" {
-			o = b.taylorHead(q, k, v, n, hd, scores)
+			o = b.taylorHead(q, k, v, n, hd, scores, pre, tap)
 		} else {
 			o = b.softmaxHead(q, k, v, n, hd, scores)
 		}
@@ -94,11 +138,14 @@ func (qm *QModel) block(l int, x []int8, n int) ([]int8, int, []int32) {
 			copy(attn[t*a+hh*hd:], o[t*hd:(t+1)*hd])
 		}
 	}
+	tap.i8(pre+".attn", attn)
 	proj := narrow(b.Proj.apply(attn, n, false))
+	tap.i8(pre+".proj", proj)
 	mid := make([]int8, n*d)
 	for i := range mid {
 		mid[i] = b.AddAttn.Apply(int64(x[i]), int64(proj[i]))
 	}
+	tap.i8(pre+".mid", mid)
 	var kept []int32
 	if b.Prune {
 		k := intmath.KeepCount(n, b.KeepNum, b.KeepDen)
@@ -116,12 +163,16 @@ func (qm *QModel) block(l int, x []int8, n int) ([]int8, int, []int32) {
 	for r := 0; r < n; r++ {
 		b.Norm2.Row(h[r*d:(r+1)*d], mid[r*d:(r+1)*d])
 	}
+	tap.i8(pre+".norm2", h)
 	f1 := b.FC1.apply(h, n, true) // (N, hidden) int32
+	tap.i32(pre+".fc1", f1)
 	g := make([]int8, len(f1))
 	for i, v := range f1 {
 		g[i] = b.GELU.Apply(v)
 	}
+	tap.i8(pre+".gelu", g)
 	f2 := narrow(b.FC2.apply(g, n, false))
+	tap.i8(pre+".fc2", f2)
 	out := make([]int8, n*d)
 	for i := range out {
 		out[i] = b.AddMLP.Apply(int64(mid[i]), int64(f2[i]))
@@ -187,18 +238,20 @@ func colSums(x []int8, rows, cols int) []int32 {
 
 // taylorHead is one head of integer Taylor attention; it adds the head's
 // cls scores to scores.
-func (b *QBlock) taylorHead(q, k, v []int8, n, hd int, scores []int64) []int8 {
+func (b *QBlock) taylorHead(q, k, v []int8, n, hd int, scores []int64, pre string, tap intTap) []int8 {
 	kt := transpose(k, n, hd) // (hd, N): one centred column per row
 	kht := make([]int8, n*hd)
 	for c := 0; c < hd; c++ {
 		intmath.CenterColumn(kht[c*n:(c+1)*n], kt[c*n:(c+1)*n], b.Center)
 	}
 	kh := transpose(kht, hd, n) // (N, hd)
+	tap.i8(pre+".khat", kh)
 	g32 := matmul(kht, v, hd, n, hd)
 	g := make([]int8, len(g32)) // (hd, hd)
 	for i, v := range g32 {
 		g[i] = int8(intmath.Requant(b.GReq, v, false))
 	}
+	tap.i8(pre+".g", g)
 	vbar, kbar := colSums(v, n, hd), colSums(kh, n, hd)
 	qg := matmul(q, g, n, hd, hd) // (N, hd)
 	out := make([]int8, n*hd)

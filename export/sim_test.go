@@ -163,7 +163,7 @@ func TestSimulatorAtDeiTTinyScale(t *testing.T) {
 			t.Fatalf("%s: %s", name, d)
 		}
 		cycles[name] = st.Cycles
-		t.Logf("deit-tiny %s: %d cycles (%.3f ms at %g MHz), PE utilisation %.1f%%", name, st.Cycles, 1e3*st.Seconds, h.ClockMHz, 100*st.Utilisation)
+		t.Logf("deit-tiny %s: %d cycles (%.3f ms at %g MHz), PE utilisation %.1f%%, roofline %d cycles (%.2f×)", name, st.Cycles, 1e3*st.Seconds, h.ClockMHz, 100*st.Utilisation, st.Roofline, float64(st.Cycles)/float64(st.Roofline))
 	}
 	if cycles["taylor+tokens"] >= cycles["softmax"] {
 		t.Fatalf("cycles %v", cycles)
@@ -187,4 +187,73 @@ func compileForTest(t testing.TB, m *vit.Model, calib int) (*QModel, *Compiled, 
 		t.Fatal(err)
 	}
 	return qm, cp, r
+}
+
+// The cycle model's GEMMs against ViTCoD's simulator (GATECH-EIC/ViTCoD,
+// Hardware/Simulator), which puts DeiT-Tiny's FFN at 1,361,664 cycles and
+// QKV plus projection at 681,492 on 512 MACs per cycle at full
+// utilisation: one module of 4×2 PEs of 8×8 MACs is 512 MACs per cycle,
+// and the dense GEMMs, whose tile counts divide evenly over the PEs, run
+// at full utilisation but for the array fill.
+func TestCycleModelMatchesViTCoDGEMMs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a deit-tiny simulation")
+	}
+	h := hw.Default()
+	h.Name, h.ComputeModules, h.PERows, h.PECols = "vitcod-512", 1, 4, 2
+	if macs := h.PEs() * h.MACsPerPE(); macs != 512 {
+		t.Fatalf("%d MACs per cycle", macs)
+	}
+	cfg, _ := vit.Preset("deit-tiny")
+	m, err := vit.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qm, err := Quantize(m, randomImages(cfg, 1, 1), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := Compile(qm, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := cp.SimProgram(h)
+	r, err := sim.NewRunner(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Run(qm.QuantizeInput(randomImages(cfg, 1, 2))); err != nil {
+		t.Fatal(err)
+	}
+	d, f := cfg.Dim, cfg.HiddenAt(0)
+	var ffn, attn sim.Cost
+	for pc, in := range cp.Program {
+		// The patch embedding (k = 3·16·16 = 768, n = 192) looks like fc2.
+		if pc <= prog.Layers[0].Last || (in.Op != isa.OpGemm && in.Op != isa.OpSpgemm) {
+			continue
+		}
+		k, n := int(in.Arg("k")), int(in.Arg("n"))
+		c := r.Cost(pc)
+		switch {
+		case k == d && n == f, k == f && n == d:
+			ffn.Cycles, ffn.MACs = ffn.Cycles+c.Cycles, ffn.MACs+c.MACs
+		case k == d && (n == 3*d || n == d):
+			attn.Cycles, attn.MACs = attn.Cycles+c.Cycles, attn.MACs+c.MACs
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		got    sim.Cost
+		vitcod int64
+	}{{"FFN", ffn, 1361664}, {"QKV+projection", attn, 681492}} {
+		bound := c.got.MACs / 512
+		t.Logf("%s: %d cycles, roofline %d (%.4f×), ViTCoD %d (%.4f×)", c.name, c.got.Cycles, bound,
+			float64(c.got.Cycles)/float64(bound), c.vitcod, float64(c.got.Cycles)/float64(c.vitcod))
+		if c.got.Cycles > bound*3/2 || c.got.Cycles < bound {
+			t.Errorf("%s: %d cycles against a bound of %d", c.name, c.got.Cycles, bound)
+		}
+		if diff := c.got.Cycles - c.vitcod; diff > c.vitcod/100 || -diff > c.vitcod/100 {
+			t.Errorf("%s: %d cycles, ViTCoD %d", c.name, c.got.Cycles, c.vitcod)
+		}
+	}
 }

@@ -4,20 +4,23 @@
 # distillation -> pruned) exported to bundles and run on the simulator over
 # the whole digits test split, with the pruned bundle's speed-up over the
 # dense one from the cycle model.
-# Usage: scripts/export-pipeline.sh [PIPELINE_DIR] [OUT]   (env: VITC, DIGITS)
+# Usage: scripts/export-pipeline.sh [PIPELINE_DIR] [OUT]   (env: VITC, DIGITS,
+# CALIB_METHOD: vitc export's --calib-method, default vitc's)
 set -euo pipefail
 vitc=${VITC:-bin/vitc}
 runs=${1:-runs/prune-pipeline}
 out=${2:-runs/export-pipeline}
 digits=${DIGITS:-.cache/digits.csv.gz}
+calib=(--calib "digits:$digits")
+[ -z "${CALIB_METHOD:-}" ] || calib+=(--calib-method "$CALIB_METHOD")
 mkdir -p "$out"
 dense=$runs/dig-softmax/model.safetensors
 pruned=$runs/dig-taylor-pruned/model.safetensors
 for f in "$dense" "$pruned"; do
   [ -f "$f" ] || { echo "missing $f: run scripts/prune-pipeline.sh first" >&2; exit 2; }
 done
-"$vitc" export --checkpoint "$dense" --calib "digits:$digits" --out "$out/dense-softmax" --json >"$out/dense-softmax.export.json"
-"$vitc" export --checkpoint "$pruned" --calib "digits:$digits" --out "$out/pruned-taylor" --json >"$out/pruned-taylor.export.json"
+"$vitc" export --checkpoint "$dense" "${calib[@]}" --out "$out/dense-softmax" --json >"$out/dense-softmax.export.json"
+"$vitc" export --checkpoint "$pruned" "${calib[@]}" --out "$out/pruned-taylor" --json >"$out/pruned-taylor.export.json"
 "$vitc" sim --bundle "$out/dense-softmax" --data "digits:$digits" --json >"$out/dense-softmax.sim.json"
 "$vitc" sim --bundle "$out/pruned-taylor" --data "digits:$digits" --compare "$out/dense-softmax" --json >"$out/pruned-taylor.sim.json"
 python3 - "$out" <<'PY'

@@ -19,6 +19,8 @@ type exportOptions struct {
 	HW          string
 	Calib       string
 	CalibImages int
+	CalibMethod string
+	CalibPct    float64
 	GoldenIndex int
 	Seed        int64
 	Out         string
@@ -41,6 +43,8 @@ func newExportCmd() *cobra.Command {
 	f.StringVar(&o.HW, "hw", "", "hardware config hw.json (default: vitc's, export/hw/default.json)")
 	f.StringVar(&o.Calib, "calib", "", "calibration data spec; its train split is used (default: the checkpoint's data)")
 	f.IntVar(&o.CalibImages, "calib-images", 1024, "calibration images (at most the train split)")
+	f.StringVar(&o.CalibMethod, "calib-method", export.DefaultCalibMethod, "activation clipping: absmax, percentile (--calib-percentile of the magnitudes) or mse (the clip minimising int8 quantisation error)")
+	f.Float64Var(&o.CalibPct, "calib-percentile", export.DefaultCalibPercentile, "percentile of activation magnitudes that sets the int8 range (--calib-method percentile)")
 	f.IntVar(&o.GoldenIndex, "golden-index", 0, "test image whose run becomes the golden vectors")
 	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when the data is synthetic)")
 	f.StringVar(&o.Out, "out", "", "bundle directory to write")
@@ -61,6 +65,7 @@ type exportReport struct {
 	TilesDense    int    `json:"tiles_dense"`
 	CalibImages   int    `json:"calibration_images"`
 	CalibData     string `json:"calibration_data"`
+	CalibMethod   string `json:"calibration_method"`
 }
 
 func loadHW(path string) (hw.Config, error) {
@@ -77,6 +82,14 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	if o.CalibImages < 1 {
 		return fmt.Errorf("--calib-images %d: need at least one image", o.CalibImages)
+	}
+	switch o.CalibMethod {
+	case export.CalibAbsmax, export.CalibPercentile, export.CalibMSE:
+	default:
+		return fmt.Errorf("--calib-method %q: want %s, %s or %s", o.CalibMethod, export.CalibAbsmax, export.CalibPercentile, export.CalibMSE)
+	}
+	if !(o.CalibPct > 0 && o.CalibPct <= 100) {
+		return fmt.Errorf("--calib-percentile %g: want a value in (0, 100]", o.CalibPct)
 	}
 	m, meta, err := o.load()
 	if err != nil {
@@ -104,7 +117,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	test := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 1, Stats: stats})
 	golden, _, _ := test.Batch(0, o.GoldenIndex)
-	qm, err := export.Quantize(m, calib, n)
+	qm, err := export.QuantizeWith(m, calib, n, export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct})
 	if err != nil {
 		return err
 	}
@@ -118,7 +131,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
 		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
-		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec}
+		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method}
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
@@ -126,7 +139,11 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  program      %d instructions\n", rep.Instructions)
 	fmt.Fprintf(stdout, "  weights      %d bytes; %d of %d %d×%d tiles stored, %d matrices block-sparse\n",
 		rep.WeightBytes, rep.TilesStored, rep.TilesDense, h.Block, h.Block, rep.SparseLayers)
-	fmt.Fprintf(stdout, "  calibration  %d images of %s\n", n, spec)
+	method := qm.Calib.Method
+	if method == export.CalibPercentile {
+		method = fmt.Sprintf("%s %g", method, qm.Calib.Percentile)
+	}
+	fmt.Fprintf(stdout, "  calibration  %d images of %s, %s\n", n, spec, method)
 	return nil
 }
 

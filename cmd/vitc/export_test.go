@@ -30,6 +30,7 @@ func TestExportAndSim(t *testing.T) {
 		t.Fatalf("export report %+v", ex)
 	}
 	t.Run("sim", func(t *testing.T) { testSim(t, bundleDir) })
+	t.Run("sim layers", func(t *testing.T) { testSimLayers(t, bundleDir) })
 	t.Run("inspect", func(t *testing.T) { testInspectBundle(t, bundleDir) })
 	t.Run("bad input", func(t *testing.T) { testExportBadInput(t, ckpt, bundleDir) })
 }
@@ -49,6 +50,14 @@ func testSim(t *testing.T, bundleDir string) {
 	var sum int64
 	for _, l := range rep.Layers {
 		sum += l.Cycles
+		// A layer may beat its own bound (its weight load can start while
+		// the previous layer computes), but every layer has one.
+		if l.MACs > 0 && l.Roofline == 0 {
+			t.Errorf("layer %s: %d MACs, roofline %d", l.Name, l.MACs, l.Roofline)
+		}
+	}
+	if rep.Roofline > rep.Cycles || rep.Roofline == 0 {
+		t.Errorf("%d cycles, roofline %d", rep.Cycles, rep.Roofline)
 	}
 	if sum != rep.Cycles || len(rep.Layers) != 4 { // embed, two blocks, head
 		t.Fatalf("%d layers sum to %d cycles, total %d", len(rep.Layers), sum, rep.Cycles)
@@ -60,6 +69,55 @@ func testSim(t *testing.T, bundleDir string) {
 	// agree on ≥ 99% (README). This catches a broken integer pipeline.
 	if rep.Top1Agreement < 0.5 {
 		t.Fatalf("int8 agrees with float on %.0f%% of images", 100*rep.Top1Agreement)
+	}
+}
+
+// --layers reports every quantized tensor against float, worst flagged;
+// the results do not depend on how many workers run the images.
+func testSimLayers(t *testing.T, bundleDir string) {
+	reports := map[string]simReport{}
+	for _, workers := range []string{"1", "3"} {
+		code, stdout, errOut := vitcRun(t, "sim", "--bundle", bundleDir, "--limit", "20", "--layers", "--workers", workers, "--json")
+		if code != 0 {
+			t.Fatalf("sim --layers exit %d: %s", code, errOut)
+		}
+		var rep simReport
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatalf("sim report %q: %v", stdout, err)
+		}
+		reports[workers] = rep
+	}
+	rep := reports["1"]
+	names, worst := map[string]bool{}, 0
+	for _, e := range rep.TensorErrors {
+		names[e.Name] = true
+		if e.Worst {
+			worst++
+		}
+		if !(e.Cosine > 0.5 && e.Cosine <= 1+1e-9) || !(e.SQNR > 0) || e.Scale <= 0 {
+			t.Errorf("tensor %+v", e)
+		}
+	}
+	for _, n := range []string{"input", "x0", "blocks.0.q", "blocks.0.fc1", "blocks.1.out", "norm", "logits"} {
+		if !names[n] {
+			t.Errorf("no %s among %v", n, names)
+		}
+	}
+	if worst != 3 {
+		t.Errorf("%d tensors flagged worst", worst)
+	}
+	other := reports["3"]
+	if other.Top1Agreement != rep.Top1Agreement || len(other.TensorErrors) != len(rep.TensorErrors) {
+		t.Fatalf("1 worker: %+v; 3 workers: %+v", rep, other)
+	}
+	for i, e := range rep.TensorErrors {
+		if other.TensorErrors[i] != e {
+			t.Fatalf("1 worker: %+v; 3 workers: %+v", e, other.TensorErrors[i])
+		}
+	}
+	code, stdout, errOut := vitcRun(t, "sim", "--bundle", bundleDir, "--limit", "5", "--layers")
+	if code != 0 || !strings.Contains(stdout, "SQNR dB") || !strings.Contains(stdout, "worst: ") {
+		t.Fatalf("sim --layers exit %d: %s%s", code, stdout, errOut)
 	}
 }
 
@@ -99,6 +157,9 @@ func testExportBadInput(t *testing.T, ckpt, bundleDir string) {
 		"golden index":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--golden-index", "100000"}, "golden-index"},
 		"over other files": {[]string{"export", "--checkpoint", ckpt, "--out", notBundle, "--calib-images", "8"}, notBundle},
 		"bad hw file":      {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--hw", ckpt}, "hardware config"},
+		"negative workers": {[]string{"sim", "--bundle", bundleDir, "--workers", "-1"}, "--workers"},
+		"calib method":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "kl"}, "--calib-method"},
+		"calib percentile": {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "percentile", "--calib-percentile", "0"}, "--calib-percentile"},
 	} {
 		code, stdout, errOut := vitcRun(t, c.args...)
 		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "goroutine") {

@@ -27,6 +27,7 @@ type cycleModel struct {
 	free   [3]int64 // when each queue finishes its last instruction
 	layers []LayerStats
 	end    []int64 // latest end time over instructions up to each layer
+	costs  []Cost  // each instruction's cost in the last run (by index)
 }
 
 // Cost is one instruction's work: cycles on its unit, MACs done on the PE
@@ -48,6 +49,11 @@ type LayerStats struct {
 	MACs        int64   `json:"macs"`
 	BytesMoved  int64   `json:"bytes_moved"`
 	Utilisation float64 `json:"pe_utilisation"`
+	// Roofline is the layer's limit: max(MACs / peak MACs per cycle,
+	// DRAM bytes / DRAM bytes per cycle), rounded up. Cycles can dip below
+	// it where the next layer's weight load, counted here, started while
+	// the previous layer computed.
+	Roofline int64 `json:"roofline_cycles"`
 }
 
 // Stats is the cycle model's account of one run.
@@ -58,6 +64,16 @@ type Stats struct {
 	MACs        int64        `json:"macs"`
 	BytesMoved  int64        `json:"bytes_moved"`
 	Utilisation float64      `json:"pe_utilisation"`
+	// Roofline is the run's bound from its total MACs and bytes (layers
+	// may overlap, so it can be below the sum of the layers' bounds).
+	Roofline int64 `json:"roofline_cycles"`
+}
+
+// roofline is max(⌈macs/peak⌉, ⌈bytes/bandwidth⌉).
+func roofline(h hw.Config, macs, bytes int64) int64 {
+	peak := int64(h.PEs() * h.MACsPerPE())
+	bw := int64(h.DRAMBytesPerCycle)
+	return max((macs+peak-1)/peak, (bytes+bw-1)/bw)
 }
 
 // vectorPasses is how many times a vector instruction streams its elements
@@ -93,6 +109,9 @@ func (c *cycleModel) account(pc, layer int, in isa.Instr, cost Cost) {
 			start = max(start, c.free[w])
 		}
 	}
+	if pc < len(c.costs) {
+		c.costs[pc] = cost
+	}
 	end := start + int64(c.hw.IssueCycles) + cost.Cycles
 	c.free[q] = end
 	c.end[layer] = max(c.end[layer], end)
@@ -116,6 +135,7 @@ func (c *cycleModel) stats() Stats {
 		if l.Cycles > 0 {
 			l.Utilisation = float64(l.MACs) / (peak * float64(l.Cycles))
 		}
+		l.Roofline = roofline(c.hw, l.MACs, l.BytesMoved)
 		s.Layers = append(s.Layers, l)
 		s.Cycles += l.Cycles
 		s.MACs += l.MACs
@@ -124,6 +144,7 @@ func (c *cycleModel) stats() Stats {
 	if s.Cycles > 0 {
 		s.Utilisation = float64(s.MACs) / (peak * float64(s.Cycles))
 	}
+	s.Roofline = roofline(c.hw, s.MACs, s.BytesMoved)
 	s.Seconds = c.hw.Seconds(s.Cycles)
 	return s
 }
@@ -147,8 +168,7 @@ func (m *Machine) cost(in isa.Instr) Cost {
 		pes := h.PERows * h.PECols
 		var tiles, busiest int
 		if in.Op == isa.OpSpgemm {
-			_, _, perPE := m.tileIndex(a.u("index"), k, n)
-			for _, t := range perPE {
+			for _, t := range m.sparseIndex(m.pc, a.u("index"), k, n).perPE {
 				tiles += t
 				busiest = max(busiest, t)
 			}

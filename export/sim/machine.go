@@ -6,6 +6,7 @@ package sim
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"vitc/export/hw"
 	"vitc/export/intmath"
@@ -22,7 +23,17 @@ type Machine struct {
 	regs     [isa.NumRegs]uint32
 	layerOf  []int // instruction → layer index
 	cycles   *cycleModel
-	scratch  []int64
+	pc       int // the instruction executing
+	// Per-instruction weight caches and scratch, reused across instructions
+	// and images.
+	dense      map[int]*denseWeights
+	accScratch []int32
+	fScratch   []float32
+	fOperand   [2][]float32
+	i32Scratch [3][]int32
+	i8Scratch  [2][]int8
+	i64Scratch [2][]int64
+	mults      []intmath.Multiplier
 }
 
 // fault is an execution error: a bad address, a malformed table. Run
@@ -53,8 +64,12 @@ func NewMachine(h hw.Config, prog []isa.Instr, dram []byte, layers []LayerRange)
 		names = []string{"program"}
 	}
 	m.cycles = newCycleModel(h, names)
+	m.cycles.costs = make([]Cost, len(prog))
 	return m, nil
 }
+
+// Cost is instruction pc's cost in the last Run (zero if it did not run).
+func (m *Machine) Cost(pc int) Cost { return m.cycles.costs[pc] }
 
 // LayerRange names the instructions of one layer (inclusive).
 type LayerRange struct {
@@ -72,6 +87,7 @@ func (m *Machine) Stats() Stats { return m.cycles.stats() }
 func (m *Machine) Run() (err error) {
 	m.regs = [isa.NumRegs]uint32{}
 	m.cycles.reset()
+	clear(m.cycles.costs)
 	pc := 0
 	defer func() {
 		if r := recover(); r != nil {
@@ -83,6 +99,7 @@ func (m *Machine) Run() (err error) {
 		}
 	}()
 	for ; pc < len(m.prog); pc++ {
+		m.pc = pc
 		in := m.prog[pc]
 		m.cycles.account(pc, m.layerOf[pc], in, m.cost(in))
 		if in.Op == isa.OpFinish {
@@ -103,19 +120,33 @@ func span(buf []byte, space string, addr, n int) []byte {
 	return buf[addr : addr+n]
 }
 
-// Typed views of the buffers: element i of an int8 or int32 array at addr.
-func (m *Machine) i8(buf []byte, addr, n int) []int8 {
-	b := span(buf, "act", addr, n)
-	out := make([]int8, n)
-	for i, v := range b {
-		out[i] = int8(v)
+// Typed views of the buffers. view8 is the int8 array of n elements at
+// addr itself (no copy: writes through it reach the buffer).
+func view8(buf []byte, space string, addr, n int) []int8 {
+	b := span(buf, space, addr, n)
+	if n == 0 {
+		return nil
 	}
-	return out
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), n)
 }
 
+// i8 is the int8 array of n elements at act address addr.
+func (m *Machine) i8(buf []byte, addr, n int) []int8 { return view8(buf, "act", addr, n) }
+
+// i32s decodes the n little-endian int32 at addr into a new slice.
 func i32s(buf []byte, space string, addr, n int) []int32 {
+	return decode32(make([]int32, n), span(buf, space, addr, 4*n))
+}
+
+// r32 decodes the n int32 at addr into the machine's scratch slot (each
+// instruction uses the slots it needs; the next instruction reuses them).
+func (m *Machine) r32(slot int, buf []byte, space string, addr, n int) []int32 {
 	b := span(buf, space, addr, 4*n)
-	out := make([]int32, n)
+	m.i32Scratch[slot] = grow(m.i32Scratch[slot], n)
+	return decode32(m.i32Scratch[slot], b)
+}
+
+func decode32(out []int32, b []byte) []int32 {
 	for i := range out {
 		out[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
 	}
@@ -126,12 +157,20 @@ func put32(buf []byte, addr int, v int32) {
 	binary.LittleEndian.PutUint32(span(buf, "act", addr, 4), uint32(v))
 }
 
-func put8(buf []byte, addr int, v int8) { span(buf, "act", addr, 1)[0] = byte(v) }
-
-func get8(buf []byte, addr int) int8 { return int8(span(buf, "act", addr, 1)[0]) }
-
 func get32(buf []byte, addr int) int32 {
 	return int32(binary.LittleEndian.Uint32(span(buf, "act", addr, 4)))
+}
+
+// scratch64 returns int64 scratch slot resized to n.
+func (m *Machine) scratch64(slot, n int) []int64 {
+	m.i64Scratch[slot] = grow(m.i64Scratch[slot], n)
+	return m.i64Scratch[slot]
+}
+
+// scratch8 returns int8 scratch slot resized to n.
+func (m *Machine) scratch8(slot, n int) []int8 {
+	m.i8Scratch[slot] = grow(m.i8Scratch[slot], n)
+	return m.i8Scratch[slot]
 }
 
 func (m *Machine) dim(v uint64) int { return isa.ResolveDim(v, &m.regs) }
@@ -169,14 +208,16 @@ func (m *Machine) exec(in isa.Instr) {
 		m.matmul(a)
 	case isa.OpColsum:
 		dst, src, stride, rows, cols := a.u("dst"), a.u("src"), a.u("stride"), a.d("rows"), a.u("cols")
-		sums := make([]int32, cols)
+		sums := m.acc(cols)
+		clear(sums)
 		for r := 0; r < rows; r++ {
 			for c, v := range m.i8(m.act, src+r*stride, cols) {
 				sums[c] += int32(v)
 			}
 		}
+		out := span(m.act, "act", dst, 4*cols)
 		for c, v := range sums {
-			put32(m.act, dst+4*c, v)
+			binary.LittleEndian.PutUint32(out[4*c:], uint32(v))
 		}
 	case isa.OpCenter:
 		mult := intmath.Multiplier{M: int32(uint32(a.u("mult"))), Shift: uint8(a.u("shift"))}
@@ -188,22 +229,23 @@ func (m *Machine) exec(in isa.Instr) {
 			failf("no rows to centre")
 		}
 		src, ss, dst, ds := a.u("src"), a.u("src_stride"), a.u("dst"), a.u("dst_stride")
-		col, out := make([]int8, rows), make([]int8, rows)
+		col, out := m.scratch8(0, rows), m.scratch8(1, rows)
 		for c := 0; c < cols; c++ {
 			for r := range col {
-				col[r] = get8(m.act, src+r*ss+c)
+				col[r] = m.i8(m.act, src+r*ss+c, 1)[0]
 			}
 			intmath.CenterColumn(out, col, mult)
 			for r, v := range out {
-				put8(m.act, dst+r*ds+c, v)
+				m.i8(m.act, dst+r*ds+c, 1)[0] = v
 			}
 		}
 	case isa.OpRequant:
 		rows, cols := a.d("rows"), a.u("cols")
-		table := i32s(m.wgt, "wgt", a.u("params"), 2*cols)
+		table := m.r32(0, m.wgt, "wgt", a.u("params"), 2*cols)
 		wide := a.u("out") == 1
 		src, ss, dst, ds := a.u("src"), a.u("src_stride"), a.u("dst"), a.u("dst_stride")
-		mults := make([]intmath.Multiplier, cols)
+		m.mults = grow(m.mults, cols)
+		mults := m.mults
 		for c := range mults {
 			var err error
 			if mults[c], err = intmath.MultiplierFromWords(table[2*c], table[2*c+1]); err != nil {
@@ -211,14 +253,17 @@ func (m *Machine) exec(in isa.Instr) {
 			}
 		}
 		for r := 0; r < rows; r++ {
-			in := i32s(m.act, "act", src+4*r*ss, cols)
-			for c, v := range in {
-				v = intmath.Requant(mults[c], v, wide)
-				if wide {
-					put32(m.act, dst+4*(r*ds+c), v)
-				} else {
-					put8(m.act, dst+r*ds+c, int8(v))
+			in := m.r32(1, m.act, "act", src+4*r*ss, cols)
+			if wide {
+				out := span(m.act, "act", dst+4*r*ds, 4*cols)
+				for c, v := range in {
+					binary.LittleEndian.PutUint32(out[4*c:], uint32(intmath.Requant(mults[c], v, true)))
 				}
+				continue
+			}
+			out := m.i8(m.act, dst+r*ds, cols)
+			for c, v := range in {
+				out[c] = int8(intmath.Requant(mults[c], v, false))
 			}
 		}
 	case isa.OpAdd:
@@ -228,28 +273,31 @@ func (m *Machine) exec(in isa.Instr) {
 		}
 		n := a.d("rows") * a.u("cols")
 		x, y := m.i8(m.act, a.u("a"), n), m.i8(m.act, a.u("b"), n)
+		out := m.i8(m.act, a.u("dst"), n)
 		for i := range x {
-			put8(m.act, a.u("dst")+i, p.Apply(int64(x[i]), int64(y[i])))
+			out[i] = p.Apply(int64(x[i]), int64(y[i]))
 		}
 	case isa.OpLayerNorm:
 		cols := a.u("cols")
-		p, err := intmath.LayerNormFromWords(i32s(m.wgt, "wgt", a.u("params"), intmath.LayerNormWords(cols)), cols)
+		p, err := intmath.LayerNormFromWords(m.r32(0, m.wgt, "wgt", a.u("params"), intmath.LayerNormWords(cols)), cols)
 		if err != nil || cols == 0 {
 			failf("bad LayerNorm table: %v", err)
 		}
-		out := make([]int8, cols)
+		out := m.scratch8(0, cols)
 		for r := 0; r < a.d("rows"); r++ {
 			p.Row(out, m.i8(m.act, a.u("src")+r*cols, cols))
-			copy(span(m.act, "act", a.u("dst")+r*cols, cols), i8bytes(out))
+			copy(m.i8(m.act, a.u("dst")+r*cols, cols), out)
 		}
 	case isa.OpGelu:
-		p, err := intmath.GELUFromWords(i32s(m.wgt, "wgt", a.u("params"), intmath.GELUWords))
+		p, err := intmath.GELUFromWords(m.r32(0, m.wgt, "wgt", a.u("params"), intmath.GELUWords))
 		if err != nil {
 			failf("%v", err)
 		}
 		n := a.d("rows") * a.u("cols")
-		for i, v := range i32s(m.act, "act", a.u("src"), n) {
-			put8(m.act, a.u("dst")+i, p.Apply(v))
+		in := m.r32(1, m.act, "act", a.u("src"), n)
+		out := m.i8(m.act, a.u("dst"), n)
+		for i, v := range in {
+			out[i] = p.Apply(v)
 		}
 	case isa.OpSoftmax:
 		p := m.softmaxParams(a)
@@ -257,24 +305,25 @@ func (m *Machine) exec(in isa.Instr) {
 		if cols < 1 {
 			failf("softmax over no columns")
 		}
-		out, scratch := make([]int8, cols), make([]int64, cols)
+		out := m.scratch8(0, cols)
+		scratch := m.scratch64(0, cols)
 		for r := 0; r < rows; r++ {
-			p.Row(out, i32s(m.act, "act", a.u("src")+4*r*a.u("src_stride"), cols), scratch)
-			copy(span(m.act, "act", a.u("dst")+r*a.u("dst_stride"), cols), i8bytes(out))
+			p.Row(out, m.r32(1, m.act, "act", a.u("src")+4*r*a.u("src_stride"), cols), scratch)
+			copy(m.i8(m.act, a.u("dst")+r*a.u("dst_stride"), cols), out)
 		}
 	case isa.OpDivrow:
-		p, err := intmath.TaylorFromWords(i32s(m.wgt, "wgt", a.u("params"), intmath.TaylorWords))
+		p, err := intmath.TaylorFromWords(m.r32(0, m.wgt, "wgt", a.u("params"), intmath.TaylorWords))
 		if err != nil {
 			failf("%v", err)
 		}
 		rows, cols := a.d("rows"), a.u("cols")
-		sums := i32s(m.act, "act", a.u("sums"), 2*cols)
-		out := make([]int8, cols)
+		sums := m.r32(1, m.act, "act", a.u("sums"), 2*cols)
+		out := m.scratch8(0, cols)
 		for r := 0; r < rows; r++ {
-			qg := i32s(m.act, "act", a.u("num")+4*r*cols, cols)
+			qg := m.r32(2, m.act, "act", a.u("num")+4*r*cols, cols)
 			q := m.i8(m.act, a.u("q")+r*a.u("q_stride"), cols)
 			p.Row(out, qg, q, sums[:cols], sums[cols:], rows)
-			copy(span(m.act, "act", a.u("dst")+r*a.u("dst_stride"), cols), i8bytes(out))
+			copy(m.i8(m.act, a.u("dst")+r*a.u("dst_stride"), cols), out)
 		}
 	case isa.OpClsscore:
 		m.clsScore(a)
@@ -288,16 +337,8 @@ func (m *Machine) exec(in isa.Instr) {
 	}
 }
 
-func i8bytes(xs []int8) []byte {
-	out := make([]byte, len(xs))
-	for i, v := range xs {
-		out[i] = byte(v)
-	}
-	return out
-}
-
 func (m *Machine) softmaxParams(a args) intmath.SoftmaxParams {
-	p, err := intmath.SoftmaxFromWords(i32s(m.wgt, "wgt", a.u("params"), intmath.SoftmaxWords))
+	p, err := intmath.SoftmaxFromWords(m.r32(2, m.wgt, "wgt", a.u("params"), intmath.SoftmaxWords))
 	if err != nil {
 		failf("%v", err)
 	}
@@ -343,49 +384,94 @@ func ceil(a, b int) int { return (a + b - 1) / b }
 func (m *Machine) gemm(a args) {
 	rows, k, n := a.d("rows"), a.u("k"), a.u("n")
 	b := m.hw.Block
-	var tr, tc []int
+	var c *denseWeights
 	if a.in.Op == isa.OpSpgemm {
-		tr, tc, _ = m.tileIndex(a.u("index"), k, n)
+		c = m.sparseIndex(m.pc, a.u("index"), k, n)
 	} else {
-		for r := 0; r < ceil(n, b); r++ {
-			for c := 0; c < ceil(k, b); c++ {
-				tr, tc = append(tr, r), append(tc, c)
+		c = m.weightCache(m.pc)
+		if c.k != k || c.n != n || c.tr == nil {
+			c.tr, c.tc, c.tiles, c.k, c.n = nil, nil, c.tiles[:0], k, n
+			for r := 0; r < ceil(n, b); r++ {
+				for cc := 0; cc < ceil(k, b); cc++ {
+					c.tr, c.tc = append(c.tr, r), append(c.tc, cc)
+				}
 			}
 		}
 	}
-	w := span(m.wgt, "wgt", a.u("wgt"), len(tr)*b*b)
-	bias := i32s(m.wgt, "wgt", a.u("bias"), n)
-	acc := make([]int64, n)
+	w := span(m.wgt, "wgt", a.u("wgt"), len(c.tr)*b*b)
+	biasBytes := span(m.wgt, "wgt", a.u("bias"), 4*n)
 	src, ss, dst := a.u("src"), a.u("src_stride"), a.u("dst")
 	out := span(m.act, "act", dst, 4*rows*n)
 	for r := 0; r < rows; r++ {
-		x := m.i8(m.act, src+r*ss, k)
-		for o := range acc {
-			acc[o] = int64(bias[o])
-		}
-		for t := range tr {
+		span(m.act, "act", src+r*ss, k)
+	}
+	if rows == 0 || n == 0 {
+		return
+	}
+	acc := m.acc(rows * n)
+	decode32(acc[:n], biasBytes)
+	for r := 1; r < rows; r++ {
+		copy(acc[r*n:(r+1)*n], acc[:n])
+	}
+	if c.dup {
+		m.gemmTiles(acc, c, w, src, ss, rows, k, n)
+	} else if k > 0 {
+		x := m.rowsF32(0, src, ss, rows, k)
+		m.fScratch = grow(m.fScratch, rows*n)
+		exactGemm(acc, x, c.matrix(w, b), rows, n, k, false, m.fScratch)
+	}
+	for i, v := range acc {
+		binary.LittleEndian.PutUint32(out[4*i:], uint32(v))
+	}
+}
+
+// gemmTiles is gemm tile by tile in integers: the path for index tables
+// that list a position twice.
+func (m *Machine) gemmTiles(acc []int32, c *denseWeights, w []byte, src, ss, rows, k, n int) {
+	b := m.hw.Block
+	for r := 0; r < rows; r++ {
+		x := m.act[src+r*ss : src+r*ss+k]
+		for t := range c.tr {
 			tile := w[t*b*b : (t+1)*b*b]
 			for i := 0; i < b; i++ {
-				o := tr[t]*b + i
+				o := c.tr[t]*b + i
 				if o >= n {
 					break
 				}
-				row := tile[i*b : (i+1)*b]
-				var s int64
-				for j, wv := range row {
-					kk := tc[t]*b + j
+				var s int32
+				for j, wv := range tile[i*b : (i+1)*b] {
+					kk := c.tc[t]*b + j
 					if kk >= k {
 						break
 					}
-					s += int64(int8(wv)) * int64(x[kk])
+					s += int32(int8(wv)) * int32(int8(x[kk]))
 				}
-				acc[o] += s
+				acc[r*n+o] += s
 			}
 		}
-		for o, v := range acc {
-			binary.LittleEndian.PutUint32(out[4*(r*n+o):], uint32(v))
+	}
+}
+
+// acc returns the machine's int32 accumulator scratch, n long.
+func (m *Machine) acc(n int) []int32 {
+	m.accScratch = grow(m.accScratch, n)
+	return m.accScratch
+}
+
+// rowsF32 gathers rows int8 rows of cols values, stride elements apart from
+// act address addr, into float32 operand buffer slot (rows × cols,
+// contiguous). The caller has checked the addresses.
+func (m *Machine) rowsF32(slot, addr, stride, rows, cols int) []float32 {
+	m.fOperand[slot] = grow(m.fOperand[slot], rows*cols)
+	out := m.fOperand[slot]
+	for r := 0; r < rows; r++ {
+		row := m.act[addr+r*stride : addr+r*stride+cols]
+		o := out[r*cols : (r+1)*cols]
+		for i, v := range row {
+			o[i] = float32(int8(v))
 		}
 	}
+	return out
 }
 
 // matmul is dst (m, n) = A (m, k) · B (k, n) over int8 activations.
@@ -409,32 +495,53 @@ func (m *Machine) matmul(a args) {
 	if kk == 0 {
 		lastA, lastB = 0, 0
 	}
-	av := m.i8(m.act, a.u("a"), lastA+1)
-	bv := m.i8(m.act, a.u("b"), lastB+1)
+	av := span(m.act, "act", a.u("a"), lastA+1)
+	bv := span(m.act, "act", a.u("b"), lastB+1)
 	dst := span(m.act, "act", a.u("dst"), 4*((mm-1)*ds+nn))
+	acc := m.acc(mm * nn)
+	clear(acc)
+	if kk > 0 {
+		// A as (m × k) and B as (k × n), contiguous.
+		af := m.gather(0, av, mm, kk, ai, al)
+		bf := m.gather(1, bv, kk, nn, bl, bj)
+		m.fScratch = grow(m.fScratch, mm*nn)
+		exactGemm(acc, af, bf, mm, nn, kk, false, m.fScratch)
+	}
 	for i := 0; i < mm; i++ {
 		for j := 0; j < nn; j++ {
-			var s int32
-			for l := 0; l < kk; l++ {
-				s += int32(av[i*ai+l*al]) * int32(bv[l*bl+j*bj])
-			}
-			binary.LittleEndian.PutUint32(dst[4*(i*ds+j):], uint32(s))
+			binary.LittleEndian.PutUint32(dst[4*(i*ds+j):], uint32(acc[i*nn+j]))
 		}
 	}
 }
 
+// gather converts the int8 matrix (rows × cols) whose element (i, j) is
+// src[i·ri + j·cj] into float32 operand buffer slot, row-major.
+func (m *Machine) gather(slot int, src []byte, rows, cols, ri, cj int) []float32 {
+	m.fOperand[slot] = grow(m.fOperand[slot], rows*cols)
+	out := m.fOperand[slot]
+	for i := 0; i < rows; i++ {
+		o := out[i*cols : (i+1)*cols]
+		p := i * ri
+		for j := range o {
+			o[j] = float32(int8(src[p]))
+			p += cj
+		}
+	}
+	return out
+}
+
 func (m *Machine) clsScore(a args) {
 	rows, cols := a.d("rows"), a.u("cols")
-	scores := make([]int64, rows)
+	scores := m.scratch64(0, rows)
 	if a.u("mode") == 1 { // taylor
-		w := i32s(m.wgt, "wgt", a.u("params"), 2)
+		w := m.r32(0, m.wgt, "wgt", a.u("params"), 2)
 		qk, err := intmath.MultiplierFromWords(w[0], w[1])
 		if err != nil {
 			failf("%v", err)
 		}
 		p := intmath.TaylorParams{QK: qk}
 		q0 := m.i8(m.act, a.u("src"), cols)
-		sums := i32s(m.act, "act", a.u("sums"), 2*cols)
+		sums := m.r32(1, m.act, "act", a.u("sums"), 2*cols)
 		den := p.Den(rows, q0, sums[cols:])
 		for j := range scores {
 			scores[j] = p.ClsScore(q0, m.i8(m.act, a.u("k")+j*a.u("k_stride"), cols), den)
@@ -443,7 +550,7 @@ func (m *Machine) clsScore(a args) {
 		if rows < 1 {
 			failf("no tokens to score")
 		}
-		m.softmaxParams(a).ClsRow(scores, i32s(m.act, "act", a.u("src"), rows), make([]int64, rows))
+		m.softmaxParams(a).ClsRow(scores, m.r32(1, m.act, "act", a.u("src"), rows), m.scratch64(1, rows))
 	}
 	for j, s := range scores {
 		addr := a.u("dst") + 4*j
@@ -460,8 +567,8 @@ func (m *Machine) topk(a args) {
 	if den == 0 || rows < 2 {
 		failf("top-k of %d tokens at keep %d/%d", rows, num, den)
 	}
-	s := i32s(m.act, "act", a.u("src"), rows)
-	scores := make([]int64, rows)
+	s := m.r32(0, m.act, "act", a.u("src"), rows)
+	scores := m.scratch64(0, rows)
 	for i, v := range s {
 		scores[i] = int64(v)
 	}
@@ -489,21 +596,21 @@ func (m *Machine) fuse(a args) {
 	if k < 1 || divisor == 0 {
 		failf("fuse keeping %d of %d tokens, divisor %d", k, rows, divisor)
 	}
-	idx := i32s(m.act, "act", a.u("index"), rows-1)
+	idx := m.r32(0, m.act, "act", a.u("index"), rows-1)
 	for _, j := range idx {
 		if j < 1 || int(j) >= rows {
 			failf("token index %d outside 1..%d", j, rows-1)
 		}
 	}
-	s := i32s(m.act, "act", a.u("scores"), rows)
+	s := m.r32(1, m.act, "act", a.u("scores"), rows)
 	x := m.i8(m.act, src, rows*cols)
-	out := make([]int8, outRows*cols)
+	out := m.scratch8(0, outRows*cols)
 	copy(out, x[:cols])
 	for i, j := range idx[:k] {
 		copy(out[(i+1)*cols:(i+2)*cols], x[int(j)*cols:int(j+1)*cols])
 	}
 	dropped := idx[k:]
-	col, ws := make([]int8, len(dropped)), make([]int64, len(dropped))
+	col, ws := m.scratch8(1, len(dropped)), m.scratch64(0, len(dropped))
 	for i, j := range dropped {
 		ws[i] = int64(s[j])
 	}
@@ -513,5 +620,5 @@ func (m *Machine) fuse(a args) {
 		}
 		out[(k+1)*cols+c] = intmath.Fuse(col, ws, divisor)
 	}
-	copy(span(m.act, "act", dst, len(out)), i8bytes(out))
+	copy(m.i8(m.act, dst, len(out)), out)
 }

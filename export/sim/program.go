@@ -61,3 +61,6 @@ func (r *Runner) Run(input []int8) (*Trace, Stats, error) {
 	t, err := ReadTrace(dram, r.p.Slots)
 	return t, r.m.Stats(), err
 }
+
+// Cost is instruction pc's cost in the last Run.
+func (r *Runner) Cost(pc int) Cost { return r.m.Cost(pc) }

@@ -90,7 +90,7 @@ func TestTrainInitAdaptsTimmFile(t *testing.T) {
 	}{
 		{[]string{"--image-size", "30"}, "--image-size 30 is not a multiple of the patch size 4"},
 		{[]string{"--keep-head"}, "has 10 classes, the data 2"},
-		{[]string{"--dim", "32"}, "--dim: with --init"},
+		{[]string{"--dim", "32"}, "--dim 32: with --init"},
 	} {
 		args := append([]string{"train", "--init", ck, "--heads", "4", "--data", "folder:" + photos, "--val-split", "0.34", "--epochs", "1", "--out", bad}, c.args...)
 		code, _, errOut := vitcRun(t, args...)

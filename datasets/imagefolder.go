@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -10,6 +11,10 @@ import (
 	"slices"
 	"strings"
 )
+
+// ErrMixedSizes: a folder's images differ in size and Options.ImageSize
+// does not say what to resize them to.
+var ErrMixedSizes = errors.New("images of several sizes need an image size to resize them to (Options.ImageSize)")
 
 // Options change how data is read for a model.
 type Options struct {
@@ -207,7 +212,7 @@ func (f *folderReader) readSplit(dir string, classes, all []string, needEach boo
 				f.first, f.h, f.w, f.allGray = path, im.H, im.W, true
 			}
 			if im.H != f.h || im.W != f.w {
-				return nil, fmt.Errorf("folder: %s: image is %dx%d but %s is %dx%d; images of several sizes need an image size to resize them to", path, im.W, im.H, f.first, f.w, f.h)
+				return nil, fmt.Errorf("folder: %s: image is %dx%d but %s is %dx%d: %w", path, im.W, im.H, f.first, f.w, f.h, ErrMixedSizes)
 			}
 			f.allGray = f.allGray && im.C == 1
 			out = append(out, labelled{im, label, e.Name()})

@@ -54,8 +54,11 @@ func loadCheckpoint(path string, opts vit.LoadOptions) (*vit.Model, vit.Meta, er
 
 // flagError names the flag where a library error names an option.
 func flagError(err error) error {
-	if errors.Is(err, vit.ErrNeedHeads) {
+	switch {
+	case errors.Is(err, vit.ErrNeedHeads):
 		return fmt.Errorf("%s", strings.Replace(err.Error(), "(LoadOptions.Heads)", "with --heads N", 1))
+	case errors.Is(err, datasets.ErrMixedSizes):
+		return fmt.Errorf("%s", strings.Replace(err.Error(), "an image size to resize them to (Options.ImageSize)", "--image-size N to resize them to", 1))
 	}
 	return err
 }

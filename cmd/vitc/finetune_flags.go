@@ -37,7 +37,7 @@ func (d *dataFlags) loadDataFor(spec string, seed int64, m *vit.Model, stderr io
 	opts.Channels = m.Channels
 	ds, err := datasets.LoadWith(spec, seed, opts)
 	if err != nil {
-		return nil, err
+		return nil, flagError(err)
 	}
 	reportSkipped(ds, stderr)
 	return ds, nil

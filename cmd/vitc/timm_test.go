@@ -119,3 +119,26 @@ func withExtraTensor(t *testing.T, b []byte, name string, n int) []byte {
 	out = append(append(append(out, js...), data...), make([]byte, 4*n)...)
 	return out
 }
+
+// The bare timm file exports and simulates: its inferred config, eps
+// included, reaches the bundle, whose golden vectors the simulator
+// reproduces; calibration photos of other sizes are resized to 40 px.
+func TestExportSimTimmFile(t *testing.T) {
+	dir := t.TempDir()
+	photos := filepath.Join(dir, "photos")
+	photoFolder(t, photos, 2, 6)
+	bundle := filepath.Join(dir, "bundle")
+	code, stdout, errOut := vitcRun(t, "export", "--checkpoint", filepath.Join(timmFixtures, "vit_d96.safetensors"), "--heads", "3", "--ln-eps", "1e-5",
+		"--calib", "folder:"+photos, "--val-split", "0.34", "--out", bundle)
+	if code != 0 {
+		t.Fatalf("export exit %d: %s", code, errOut)
+	}
+	manifest, err := os.ReadFile(filepath.Join(bundle, "manifest.json"))
+	if err != nil || !strings.Contains(string(manifest), `"ln_eps": 0.00001`) {
+		t.Errorf("manifest lacks ln_eps 1e-5 (%v)", err)
+	}
+	code, stdout, errOut = vitcRun(t, "sim", "--bundle", bundle, "--val-split", "0.34")
+	if code != 0 || !strings.Contains(stdout, "golden vectors reproduce bit for bit") {
+		t.Errorf("sim exit %d: %s %s", code, stdout, errOut)
+	}
+}

@@ -175,7 +175,7 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	dopts := o.dataFlags.options(o.ImageSize)
 	ds, err := datasets.LoadWith(o.Data, o.Seed, dopts)
 	if err != nil {
-		return nil, err
+		return nil, flagError(err)
 	}
 	reportSkipped(ds, stderr)
 	cfg, err := vit.ConfigFor(o.Model, ds, o.overrides())

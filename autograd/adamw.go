@@ -16,16 +16,21 @@ func NewAdamW(weightDecay float64) *AdamW {
 		M: map[string][]float32{}, V: map[string][]float32{}}
 }
 
-// Update applies one step with learning rate lr to every parameter.
+// Update applies one step with learning rate lr·p.LRScale to every
+// parameter; a parameter with LRScale 0 is frozen and skipped.
 func (o *AdamW) Update(ps *Params, lr float64) {
 	o.Step++
 	bc1 := 1 - math.Pow(o.Beta1, float64(o.Step))
 	bc2 := 1 - math.Pow(o.Beta2, float64(o.Step))
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
-	stepSize := float32(lr / bc1)
 	rbc2 := float32(1 / math.Sqrt(bc2))
 	eps := float32(o.Eps)
 	for _, p := range ps.List() {
+		if p.LRScale == 0 {
+			continue
+		}
+		lr := lr * p.LRScale
+		stepSize := float32(lr / bc1)
 		m, ok := o.M[p.Name]
 		if !ok {
 			m = make([]float32, p.Len())

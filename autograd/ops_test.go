@@ -2,6 +2,7 @@ package autograd
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -350,4 +351,31 @@ func meanCLS(r AttentionResult) []float32 {
 		}
 	}
 	return out
+}
+
+// LRScale s makes a parameter step exactly as with learning rate s·lr, and a
+// frozen parameter does not move, weight decay included.
+func TestAdamWLRScale(t *testing.T) {
+	mk := func() (*Params, *Param, *Param) {
+		ps := NewParams()
+		a, b := ps.Add("a", 2, 2), ps.Add("b", 2, 2)
+		for i := range a.Data {
+			a.Data[i], b.Data[i] = float32(i+1), float32(i+1)
+			a.Grad[i], b.Grad[i] = 0.5-float32(i), 0.5-float32(i)
+		}
+		return ps, a, b
+	}
+	ps, a, b := mk()
+	a.LRScale = 0.25
+	b.Freeze()
+	NewAdamW(0.1).Update(ps, 0.2)
+	ref, ra, _ := mk()
+	ra.LRScale = 1
+	NewAdamW(0.1).Update(ref, 0.05)
+	if !slices.Equal(a.Data, ra.Data) {
+		t.Errorf("scale 0.25 at lr 0.2: %v, want lr 0.05's %v", a.Data, ra.Data)
+	}
+	if !slices.Equal(b.Data, []float32{1, 2, 3, 4}) || b.NeedsGrad() {
+		t.Errorf("frozen parameter moved to %v (needs grad %v)", b.Data, b.NeedsGrad())
+	}
 }

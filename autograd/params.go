@@ -13,6 +13,10 @@ type Param struct {
 	// param groups: matrices decay, biases and norm gains do not); a model
 	// clears it for the names it declares (e.g. vit's NoWeightDecay).
 	Decay bool
+	// LRScale multiplies the learning rate for this parameter (1 after Add):
+	// layer-wise learning-rate decay sets it per layer, and 0 freezes the
+	// parameter, which AdamW then leaves untouched, decay included.
+	LRScale float64
 }
 
 // Params is an ordered parameter store keyed by timm names.
@@ -30,7 +34,7 @@ func (ps *Params) Add(name string, shape ...int) *Param {
 	if _, dup := ps.index[name]; dup {
 		panic("autograd: duplicate parameter " + name)
 	}
-	p := &Param{Name: name, Tensor: NewParamTensor(shape...)}
+	p := &Param{Name: name, Tensor: NewParamTensor(shape...), LRScale: 1}
 	p.Decay = len(shape) >= 2
 	ps.list = append(ps.list, p)
 	ps.index[name] = p
@@ -101,4 +105,12 @@ func (p *Param) CheckShape(shape []int) error {
 		}
 	}
 	return nil
+}
+
+// Freeze stops training p: no op computes its gradient any more (so it adds
+// nothing to the clipped gradient norm either, as a torch parameter with
+// requires_grad=False), and AdamW leaves it as it is.
+func (p *Param) Freeze() {
+	p.LRScale = 0
+	p.needsGrad = false
 }

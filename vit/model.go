@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 
 	"vitc/autograd"
 	"vitc/taylorattn"
@@ -226,4 +228,23 @@ func meanCLS(r autograd.AttentionResult, alive []bool) []float32 {
 		}
 	}
 	return out
+}
+
+// LayerID is the depth of a parameter for layer-wise learning-rate decay, as
+// timm's ViT groups it: 0 for the embedding (patch_embed, cls_token,
+// pos_embed), i+1 for blocks.i, and Depth+1 for the final norm and the head
+// (and for anything else a component registered).
+func (m *Model) LayerID(name string) int {
+	switch {
+	case strings.HasPrefix(name, "patch_embed.") || name == "cls_token" || name == "pos_embed":
+		return 0
+	case strings.HasPrefix(name, "blocks."):
+		rest := name[len("blocks."):]
+		if dot := strings.IndexByte(rest, '.'); dot > 0 {
+			if i, err := strconv.Atoi(rest[:dot]); err == nil && i >= 0 && i < m.Depth {
+				return i + 1
+			}
+		}
+	}
+	return m.Depth + 1
 }

@@ -34,6 +34,9 @@ type trainOptions struct {
 	Init                     string
 	CheckpointEvery          time.Duration
 	SkipNonFinite            int
+	LayerDecay               float64
+	Freeze                   []string
+	LinearProbe              bool
 	JSON                     bool
 	Sparse                   taylorattn.SparseOptions
 	Teacher                  string
@@ -74,6 +77,9 @@ finishes the same run with the same settings.`,
 	f.BoolVar(&o.Resume, "resume", false, "continue the run saved in --out")
 	f.StringVar(&o.Init, "init", "", "initialise weights from this checkpoint")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
+	f.Float64Var(&o.LayerDecay, "layer-decay", 0, "layer-wise lr decay for fine-tuning (timm's, e.g. 0.65: the head at lr, each layer below ×0.65; 0: off)")
+	f.StringSliceVar(&o.Freeze, "freeze", nil, "do not train parameters whose names match these patterns (e.g. 'blocks.[0-5].*,patch_embed.*')")
+	f.BoolVar(&o.LinearProbe, "linear-probe", false, "train only the head (a linear probe of the frozen features)")
 	f.IntVar(&o.SkipNonFinite, "skip-nonfinite", 0, "skip up to this many batches with a non-finite loss or gradient instead of stopping")
 	f.BoolVar(&o.JSON, "json", false, "print the final report as JSON on stdout")
 	d := taylorattn.DefaultSparse
@@ -201,6 +207,7 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
 		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, DataOptions: dopts,
 		CheckpointEvery: o.CheckpointEvery, SkipNonFinite: o.SkipNonFinite,
+		LayerDecay: o.LayerDecay, Freeze: o.Freeze, LinearProbe: o.LinearProbe,
 	}, Plan: plan}, ds)
 	if err != nil {
 		return nil, err

@@ -58,6 +58,11 @@ func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Ru
 	if err != nil {
 		return nil, nil, err
 	}
+	// Frozen and layer-decayed parameters, checked before anything is
+	// written (the loop applies them again, the same way).
+	if _, err := training.ParamGroups(r.Model, r.Opts); err != nil {
+		return nil, nil, err
+	}
 	if saved != nil {
 		if err := saved.Restore(r); err != nil {
 			return nil, nil, err

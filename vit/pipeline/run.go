@@ -25,20 +25,22 @@ type Outcome struct {
 
 // TrainReport is report.json of a training run.
 type TrainReport struct {
-	TestAccuracy   float64    `json:"test_accuracy"`
-	TestTop5       float64    `json:"test_top5,omitempty"`
-	ChanceAccuracy float64    `json:"chance_accuracy"`
-	TrainSeconds   float64    `json:"train_seconds"`
-	Epochs         int        `json:"epochs"`
-	Params         int        `json:"params"`
-	FLOPsPerImage  int64      `json:"flops_per_image"`
-	TrainImgPerSec float64    `json:"train_img_per_s"`
-	Data           string     `json:"data"`
-	Seed           int64      `json:"seed"`
-	Config         vit.Config `json:"config"`
-	BLAS           string     `json:"blas"`
-	Checkpoint     string     `json:"checkpoint"`
-	SkippedImages  int        `json:"skipped_images,omitempty"` // undecodable files left out (skip bad images)
+	TestAccuracy   float64 `json:"test_accuracy"`
+	TestTop5       float64 `json:"test_top5,omitempty"`
+	ChanceAccuracy float64 `json:"chance_accuracy"`
+	TrainSeconds   float64 `json:"train_seconds"`
+	Epochs         int     `json:"epochs"`
+	Params         int     `json:"params"`
+	// TrainableParams leaves out frozen parameters (freeze, linear probe).
+	TrainableParams int        `json:"trainable_params"`
+	FLOPsPerImage   int64      `json:"flops_per_image"`
+	TrainImgPerSec  float64    `json:"train_img_per_s"`
+	Data            string     `json:"data"`
+	Seed            int64      `json:"seed"`
+	Config          vit.Config `json:"config"`
+	BLAS            string     `json:"blas"`
+	Checkpoint      string     `json:"checkpoint"`
+	SkippedImages   int        `json:"skipped_images,omitempty"` // undecodable files left out (skip bad images)
 }
 
 // PruneReport is report.json of a pruning run.
@@ -157,6 +159,11 @@ func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Params: m.Params.Count(),
 		FLOPsPerImage: m.FLOPs(), Data: r.Opts.Data, Seed: r.Opts.Seed, Config: m.Config,
 		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, training.ModelFile), SkippedImages: r.Data.Skipped,
+	}
+	for _, p := range m.Params.List() {
+		if p.LRScale != 0 {
+			rep.TrainableParams += p.Len()
+		}
 	}
 	if res.TrainSeconds > 0 {
 		rep.TrainImgPerSec = float64(len(res.History)*r.Data.Train.Len()) / res.TrainSeconds

@@ -166,6 +166,9 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 	if err := r.Opts.Validate(); err != nil {
 		return Result{}, err
 	}
+	if _, err := ParamGroups(r.Model, r.Opts); err != nil {
+		return Result{}, err
+	}
 	if r.opt == nil {
 		r.opt = autograd.NewAdamW(r.Opts.WeightDecay)
 	}

@@ -2,6 +2,9 @@ package training
 
 import (
 	"fmt"
+	"math"
+	"path"
+	"strings"
 	"time"
 
 	"vitc/datasets"
@@ -27,6 +30,16 @@ type Options struct {
 	// DataOptions resize and split the data (saved so a resumed run reads
 	// the same images).
 	DataOptions datasets.Options `json:"data_options,omitzero"`
+	// LayerDecay, in (0, 1), scales each layer's learning rate by
+	// LayerDecay^(depth+1−layer), timm's layer-wise decay for fine-tuning:
+	// the head trains at the full rate, the embedding at the smallest (0:
+	// off).
+	LayerDecay float64 `json:"layer_decay,omitempty"`
+	// Freeze lists parameter-name patterns (path.Match syntax, e.g.
+	// "blocks.[0-3].*") whose parameters do not train; LinearProbe freezes
+	// all but the head.
+	Freeze      []string `json:"freeze,omitempty"`
+	LinearProbe bool     `json:"linear_probe,omitempty"`
 	// CheckpointEvery saves resumable state this often inside an epoch, so
 	// a killed run loses at most this much work (0: only at epoch ends).
 	CheckpointEvery time.Duration `json:"checkpoint_every"`
@@ -48,6 +61,55 @@ func (o Options) Validate() error {
 		return fmt.Errorf("learning rates (%g, min %g) must not be negative", o.LR, o.MinLR)
 	case !(o.WarmupEpochs >= 0):
 		return fmt.Errorf("warm-up (%g epochs) must not be negative", o.WarmupEpochs)
+	case !(o.LayerDecay >= 0 && o.LayerDecay <= 1):
+		return fmt.Errorf("layer decay %g must be in [0, 1] (0: off)", o.LayerDecay)
+	}
+	for _, f := range o.Freeze {
+		if _, err := path.Match(f, ""); err != nil {
+			return fmt.Errorf("freeze pattern %q: %v", f, err)
+		}
 	}
 	return nil
+}
+
+// ParamGroups sets each parameter's learning-rate scale from the options:
+// layer-wise decay, then freezing. It returns how many values stay
+// trainable, and refuses a freeze pattern that matches nothing (a typo
+// would otherwise train everything) or a run with nothing left to train.
+func ParamGroups(m *vit.Model, o Options) (trainable int, err error) {
+	ps := m.Params.List()
+	if o.LayerDecay > 0 && o.LayerDecay < 1 {
+		top := m.Depth + 1
+		for _, p := range ps {
+			p.LRScale = math.Pow(o.LayerDecay, float64(top-m.LayerID(p.Name)))
+		}
+	}
+	for _, f := range o.Freeze {
+		hit := false
+		for _, p := range ps {
+			if ok, _ := path.Match(f, p.Name); ok {
+				p.Freeze()
+				hit = true
+			}
+		}
+		if !hit {
+			return 0, fmt.Errorf("freeze pattern %q matches no parameter", f)
+		}
+	}
+	if o.LinearProbe {
+		for _, p := range ps {
+			if !strings.HasPrefix(p.Name, "head.") {
+				p.Freeze()
+			}
+		}
+	}
+	for _, p := range ps {
+		if p.LRScale != 0 {
+			trainable += p.Len()
+		}
+	}
+	if trainable == 0 {
+		return 0, fmt.Errorf("every parameter is frozen: nothing to train")
+	}
+	return trainable, nil
 }

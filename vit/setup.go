@@ -76,6 +76,11 @@ func NewRun(opts TrainOptions, ds *datasets.Dataset) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.InitScheme != "" && opts.InitScheme != InitTimm { // New's is timm's
+		if err := m.Reinit(opts.InitScheme, opts.Seed); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Init != "" {
 		if err := m.LoadWeightsFrom(opts.Init); err != nil {
 			return nil, err

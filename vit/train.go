@@ -15,6 +15,9 @@ import (
 // TrainOptions are the settings of a training run. They are saved with the
 // run's state, so `--resume` repeats them exactly.
 type TrainOptions struct {
+	// Recipe names the recipe the settings came from (informational: the
+	// fields below are what the run uses).
+	Recipe         string  `json:"recipe,omitempty"`
 	Data           string  `json:"data"`
 	Config         Config  `json:"config"`
 	Epochs         int     `json:"epochs"`
@@ -26,8 +29,14 @@ type TrainOptions struct {
 	LabelSmoothing float64 `json:"label_smoothing"`
 	ClipNorm       float64 `json:"clip_norm"`
 	Augment        bool    `json:"augment"`
-	Seed           int64   `json:"seed"`
-	Init           string  `json:"init,omitempty"` // checkpoint to start from
+	// AugmentShift is the augmentation's largest shift in pixels
+	// (datasets.LoaderOptions.Shift: 0 is H/8, negative none).
+	AugmentShift int    `json:"augment_shift,omitempty"`
+	Seed         int64  `json:"seed"`
+	Init         string `json:"init,omitempty"` // checkpoint to start from
+	// InitScheme initialises a fresh model: InitTorch or InitTimm ("", as
+	// in states saved before the option).
+	InitScheme string `json:"init_scheme,omitempty"`
 	// Sparse is the Taylor attention's training branch (Weight 0: off).
 	Sparse taylorattn.SparseOptions `json:"sparse"`
 	// Teacher, when set, trains by distillation from that checkpoint.
@@ -89,8 +98,11 @@ type EpochMetrics struct {
 	ImgPerSec float64 `json:"img_per_s"`
 	// Skipped counts this epoch's batches skipped for a non-finite loss or
 	// gradient (--skip-nonfinite).
-	Skipped int            `json:"skipped_batches,omitempty"`
-	Extra   map[string]any `json:"extra,omitempty"`
+	Skipped int `json:"skipped_batches,omitempty"`
+	// GradNorm is the epoch's mean global gradient norm before clipping:
+	// far above ClipNorm all epoch, clipping sets the step size, not lr.
+	GradNorm float64        `json:"grad_norm"`
+	Extra    map[string]any `json:"extra,omitempty"`
 }
 
 // ErrInterrupted is returned when the context is cancelled; the state at the
@@ -143,6 +155,10 @@ type State struct {
 	LossSum   float64      `json:"loss_sum"`
 	Correct   int          `json:"correct"`
 	Seen      int          `json:"seen"`
+	// GradNormSum adds this epoch's pre-clipping gradient norms over its
+	// GradSteps updates (EpochMetrics.GradNorm).
+	GradNormSum float64 `json:"grad_norm_sum,omitempty"`
+	GradSteps   int     `json:"grad_steps,omitempty"`
 	// Skipped counts the batches skipped for non-finite values: SkippedEpoch
 	// in this epoch, Skipped in the whole run (the --skip-nonfinite budget).
 	SkippedEpoch int             `json:"skipped_epoch,omitempty"`
@@ -176,7 +192,7 @@ func (r *Run) Resume(s *State, opt *autograd.AdamW) {
 
 func (r *Run) trainLoader() *datasets.Loader {
 	return datasets.NewLoader(r.Data, &r.Data.Train, datasets.LoaderOptions{
-		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Seed: r.Opts.Seed,
+		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Shift: r.Opts.AugmentShift, Seed: r.Opts.Seed,
 		Stats: r.stats(), DropLast: r.Data.Train.Len() >= r.Opts.Batch,
 	})
 }
@@ -247,12 +263,15 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			}
 			lv := float64(loss.Data[0])
 			var bad *NonFiniteError
+			var gradNorm float64
 			if !isFinite(lv) {
 				bad = &NonFiniteError{What: "loss", Epoch: st.Epoch, Step: st.Step, Value: lv}
 			} else {
 				tp.Backward(loss)
 				if norm := ps.ClipGradNorm(r.Opts.ClipNorm); !isFinite(norm) {
 					bad = &NonFiniteError{What: "gradient norm", Epoch: st.Epoch, Step: st.Step, Value: norm}
+				} else {
+					gradNorm = norm
 				}
 			}
 			if bad != nil {
@@ -276,6 +295,8 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 				}
 			}
 			st.Seen += n
+			st.GradNormSum += gradNorm
+			st.GradSteps++
 			dt := time.Since(t0).Seconds()
 			st.Seconds += dt
 			if r.Progress != nil {
@@ -297,6 +318,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			TrainAcc: float64(st.Correct) / math.Max(1, float64(st.Seen)),
 			TestLoss: ev.Loss, TestAcc: ev.Accuracy, LR: sched.At(max(st.Step-1, 0)),
 			Seconds: time.Since(epochStart).Seconds(), Skipped: st.SkippedEpoch,
+			GradNorm: st.GradNormSum / math.Max(1, float64(st.GradSteps)),
 		}
 		if train := st.Seconds - epochStartSeconds; train > 0 {
 			em.ImgPerSec = float64(st.Seen) / train
@@ -311,6 +333,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 		}
 		st.History = append(st.History, em)
 		st.NextBatch, st.LossSum, st.Correct, st.Seen, st.SkippedEpoch = 0, 0, 0, 0, 0
+		st.GradNormSum, st.GradSteps = 0, 0
 		if r.Progress != nil {
 			r.Progress.EpochEnd(em)
 		}

@@ -30,7 +30,9 @@ type trainOptions struct {
 	LR, MinLR, WeightDecay   float64
 	Warmup                   float64 // epochs; negative picks 5% of the run
 	LabelSmoothing, ClipNorm float64
-	NoAugment                bool
+	Augment, NoAugment       bool
+	AugmentShift             int // pixels; negative: by image size (datasets.AutoShift)
+	InitScheme               string
 	Seed                     int64
 	Out                      string
 	Resume                   bool
@@ -41,6 +43,7 @@ type trainOptions struct {
 	Sparse                   taylorattn.SparseOptions
 	Teacher                  string
 	KDAlpha, KDTemp          float64
+	recipe                   recipeFlags
 }
 
 func newTrainCmd() *cobra.Command {
@@ -56,6 +59,13 @@ finishes the same run with the same settings.`,
 			if o.Resume && cmd.Flags().NFlag() > 2+boolToInt(cmd.Flags().Changed("json")) {
 				return errors.New("--resume takes only --out (and --json): the run continues with its saved settings")
 			}
+			if !o.Resume {
+				line, err := o.recipe.apply(cmd.Flags(), o.Epochs, o.Warmup)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), line)
+			}
 			return runTrain(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -67,10 +77,13 @@ finishes the same run with the same settings.`,
 	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
 	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")
 	f.Float64Var(&o.WeightDecay, "weight-decay", 0.05, "AdamW weight decay (not applied to norms, biases, cls_token, pos_embed)")
-	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: 5% of the run)")
+	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: the recipe's share of the run, 5% from scratch)")
 	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing")
 	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
-	f.BoolVar(&o.NoAugment, "no-augment", false, "turn off random-crop (and flip) augmentation")
+	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring")
+	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
+	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
+	f.StringVar(&o.InitScheme, "init-scheme", vit.InitTimm, "initialisation of a fresh model: torch (PyTorch module defaults) or timm (trunc_normal .02)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order, initialisation and augmentation")
 	f.StringVar(&o.Out, "out", "", "run directory (default runs/<data>-<model>-<attention>)")
 	f.BoolVar(&o.Resume, "resume", false, "continue the run saved in --out")
@@ -86,6 +99,7 @@ finishes the same run with the same settings.`,
 	f.StringVar(&o.Teacher, "teacher", "", "distil from this frozen checkpoint (e.g. a softmax model when converting to Taylor)")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term (1−α goes to cross-entropy)")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
+	o.recipe.bind(f)
 	return cmd
 }
 
@@ -199,14 +213,12 @@ func newTrainRun(o *trainOptions) (*vit.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	warmup := o.Warmup
-	if warmup < 0 {
-		warmup = 0.05 * float64(o.Epochs)
-	}
+	warmup := o.recipe.warmupEpochs(o.Epochs, o.Warmup)
 	return vit.NewRun(vit.TrainOptions{
-		Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
+		Recipe: o.recipe.Name, Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
-		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, Init: o.Init,
+		ClipNorm: o.ClipNorm, Augment: o.Augment && !o.NoAugment, AugmentShift: loaderShift(o.AugmentShift, ds.H),
+		Seed: o.Seed, Init: o.Init, InitScheme: o.InitScheme,
 		CheckpointEvery: o.CheckpointEvery, Sparse: o.Sparse, SkipNonFinite: o.SkipNonFinite,
 		Teacher: o.Teacher, KDAlpha: o.KDAlpha, KDTemp: o.KDTemp,
 	}, ds)
@@ -276,4 +288,16 @@ func writeReport(dir string, rep any, history []vit.EpochMetrics, title string) 
 		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
 	}
 	return js, curves.WritePNG(filepath.Join(dir, "curves.png"), title, pts)
+}
+
+// loaderShift maps --augment-shift to datasets.LoaderOptions.Shift, whose 0
+// is the original H/8 crop and a negative value no shift.
+func loaderShift(flag, h int) int {
+	switch {
+	case flag < 0:
+		return datasets.AutoShift(h)
+	case flag == 0:
+		return -1
+	}
+	return flag
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"vitc/vit"
+)
+
+// recipeFlags maps a vit.Recipe onto `vitc train`'s flags: --recipe NAME
+// sets every flag of the group that the command line did not set itself.
+type recipeFlags struct {
+	Name   string
+	recipe vit.Recipe // resolved by apply
+}
+
+// recipeValues are the flag values a recipe stands for, in the order the
+// start-of-run line prints them.
+func recipeValues(r vit.Recipe) [][2]string {
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	return [][2]string{
+		{"lr", g(r.LR)}, {"min-lr", g(r.MinLR)}, {"batch", strconv.Itoa(r.Batch)},
+		{"weight-decay", g(r.WeightDecay)}, {"label-smoothing", g(r.LabelSmoothing)},
+		{"clip-grad", g(r.ClipNorm)}, {"augment", strconv.FormatBool(r.Augment)},
+		{"init-scheme", r.InitScheme}, {"sparse-weight", g(r.SparseWeight)},
+	}
+}
+
+// bind adds --recipe and makes the default recipe's values the defaults
+// that --help shows; call it after the flags of the group are bound.
+func (rf *recipeFlags) bind(f *pflag.FlagSet) {
+	f.StringVar(&rf.Name, "recipe", vit.DefaultRecipe, "training recipe, a preset of the optimiser, schedule, augmentation and init flags (each still overridable): "+strings.Join(vit.RecipeNames(), ", "))
+	for _, kv := range recipeValues(vit.Recipes[vit.DefaultRecipe]) {
+		fl := f.Lookup(kv[0])
+		if err := fl.Value.Set(kv[1]); err != nil {
+			panic(fmt.Sprintf("recipe %s: flag --%s: %v", vit.DefaultRecipe, kv[0], err))
+		}
+		fl.DefValue = kv[1]
+	}
+}
+
+// apply sets the recipe's values on the flags the command line left alone
+// (an explicit flag wins) and returns the line that names the recipe and
+// the effective values, marking the explicit ones.
+func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) (string, error) {
+	r, err := vit.LookupRecipe(rf.Name)
+	if err != nil {
+		return "", err
+	}
+	rf.recipe = r
+	var parts []string
+	for _, kv := range recipeValues(r) {
+		fl := f.Lookup(kv[0])
+		mark := ""
+		if fl.Changed {
+			mark = " (set)"
+		} else if err := fl.Value.Set(kv[1]); err != nil {
+			return "", err
+		}
+		parts = append(parts, fmt.Sprintf("%s %s%s", kv[0], fl.Value.String(), mark))
+	}
+	w := fmt.Sprintf("warmup %g epochs", rf.warmupEpochs(epochs, warmup))
+	if warmup >= 0 {
+		w += " (set)"
+	}
+	parts = append(parts, w)
+	return fmt.Sprintf("recipe %s: %s", r.Name, strings.Join(parts, ", ")), nil
+}
+
+// warmupEpochs resolves --warmup: a negative value takes the recipe's
+// fraction of the run.
+func (rf *recipeFlags) warmupEpochs(epochs int, warmup float64) float64 {
+	if warmup >= 0 {
+		return warmup
+	}
+	return rf.recipe.WarmupFraction * float64(epochs)
+}

@@ -137,6 +137,10 @@ type trainReport struct {
 	Config         vit.Config `json:"config"`
 	BLAS           string     `json:"blas"`
 	Checkpoint     string     `json:"checkpoint"`
+	// Recipe and Options are the settings the run trained with: the
+	// recipe's, less what flags overrode.
+	Recipe  string           `json:"recipe,omitempty"`
+	Options vit.TrainOptions `json:"options"`
 }
 
 func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) error {
@@ -256,6 +260,7 @@ func writeTrainOutputs(dir string, run *vit.Run, res vit.Result, asJSON bool, st
 		TrainSeconds: res.TrainSeconds, Epochs: run.Opts.Epochs, Params: m.Params.Count(),
 		FLOPsPerImage: m.FLOPs(), Data: run.Opts.Data, Seed: run.Opts.Seed, Config: m.Config,
 		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, vit.ModelFile),
+		Recipe: run.Opts.Recipe, Options: run.Opts,
 	}
 	if res.TrainSeconds > 0 {
 		rep.TrainImgPerSec = float64(len(res.History)*run.Data.Train.Len()) / res.TrainSeconds

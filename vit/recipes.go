@@ -14,7 +14,11 @@ type Recipe struct {
 	Name        string
 	Description string
 	LR, MinLR   float64 // peak and final learning rate (AdamW, cosine)
-	Batch       int
+	Batch       int     // the batch, or its cap with MinSteps
+	// MinSteps, when set, halves the batch (down to 16) until an epoch has
+	// at least this many steps: a small set then still gets enough updates
+	// (BatchFor).
+	MinSteps int
 	// WarmupFraction is the linear warm-up as a fraction of the run's
 	// epochs, so short and long runs warm up alike.
 	WarmupFraction float64
@@ -41,7 +45,7 @@ var Recipes = map[string]Recipe{
 	// points and time on every real set tried.
 	"scratch-small": {
 		Name: "scratch-small", Description: "from scratch on small data (8–64 px, hundreds to tens of thousands of images)",
-		LR: 1e-3, MinLR: 1e-5, Batch: 64, WarmupFraction: 0.05, WeightDecay: 0.05, LabelSmoothing: 0.1, ClipNorm: 1,
+		LR: 1e-3, MinLR: 1e-5, Batch: 64, MinSteps: 40, WarmupFraction: 0.05, WeightDecay: 0.05, LabelSmoothing: 0.1, ClipNorm: 1,
 		Augment: false, InitScheme: InitTorch, SparseWeight: 0,
 	},
 	// DeiT's fine-tuning rule scaled to a small batch (5e-4·batch/512 ≈ 6e-5
@@ -52,6 +56,15 @@ var Recipes = map[string]Recipe{
 		LR: 1e-4, MinLR: 1e-6, Batch: 64, WarmupFraction: 0.02, WeightDecay: 0.05, LabelSmoothing: 0.1, ClipNorm: 1,
 		Augment: true, InitScheme: InitTorch, SparseWeight: 0,
 	},
+}
+
+// BatchFor is the recipe's batch for n training images.
+func (r Recipe) BatchFor(n int) int {
+	b := r.Batch
+	for r.MinSteps > 0 && b > 16 && n/b < r.MinSteps {
+		b /= 2
+	}
+	return b
 }
 
 // RecipeNames lists the recipes in a stable order.

@@ -13,8 +13,9 @@ import (
 // recipeFlags maps a vit.Recipe onto `vitc train`'s flags: --recipe NAME
 // sets every flag of the group that the command line did not set itself.
 type recipeFlags struct {
-	Name   string
-	recipe vit.Recipe // resolved by apply
+	Name      string
+	recipe    vit.Recipe // resolved by apply
+	autoBatch bool       // --batch left to the recipe, which sizes it to the data
 }
 
 // recipeValues are the flag values a recipe stands for, in the order the
@@ -51,6 +52,7 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) (stri
 		return "", err
 	}
 	rf.recipe = r
+	rf.autoBatch = !f.Changed("batch") && r.MinSteps > 0
 	var parts []string
 	for _, kv := range recipeValues(r) {
 		fl := f.Lookup(kv[0])
@@ -59,6 +61,9 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) (stri
 			mark = " (set)"
 		} else if err := fl.Value.Set(kv[1]); err != nil {
 			return "", err
+		}
+		if kv[0] == "batch" && rf.autoBatch {
+			mark = fmt.Sprintf(" (fewer when an epoch would have under %d steps)", r.MinSteps)
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", kv[0], fl.Value.String(), mark))
 	}
@@ -77,4 +82,13 @@ func (rf *recipeFlags) warmupEpochs(epochs int, warmup float64) float64 {
 		return warmup
 	}
 	return rf.recipe.WarmupFraction * float64(epochs)
+}
+
+// batchFor resolves the batch for n training images: the recipe's when
+// --batch was left to it, else the flag's.
+func (rf *recipeFlags) batchFor(batch, n int) int {
+	if rf.autoBatch {
+		return rf.recipe.BatchFor(n)
+	}
+	return batch
 }

@@ -179,8 +179,8 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		if err := os.MkdirAll(o.Out, 0o755); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes; writing %s\n",
-			o.Model, run.Model.Params.Count(), run.Model.Attention, o.Data, run.Data.Train.Len(), run.Data.Test.Len(), len(run.Data.Classes), o.Out)
+		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes, batch %d; writing %s\n",
+			o.Model, run.Model.Params.Count(), run.Model.Attention, o.Data, run.Data.Train.Len(), run.Data.Test.Len(), len(run.Data.Classes), run.Opts.Batch, o.Out)
 	}
 	removeStaleTemps(o.Out)
 	run.Save = vit.DirSaver(o.Out)
@@ -218,6 +218,7 @@ func newTrainRun(o *trainOptions) (*vit.Run, error) {
 		return nil, err
 	}
 	warmup := o.recipe.warmupEpochs(o.Epochs, o.Warmup)
+	o.Batch = o.recipe.batchFor(o.Batch, ds.Train.Len())
 	return vit.NewRun(vit.TrainOptions{
 		Recipe: o.recipe.Name, Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,

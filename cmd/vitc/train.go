@@ -28,7 +28,7 @@ type trainOptions struct {
 	Data                     string
 	Epochs, Batch            int
 	LR, MinLR, WeightDecay   float64
-	Warmup                   float64 // epochs; negative picks 5% of the run
+	Warmup                   float64 // epochs; negative picks the recipe's share of the run
 	LabelSmoothing, ClipNorm float64
 	Augment, NoAugment       bool
 	AugmentShift             int // pixels; negative: by image size (datasets.AutoShift)
@@ -73,6 +73,8 @@ finishes the same run with the same settings.`,
 	f.StringVar(&o.Data, "data", "synthetic", "data: synthetic, digits:FILE, mnist:DIR, cifar10:DIR, folder:DIR")
 	o.architectureFlags.bind(f)
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
+	// recipe.bind replaces the defaults of the flags a recipe sets (lr,
+	// batch, augment, init-scheme, ...) by the default recipe's.
 	f.IntVar(&o.Batch, "batch", 32, "batch size")
 	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
 	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")

@@ -16,6 +16,9 @@ type recipeFlags struct {
 	Name      string
 	recipe    vit.Recipe // resolved by apply
 	autoBatch bool       // --batch left to the recipe, which sizes it to the data
+	// line names the recipe and the effective values, for the start of the
+	// run (printed once the run is set up: bad input gets one line only).
+	line string
 }
 
 // recipeValues are the flag values a recipe stands for, in the order the
@@ -44,12 +47,12 @@ func (rf *recipeFlags) bind(f *pflag.FlagSet) {
 }
 
 // apply sets the recipe's values on the flags the command line left alone
-// (an explicit flag wins) and returns the line that names the recipe and
+// (an explicit flag wins) and composes the line that names the recipe and
 // the effective values, marking the explicit ones.
-func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) (string, error) {
+func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) error {
 	r, err := vit.LookupRecipe(rf.Name)
 	if err != nil {
-		return "", err
+		return err
 	}
 	rf.recipe = r
 	rf.autoBatch = !f.Changed("batch") && r.MinSteps > 0
@@ -60,7 +63,7 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) (stri
 		if fl.Changed {
 			mark = " (set)"
 		} else if err := fl.Value.Set(kv[1]); err != nil {
-			return "", err
+			return err
 		}
 		if kv[0] == "batch" && rf.autoBatch {
 			mark = fmt.Sprintf(" (fewer when an epoch would have under %d steps)", r.MinSteps)
@@ -72,7 +75,8 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) (stri
 		w += " (set)"
 	}
 	parts = append(parts, w)
-	return fmt.Sprintf("recipe %s: %s", r.Name, strings.Join(parts, ", ")), nil
+	rf.line = fmt.Sprintf("recipe %s: %s", r.Name, strings.Join(parts, ", "))
+	return nil
 }
 
 // warmupEpochs resolves --warmup: a negative value takes the recipe's

@@ -60,11 +60,9 @@ finishes the same run with the same settings.`,
 				return errors.New("--resume takes only --out (and --json): the run continues with its saved settings")
 			}
 			if !o.Resume {
-				line, err := o.recipe.apply(cmd.Flags(), o.Epochs, o.Warmup)
-				if err != nil {
+				if err := o.recipe.apply(cmd.Flags(), o.Epochs, o.Warmup); err != nil {
 					return err
 				}
-				fmt.Fprintln(cmd.ErrOrStderr(), line)
 			}
 			return runTrain(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -181,6 +179,7 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		if err := os.MkdirAll(o.Out, 0o755); err != nil {
 			return err
 		}
+		fmt.Fprintln(stderr, o.recipe.line)
 		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes, batch %d; writing %s\n",
 			o.Model, run.Model.Params.Count(), run.Model.Attention, o.Data, run.Data.Train.Len(), run.Data.Test.Len(), len(run.Data.Classes), run.Opts.Batch, o.Out)
 	}

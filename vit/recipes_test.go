@@ -3,7 +3,8 @@ package vit
 import "testing"
 
 // scratch-small keeps at least MinSteps steps an epoch by halving the batch
-// (not below 16); finetune's batch is fixed. Every recipe names a known
+// (not below 16) and augments long runs only; finetune's batch is fixed and
+// it always augments. Every recipe names a known
 // init scheme and trains something.
 func TestRecipeBatchFor(t *testing.T) {
 	s := Recipes[DefaultRecipe]
@@ -11,6 +12,10 @@ func TestRecipeBatchFor(t *testing.T) {
 		if got := s.BatchFor(tc.n); got != tc.want {
 			t.Errorf("%s: batch for %d images %d, want %d", s.Name, tc.n, got, tc.want)
 		}
+	}
+	if s.AugmentFor(10) || !s.AugmentFor(30) || !Recipes["finetune"].AugmentFor(1) {
+		t.Errorf("augmentation: %s at 10 and 30 epochs %v %v, finetune at 1 %v, want false true true",
+			s.Name, s.AugmentFor(10), s.AugmentFor(30), Recipes["finetune"].AugmentFor(1))
 	}
 	if got := Recipes["finetune"].BatchFor(100); got != Recipes["finetune"].Batch {
 		t.Errorf("finetune: batch for 100 images %d, want its fixed %d", got, Recipes["finetune"].Batch)

@@ -21,14 +21,14 @@ type recipeFlags struct {
 	line string
 }
 
-// recipeValues are the flag values a recipe stands for, in the order the
-// start-of-run line prints them.
-func recipeValues(r vit.Recipe) [][2]string {
+// recipeValues are the flag values a recipe stands for in a run of this
+// many epochs, in the order the start-of-run line prints them.
+func recipeValues(r vit.Recipe, epochs int) [][2]string {
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	return [][2]string{
 		{"lr", g(r.LR)}, {"min-lr", g(r.MinLR)}, {"batch", strconv.Itoa(r.Batch)},
 		{"weight-decay", g(r.WeightDecay)}, {"label-smoothing", g(r.LabelSmoothing)},
-		{"clip-grad", g(r.ClipNorm)}, {"augment", strconv.FormatBool(r.Augment)},
+		{"clip-grad", g(r.ClipNorm)}, {"augment", strconv.FormatBool(r.AugmentFor(epochs))},
 		{"init-scheme", r.InitScheme}, {"sparse-weight", g(r.SparseWeight)},
 	}
 }
@@ -37,7 +37,8 @@ func recipeValues(r vit.Recipe) [][2]string {
 // that --help shows; call it after the flags of the group are bound.
 func (rf *recipeFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&rf.Name, "recipe", vit.DefaultRecipe, "training recipe, a preset of the optimiser, schedule, augmentation and init flags (each still overridable): "+strings.Join(vit.RecipeNames(), ", "))
-	for _, kv := range recipeValues(vit.Recipes[vit.DefaultRecipe]) {
+	epochs, _ := f.GetInt("epochs")
+	for _, kv := range recipeValues(vit.Recipes[vit.DefaultRecipe], epochs) {
 		fl := f.Lookup(kv[0])
 		if err := fl.Value.Set(kv[1]); err != nil {
 			panic(fmt.Sprintf("recipe %s: flag --%s: %v", vit.DefaultRecipe, kv[0], err))
@@ -57,7 +58,7 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) error
 	rf.recipe = r
 	rf.autoBatch = !f.Changed("batch") && r.MinSteps > 0
 	var parts []string
-	for _, kv := range recipeValues(r) {
+	for _, kv := range recipeValues(r, epochs) {
 		fl := f.Lookup(kv[0])
 		mark := ""
 		if fl.Changed {
@@ -65,8 +66,11 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) error
 		} else if err := fl.Value.Set(kv[1]); err != nil {
 			return err
 		}
-		if kv[0] == "batch" && rf.autoBatch {
+		switch {
+		case kv[0] == "batch" && rf.autoBatch:
 			mark = fmt.Sprintf(" (fewer when an epoch would have under %d steps)", r.MinSteps)
+		case kv[0] == "augment" && !fl.Changed && r.Augment && r.AugmentMinEpochs > 0:
+			mark = fmt.Sprintf(" (on from %d epochs)", r.AugmentMinEpochs)
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", kv[0], fl.Value.String(), mark))
 	}

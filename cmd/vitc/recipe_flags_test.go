@@ -58,7 +58,7 @@ func TestDefaultRecipeAndUnknownRecipe(t *testing.T) {
 	}
 	d := vit.Recipes[vit.DefaultRecipe]
 	o := rep.Options
-	if rep.Recipe != vit.DefaultRecipe || o.LR != d.LR || o.Batch != d.Batch || o.InitScheme != d.InitScheme || o.Sparse.Weight != d.SparseWeight {
+	if rep.Recipe != vit.DefaultRecipe || o.LR != d.LR || o.Batch != d.Batch || o.InitScheme != d.InitScheme || o.Sparse.Weight != d.SparseWeight || o.Augment != d.AugmentFor(1) {
 		t.Errorf("default run options %+v, want recipe %+v", o, d)
 	}
 	code, _, errOut = vitcRun(t, "train", "--out", t.TempDir(), "--recipe", "magic")

@@ -80,7 +80,7 @@ finishes the same run with the same settings.`,
 	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: the recipe's share of the run, 5% from scratch)")
 	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing")
 	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
-	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring")
+	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring (default: the recipe's; scratch-small from 20 epochs)")
 	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
 	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
 	f.StringVar(&o.InitScheme, "init-scheme", vit.InitTimm, "initialisation of a fresh model: torch (PyTorch module defaults) or timm (trunc_normal .02)")

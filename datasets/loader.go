@@ -7,7 +7,12 @@ type LoaderOptions struct {
 	Batch            int
 	Shuffle, Augment bool
 	Seed             int64
-	Stats            Stats // empty: images are returned raw
+	// Shift is the largest random shift, in pixels, of Augment's padding
+	// crop: 0 pads by H/8 and W/8 (the original policy), a negative value
+	// shifts nothing (flips only, where the dataset allows them). See
+	// AutoShift.
+	Shift int
+	Stats Stats // empty: images are returned raw
 	// DropLast omits a final partial batch, for steps that assume a full
 	// batch; evaluation wants it false so every image is scored once.
 	DropLast bool
@@ -133,14 +138,20 @@ func (l *Loader) normalize(dst, src []float32) {
 }
 
 // augment writes a randomly shifted (and, when the dataset allows it,
-// mirrored) copy of src: a crop of the image zero-padded by H/8 (W/8) pixels
-// on each side. As torchvision's RandomCrop before Normalize, the padding is
+// mirrored) copy of src: a crop of the image zero-padded by Shift (by
+// default H/8, W/8) pixels on each side. As torchvision's RandomCrop before Normalize, the padding is
 // raw black, which matches the background of digit-like images instead of
 // drawing a mean-grey frame around them.
 func (l *Loader) augment(dst, src []float32, epoch, idx int) {
 	H, W := l.d.H, l.d.W
 	r := newRNG(uint64(l.o.Seed), uint64(epoch), uint64(idx), tagAug)
 	padH, padW := max(1, H/8), max(1, W/8)
+	switch {
+	case l.o.Shift < 0:
+		padH, padW = 0, 0
+	case l.o.Shift > 0:
+		padH, padW = l.o.Shift, l.o.Shift
+	}
 	dy := r.intn(2*padH+1) - padH
 	dx := r.intn(2*padW+1) - padW
 	flip := l.d.FlipOK && r.next()&1 == 1
@@ -171,4 +182,16 @@ func (l *Loader) augment(dst, src []float32, epoch, idx int) {
 			}
 		}
 	}
+}
+
+// AutoShift is the padding-crop shift that suits h-pixel images (for
+// LoaderOptions.Shift): none up to 16 px, where a one-pixel shift already
+// moves an eighth of the image and cost digits (8×8) points; about h/14
+// (2 px at 28–32 px) above, half the original h/8, which cost points on
+// short schedules.
+func AutoShift(h int) int {
+	if h <= 16 {
+		return -1
+	}
+	return max(1, h/14)
 }

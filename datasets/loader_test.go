@@ -151,7 +151,11 @@ func TestLoaderNormalisesToZeroMeanUnitStd(t *testing.T) {
 // padding (and mirrored if flip), with zeros where the shift uncovers the
 // border.
 func matchShift(out, src []float32, c, h, w int, flip bool) bool {
-	ph, pw := max(1, h/8), max(1, w/8)
+	return matchShiftBy(out, src, c, h, w, flip, max(1, h/8), max(1, w/8))
+}
+
+// matchShiftBy is matchShift for shifts of at most ph, pw pixels.
+func matchShiftBy(out, src []float32, c, h, w int, flip bool, ph, pw int) bool {
 	for dy := -ph; dy <= ph; dy++ {
 	next:
 		for dx := -pw; dx <= pw; dx++ {
@@ -246,5 +250,53 @@ func TestLoaderBatchLargerThanSplit(t *testing.T) {
 	l = NewLoader(d, &d.Train, LoaderOptions{Batch: 10, DropLast: true})
 	if l.NumBatches() != 0 {
 		t.Fatalf("DropLast with a short split gave %d batches", l.NumBatches())
+	}
+}
+
+// On 8-pixel images the automatic policy shifts nothing (a one-pixel shift
+// already crops an eighth of the image): augmented images are their source
+// or, where labels survive it, its mirror. On 28-pixel images it shifts by at
+// most 2 pixels, and does shift.
+func TestAutoShiftScalesWithImageSize(t *testing.T) {
+	for _, tc := range []struct {
+		h, shift int
+	}{{8, 0}, {16, 0}, {28, 2}, {32, 2}} {
+		if got := AutoShift(tc.h); max(got, 0) != tc.shift {
+			t.Errorf("AutoShift(%d) = %d, want a shift of %d", tc.h, got, tc.shift)
+		}
+	}
+	for _, h := range []int{8, 28} {
+		for _, flipOK := range []bool{false, true} {
+			const n, c = 24, 1
+			d := indexed(n, c, h, h, flipOK)
+			chw := c * h * h
+			shift := max(AutoShift(h), 0)
+			plain := NewLoader(d, &d.Train, LoaderOptions{Batch: 8, Shuffle: true, Seed: 3})
+			aug := NewLoader(d, &d.Train, LoaderOptions{Batch: 8, Shuffle: true, Seed: 3, Augment: true, Shift: AutoShift(h)})
+			moved := 0
+			for e := range 3 {
+				for b := range aug.NumBatches() {
+					px, _, _ := plain.Batch(e, b)
+					px = slices.Clone(px)
+					ax, _, k := aug.Batch(e, b)
+					for i := range k {
+						src, out := px[i*chw:(i+1)*chw], ax[i*chw:(i+1)*chw]
+						mirrored := !matchShiftBy(out, src, c, h, h, false, shift, shift)
+						if mirrored && (!flipOK || !matchShiftBy(out, src, c, h, h, true, shift, shift)) {
+							t.Fatalf("%d px, flipOK=%v: augmented image is not a shift by at most %d (or its mirror)", h, flipOK, shift)
+						}
+						if !mirrored && !slices.Equal(out, src) {
+							moved++
+						}
+					}
+				}
+			}
+			if shift == 0 && moved > 0 {
+				t.Errorf("%d px: %d images shifted, want none", h, moved)
+			}
+			if shift > 0 && moved < n {
+				t.Errorf("%d px: only %d of %d images shifted", h, moved, 3*n)
+			}
+		}
 	}
 }

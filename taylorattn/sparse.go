@@ -199,11 +199,12 @@ type SparseOptions struct {
 	Anneal    float64 `json:"anneal"`    // final fraction of training over which α falls to 0
 }
 
-// DefaultSparse are the defaults of `vitc train --attention taylor`. α = 0.3
+// DefaultSparse are the sparse branch's settings when it is turned on. α = 0.3
 // was the best of 0, 0.3 and 1 on the embedded set with a 10-epoch budget
 // (97.0 %, 97.5 % and 90.4 % against softmax's 99.0 %; see README). α = 1
 // trains against nearly softmax attention but is evaluated on the low-rank
-// part alone.
+// part alone. On real data α = 0.3 cost points and time (docs/recipes.md), so
+// `vitc train`'s recipes set Weight 0: plain Taylor training.
 var DefaultSparse = SparseOptions{Weight: 0.3, Threshold: 0.002, Reg: 0.1, Anneal: 0.3}
 
 // Validate checks the options' ranges.

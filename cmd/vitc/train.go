@@ -25,9 +25,11 @@ type trainOptions struct {
 	Data                     string
 	Epochs, Batch            int
 	LR, MinLR, WeightDecay   float64
-	Warmup                   float64 // epochs; negative picks 5% of the run
+	Warmup                   float64 // epochs; negative picks the recipe's share of the run
 	LabelSmoothing, ClipNorm float64
-	NoAugment                bool
+	Augment, NoAugment       bool
+	AugmentShift             int // pixels; negative: by image size (datasets.AutoShift)
+	InitScheme               string
 	Seed                     int64
 	Out                      string
 	Resume                   bool
@@ -41,6 +43,7 @@ type trainOptions struct {
 	Sparse                   taylorattn.SparseOptions
 	Teacher                  string
 	KDAlpha, KDTemp          float64
+	recipe                   recipeFlags
 }
 
 func newTrainCmd() *cobra.Command {
@@ -56,6 +59,11 @@ finishes the same run with the same settings.`,
 			if o.Resume && cmd.Flags().NFlag() > 2+boolToInt(cmd.Flags().Changed("json")) {
 				return errors.New("--resume takes only --out (and --json): the run continues with its saved settings")
 			}
+			if !o.Resume {
+				if err := o.recipe.apply(cmd.Flags(), o.Epochs, o.Warmup); err != nil {
+					return err
+				}
+			}
 			return runTrain(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -64,14 +72,19 @@ finishes the same run with the same settings.`,
 	o.architectureFlags.bind(f)
 	o.fineTuneFlags.bind(f)
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
+	// recipe.bind replaces the defaults of the flags a recipe sets (lr,
+	// batch, augment, init-scheme, ...) by the default recipe's.
 	f.IntVar(&o.Batch, "batch", 32, "batch size")
 	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
 	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")
 	f.Float64Var(&o.WeightDecay, "weight-decay", 0.05, "AdamW weight decay (not applied to norms, biases, cls_token, pos_embed)")
-	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: 5% of the run)")
+	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: the recipe's share of the run, 5% from scratch)")
 	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing")
 	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
-	f.BoolVar(&o.NoAugment, "no-augment", false, "turn off random-crop (and flip) augmentation")
+	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring (default: the recipe's; scratch-small from 20 epochs)")
+	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
+	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
+	f.StringVar(&o.InitScheme, "init-scheme", vit.InitTimm, "initialisation of a fresh model: torch (PyTorch module defaults) or timm (trunc_normal .02)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order, initialisation and augmentation")
 	f.StringVar(&o.Out, "out", "", "run directory (default runs/<data>-<model>-<attention>)")
 	f.BoolVar(&o.Resume, "resume", false, "continue the run saved in --out")
@@ -90,6 +103,7 @@ finishes the same run with the same settings.`,
 	f.StringVar(&o.Teacher, "teacher", "", "distil from this frozen checkpoint (e.g. a softmax model when converting to Taylor)")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term (1−α goes to cross-entropy)")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
+	o.recipe.bind(f)
 	return cmd
 }
 
@@ -126,8 +140,9 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 			o.Out = filepath.Join("runs", fmt.Sprintf("%s-%s-%s", kind, o.Model, job.Run.Model.Attention))
 		}
 		r := job.Run
-		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes; writing %s\n",
-			o.Model, r.Model.Params.Count(), r.Model.Attention, o.Data, r.Data.Train.Len(), r.Data.Test.Len(), len(r.Data.Classes), o.Out)
+		fmt.Fprintln(stderr, o.recipe.line)
+		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes, batch %d; writing %s\n",
+			o.Model, r.Model.Params.Count(), r.Model.Attention, o.Data, r.Data.Train.Len(), r.Data.Test.Len(), len(r.Data.Classes), r.Opts.Batch, o.Out)
 	}
 	out, err := job.Train(ctx, o.Out, newProgress(stderr))
 	if err != nil {
@@ -191,10 +206,8 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	warmup := o.Warmup
-	if warmup < 0 {
-		warmup = 0.05 * float64(o.Epochs)
-	}
+	warmup := o.recipe.warmupEpochs(o.Epochs, o.Warmup)
+	o.Batch = o.recipe.batchFor(o.Batch, ds.Train.Len())
 	if o.SkipNonFinite < 0 {
 		return nil, fmt.Errorf("--skip-nonfinite (%d) must not be negative", o.SkipNonFinite)
 	}
@@ -203,9 +216,10 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		plan.Distill = &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp}
 	}
 	job, err := pipeline.New(pipeline.Spec{Train: training.Options{
-		Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
+		Recipe: o.recipe.Name, Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
-		ClipNorm: o.ClipNorm, Augment: !o.NoAugment, Seed: o.Seed, DataOptions: dopts,
+		ClipNorm: o.ClipNorm, Augment: o.Augment && !o.NoAugment, AugmentShift: loaderShift(o.AugmentShift, ds.H),
+		Seed: o.Seed, InitScheme: o.InitScheme, DataOptions: dopts,
 		CheckpointEvery: o.CheckpointEvery, SkipNonFinite: o.SkipNonFinite,
 		LayerDecay: o.LayerDecay, Freeze: o.Freeze, LinearProbe: o.LinearProbe,
 	}, Plan: plan}, ds)
@@ -214,4 +228,16 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	}
 	io.Copy(stderr, &o.initLog)
 	return job, nil
+}
+
+// loaderShift maps --augment-shift to datasets.LoaderOptions.Shift, whose 0
+// is the original H/8 crop and a negative value no shift.
+func loaderShift(flag, h int) int {
+	switch {
+	case flag < 0:
+		return datasets.AutoShift(h)
+	case flag == 0:
+		return -1
+	}
+	return flag
 }

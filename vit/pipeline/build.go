@@ -44,6 +44,11 @@ func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Ru
 		if err != nil {
 			return nil, nil, err
 		}
+		if spec.Plan.Init == "" && spec.Train.InitScheme != "" && spec.Train.InitScheme != vit.InitTimm { // New's is timm's
+			if err := m.Reinit(spec.Train.InitScheme, spec.Train.Seed); err != nil {
+				return nil, nil, err
+			}
+		}
 		spec.Train.Config = m.Config // adapted to the data when fine-tuning
 		r = &training.Run{Opts: spec.Train, Model: m, Data: ds,
 			Meta: vit.Meta{Dataset: spec.Train.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}}

@@ -41,6 +41,10 @@ type TrainReport struct {
 	BLAS            string     `json:"blas"`
 	Checkpoint      string     `json:"checkpoint"`
 	SkippedImages   int        `json:"skipped_images,omitempty"` // undecodable files left out (skip bad images)
+	// Recipe and Options are the settings the run trained with: the
+	// recipe's, less what flags overrode.
+	Recipe  string           `json:"recipe,omitempty"`
+	Options training.Options `json:"options"`
 }
 
 // PruneReport is report.json of a pruning run.
@@ -159,6 +163,7 @@ func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Params: m.Params.Count(),
 		FLOPsPerImage: m.FLOPs(), Data: r.Opts.Data, Seed: r.Opts.Seed, Config: m.Config,
 		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, training.ModelFile), SkippedImages: r.Data.Skipped,
+		Recipe: r.Opts.Recipe, Options: r.Opts,
 	}
 	for _, p := range m.Params.List() {
 		if p.LRScale != 0 {

@@ -213,3 +213,31 @@ func TestSkipNonFinite(t *testing.T) {
 		t.Fatalf("second bad batch over a budget of 1: got %v, want a non-finite error at step 25", err)
 	}
 }
+
+// A run with InitScheme torch starts from torch's init (seeded by the run's
+// seed), and its metrics carry the pre-clipping gradient norm.
+func TestRunInitSchemeAndGradNorm(t *testing.T) {
+	spec, ds := tinySpec(t, 1)
+	spec.Train.InitScheme = vit.InitTorch
+	j, err := New(spec, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := j.Run
+	want, _ := vit.New(spec.Train.Config, spec.Train.Seed)
+	want.Reinit(vit.InitTorch, spec.Train.Seed)
+	if string(modelBytes(t, r2.Model)) != string(modelBytes(t, want)) {
+		t.Error("run with InitScheme torch does not start from torch's init")
+	}
+	spec.Train.InitScheme = "lecun"
+	if _, err := New(spec, ds); err == nil {
+		t.Error("unknown InitScheme accepted")
+	}
+	res, err := r2.Train(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := res.History[0].GradNorm; !(g > 0) || math.IsInf(g, 0) {
+		t.Errorf("epoch grad_norm %v, want a positive mean", g)
+	}
+}

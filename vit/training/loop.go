@@ -31,8 +31,11 @@ type EpochMetrics struct {
 	ImgPerSec float64 `json:"img_per_s"`
 	// Skipped counts this epoch's batches skipped for a non-finite loss or
 	// gradient (Options.SkipNonFinite).
-	Skipped int            `json:"skipped_batches,omitempty"`
-	Extra   map[string]any `json:"extra,omitempty"`
+	Skipped int `json:"skipped_batches,omitempty"`
+	// GradNorm is the epoch's mean global gradient norm before clipping:
+	// far above ClipNorm all epoch, clipping sets the step size, not lr.
+	GradNorm float64        `json:"grad_norm"`
+	Extra    map[string]any `json:"extra,omitempty"`
 }
 
 // ErrInterrupted is returned when the context is cancelled; the state at the
@@ -84,6 +87,10 @@ type State struct {
 	LossSum float64 `json:"loss_sum"`
 	Correct int     `json:"correct"`
 	Seen    int     `json:"seen"`
+	// GradNormSum adds this epoch's pre-clipping gradient norms over its
+	// GradSteps updates (EpochMetrics.GradNorm).
+	GradNormSum float64 `json:"grad_norm_sum,omitempty"`
+	GradSteps   int     `json:"grad_steps,omitempty"`
 	// Skipped counts the batches skipped for non-finite values: SkippedEpoch
 	// in this epoch, Skipped in the whole run (the SkipNonFinite budget).
 	SkippedEpoch int            `json:"skipped_epoch,omitempty"`
@@ -106,7 +113,7 @@ func (r *Run) CurrentState() State { return r.state }
 
 func (r *Run) trainLoader() *datasets.Loader {
 	return datasets.NewLoader(r.Data, &r.Data.Train, datasets.LoaderOptions{
-		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Seed: r.Opts.Seed,
+		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Shift: r.Opts.AugmentShift, Seed: r.Opts.Seed,
 		Stats: r.Stats(), DropLast: r.Data.Train.Len() >= r.Opts.Batch,
 	})
 }
@@ -228,12 +235,15 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			}
 			lv := float64(loss.Data[0])
 			var bad *NonFiniteError
+			var gradNorm float64
 			if !isFinite(lv) {
 				bad = &NonFiniteError{What: "loss", Epoch: st.Epoch, Step: st.Step, Value: lv}
 			} else {
 				tp.Backward(loss)
 				if norm := ps.ClipGradNorm(r.Opts.ClipNorm); !isFinite(norm) {
 					bad = &NonFiniteError{What: "gradient norm", Epoch: st.Epoch, Step: st.Step, Value: norm}
+				} else {
+					gradNorm = norm
 				}
 			}
 			if bad != nil {
@@ -257,6 +267,8 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 				}
 			}
 			st.Seen += n
+			st.GradNormSum += gradNorm
+			st.GradSteps++
 			dt := time.Since(t0).Seconds()
 			st.Seconds += dt
 			if r.Progress != nil {
@@ -278,6 +290,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			TrainAcc: float64(st.Correct) / math.Max(1, float64(st.Seen)),
 			TestLoss: ev.Loss, TestAcc: ev.Accuracy, LR: sched.At(max(st.Step-1, 0)),
 			Seconds: time.Since(epochStart).Seconds(), Skipped: st.SkippedEpoch,
+			GradNorm: st.GradNormSum / math.Max(1, float64(st.GradSteps)),
 		}
 		if train := st.Seconds - epochStartSeconds; train > 0 {
 			em.ImgPerSec = float64(st.Seen) / train
@@ -292,6 +305,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 		}
 		st.History = append(st.History, em)
 		st.NextBatch, st.LossSum, st.Correct, st.Seen, st.SkippedEpoch = 0, 0, 0, 0, 0
+		st.GradNormSum, st.GradSteps = 0, 0
 		if r.Progress != nil {
 			r.Progress.EpochEnd(em)
 		}

@@ -15,6 +15,9 @@ import (
 // a resumed run repeats them exactly. What techniques add is not here: each
 // component carries its own options (see vitc/vit/pipeline).
 type Options struct {
+	// Recipe names the recipe the settings came from (informational: the
+	// fields below are what the run uses).
+	Recipe         string     `json:"recipe,omitempty"`
 	Data           string     `json:"data"`
 	Config         vit.Config `json:"config"`
 	Epochs         int        `json:"epochs"`
@@ -26,7 +29,13 @@ type Options struct {
 	LabelSmoothing float64    `json:"label_smoothing"`
 	ClipNorm       float64    `json:"clip_norm"`
 	Augment        bool       `json:"augment"`
-	Seed           int64      `json:"seed"`
+	// AugmentShift is the augmentation's largest shift in pixels
+	// (datasets.LoaderOptions.Shift: 0 is H/8, negative none).
+	AugmentShift int   `json:"augment_shift,omitempty"`
+	Seed         int64 `json:"seed"`
+	// InitScheme initialises a fresh model: vit.InitTorch or vit.InitTimm
+	// ("", as in states saved before the option, is timm's).
+	InitScheme string `json:"init_scheme,omitempty"`
 	// DataOptions resize and split the data (saved so a resumed run reads
 	// the same images).
 	DataOptions datasets.Options `json:"data_options,omitzero"`

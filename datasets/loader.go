@@ -12,7 +12,12 @@ type LoaderOptions struct {
 	// shifts nothing (flips only, where the dataset allows them). See
 	// AutoShift.
 	Shift int
-	Stats Stats // empty: images are returned raw
+	// CropScale, when positive, makes Augment a random-resized crop (timm's
+	// and torchvision's RandomResizedCrop: area fraction in [CropScale, 1],
+	// aspect ratio in [3/4, 4/3], resized back bilinearly) instead of the
+	// padding shift.
+	CropScale float64
+	Stats     Stats // empty: images are returned raw
 	// DropLast omits a final partial batch, for steps that assume a full
 	// batch; evaluation wants it false so every image is scored once.
 	DropLast bool
@@ -145,6 +150,10 @@ func (l *Loader) normalize(dst, src []float32) {
 func (l *Loader) augment(dst, src []float32, epoch, idx int) {
 	H, W := l.d.H, l.d.W
 	r := newRNG(uint64(l.o.Seed), uint64(epoch), uint64(idx), tagAug)
+	if l.o.CropScale > 0 {
+		l.augmentRRC(dst, src, &r)
+		return
+	}
 	padH, padW := max(1, H/8), max(1, W/8)
 	switch {
 	case l.o.Shift < 0:

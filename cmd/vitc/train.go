@@ -29,6 +29,7 @@ type trainOptions struct {
 	LabelSmoothing, ClipNorm float64
 	Augment, NoAugment       bool
 	AugmentShift             int // pixels; negative: by image size (datasets.AutoShift)
+	AugmentCropScale         float64
 	InitScheme               string
 	Seed                     int64
 	Out                      string
@@ -84,6 +85,7 @@ finishes the same run with the same settings.`,
 	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring (default: the recipe's; scratch-small from 20 epochs)")
 	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
 	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
+	f.Float64Var(&o.AugmentCropScale, "augment-crop-scale", 0, "augment by random-resized crops (timm's RandomResizedCrop) of area fraction in [S, 1] instead of shifts (0: shifts)")
 	f.StringVar(&o.InitScheme, "init-scheme", vit.InitTimm, "initialisation of a fresh model: torch (PyTorch module defaults) or timm (trunc_normal .02)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order, initialisation and augmentation")
 	f.StringVar(&o.Out, "out", "", "run directory (default runs/<data>-<model>-<attention>)")
@@ -219,7 +221,8 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		Recipe: o.recipe.Name, Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, WarmupEpochs: warmup, LabelSmoothing: o.LabelSmoothing,
 		ClipNorm: o.ClipNorm, Augment: o.Augment && !o.NoAugment, AugmentShift: loaderShift(o.AugmentShift, ds.H),
-		Seed: o.Seed, InitScheme: o.InitScheme, DataOptions: dopts,
+		AugmentCropScale: o.AugmentCropScale,
+		Seed:             o.Seed, InitScheme: o.InitScheme, DataOptions: dopts,
 		CheckpointEvery: o.CheckpointEvery, SkipNonFinite: o.SkipNonFinite,
 		LayerDecay: o.LayerDecay, Freeze: o.Freeze, LinearProbe: o.LinearProbe,
 	}, Plan: plan}, ds)

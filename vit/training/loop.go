@@ -113,7 +113,8 @@ func (r *Run) CurrentState() State { return r.state }
 
 func (r *Run) trainLoader() *datasets.Loader {
 	return datasets.NewLoader(r.Data, &r.Data.Train, datasets.LoaderOptions{
-		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Shift: r.Opts.AugmentShift, Seed: r.Opts.Seed,
+		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Shift: r.Opts.AugmentShift,
+		CropScale: r.Opts.AugmentCropScale, Seed: r.Opts.Seed,
 		Stats: r.Stats(), DropLast: r.Data.Train.Len() >= r.Opts.Batch,
 	})
 }

@@ -31,8 +31,11 @@ type Options struct {
 	Augment        bool       `json:"augment"`
 	// AugmentShift is the augmentation's largest shift in pixels
 	// (datasets.LoaderOptions.Shift: 0 is H/8, negative none).
-	AugmentShift int   `json:"augment_shift,omitempty"`
-	Seed         int64 `json:"seed"`
+	AugmentShift int `json:"augment_shift,omitempty"`
+	// AugmentCropScale, when positive, augments by random-resized crops
+	// with area fractions in [AugmentCropScale, 1] instead of shifts.
+	AugmentCropScale float64 `json:"augment_crop_scale,omitempty"`
+	Seed             int64   `json:"seed"`
 	// InitScheme initialises a fresh model: vit.InitTorch or vit.InitTimm
 	// ("", as in states saved before the option, is timm's).
 	InitScheme string `json:"init_scheme,omitempty"`
@@ -70,6 +73,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("learning rates (%g, min %g) must not be negative", o.LR, o.MinLR)
 	case !(o.WarmupEpochs >= 0):
 		return fmt.Errorf("warm-up (%g epochs) must not be negative", o.WarmupEpochs)
+	case !(o.AugmentCropScale >= 0 && o.AugmentCropScale <= 1):
+		return fmt.Errorf("crop scale %g must be in [0, 1] (0: shift augmentation)", o.AugmentCropScale)
 	case !(o.LayerDecay >= 0 && o.LayerDecay <= 1):
 		return fmt.Errorf("layer decay %g must be in [0, 1] (0: off)", o.LayerDecay)
 	}

@@ -10,13 +10,13 @@ import (
 	"vitc/vit"
 )
 
-// digitsMicro is the digits pipeline's architecture (micro, patch 2: 197
-// tokens); prunedTaylor approximates its pruned Taylor model: half the
+// digitsMicro is the digits pipeline's architecture (micro on the 8×8
+// digits, patch 2: 17 tokens); prunedTaylor approximates its pruned Taylor model: half the
 // weight tiles zeroed, tokens kept at 0.7 after blocks 1, 2 and 3 (the
 // pruning command's 2, 6, 9 of 12 scaled to depth 4).
 func digitsMicro(attention string) vit.Config {
 	cfg, _ := vit.Preset("micro")
-	cfg.Patch, cfg.Attention = 2, attention
+	cfg.Image, cfg.Patch, cfg.Attention = 8, 2, attention
 	return cfg
 }
 

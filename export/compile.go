@@ -217,7 +217,8 @@ func (c *compiler) endLayer(name string) {
 }
 
 // place appends a blob to the weights section and returns its DRAM address
-// and the weight-buffer half it will occupy.
+// and its weight-buffer base: the half it will occupy, or with the weights
+// resident the place after the previous blob.
 func (c *compiler) place(b *blob) (dram, base int, err error) {
 	if c.resident() {
 		base = c.next

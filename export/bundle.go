@@ -58,13 +58,16 @@ type Options struct {
 	CalibData   string // recorded in the manifest
 	CalibImages int
 	Created     string // e.g. "vitc dev"
+	// Batch is CompileOptions.Batch: above 1, the weights stay resident
+	// across that many images.
+	Batch int
 }
 
 // WriteBundle compiles qm and writes the bundle directory: the float model
 // m rides along for the simulator's agreement check, and golden is the
 // normalised image whose run becomes the golden vectors.
 func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Options) (*Compiled, error) {
-	cp, err := Compile(qm, o.HW)
+	cp, err := CompileWith(qm, o.HW, CompileOptions{Batch: o.Batch})
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +114,9 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 	}
 	man.Program = bundle.Program{File: ProgramFile, Disassembly: DisasmFile, Instructions: len(cp.Program),
 		InstrBytes: isa.Size, Layers: cp.Layers}
+	if cp.Batch > 1 {
+		man.Program.Batch = cp.Batch
+	}
 
 	// Golden vectors: the input and every stored value of one run of the
 	// integer reference (the simulator must reproduce them; vitc sim checks).
@@ -215,7 +221,7 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 		}
 	}
 	p := &sim.Program{HW: h, Instrs: instrs, Weights: weights, DRAMBytes: man.Memory.DRAMBytes,
-		InputAddr: man.Memory.InputAddr, InputLen: man.Memory.InputBytes}
+		InputAddr: man.Memory.InputAddr, InputLen: man.Memory.InputBytes, Batch: man.Program.Batch}
 	for _, l := range man.Program.Layers {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}

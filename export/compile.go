@@ -35,6 +35,32 @@ type Compiled struct {
 	// StoredTiles counts the tiles the bundle holds; SparseMatrices the
 	// matrices stored block-sparse.
 	StoredTiles, SparseMatrices int
+	// Batch is the images run per load of the weights (CompileOptions.Batch).
+	// Above 1 every layer's blob has its own place in the weight buffer, so
+	// the weight loads of the first image leave everything resident and the
+	// rest of the batch skips them.
+	Batch int
+}
+
+// CompileOptions are the compiler's choices beyond the hardware.
+type CompileOptions struct {
+	// Batch compiles for throughput: the weights stay resident in the
+	// weight buffer across this many images (0 or 1: reload them for every
+	// image, double-buffered, which is the latency schedule and needs only
+	// the largest two layers to fit).
+	Batch int
+}
+
+// WeightsFitError is CompileOptions.Batch above 1 for a model whose
+// weights, every layer in a place of its own, exceed the weight buffer.
+type WeightsFitError struct {
+	Batch      int
+	Need, Have int // bytes of weight buffer
+	HW         string
+}
+
+func (e *WeightsFitError) Error() string {
+	return fmt.Sprintf("batch %d keeps the weights resident: they need %d bytes of weight buffer; %s has %d", e.Batch, e.Need, e.HW, e.Have)
 }
 
 // blob is one layer's weights and constants: loaded to the weight buffer
@@ -106,16 +132,26 @@ type compiler struct {
 	act    actMap
 	half   int // bytes of one half of the weight buffer
 	blobs  int // blobs loaded so far: even ones go to the first half
+	next   int // resident: the weight-buffer address of the next blob
+	batch  int
 	layer  int // index in out.Program where the current layer began
 	pstage int // pruning stages emitted
 }
 
-// Compile lowers qm for h.
+// Compile lowers qm for h, reloading the weights for every image.
 func Compile(qm *QModel, h hw.Config) (*Compiled, error) {
+	return CompileWith(qm, h, CompileOptions{})
+}
+
+// CompileWith lowers qm for h with o.
+func CompileWith(qm *QModel, h hw.Config, o CompileOptions) (*Compiled, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
-	c := &compiler{hw: h, qm: qm, half: h.WgtBufferBytes / 2}
+	if o.Batch < 0 || o.Batch > 1<<20 {
+		return nil, fmt.Errorf("batch %d: want 0 to %d images", o.Batch, 1<<20)
+	}
+	c := &compiler{hw: h, qm: qm, half: h.WgtBufferBytes / 2, batch: max(o.Batch, 1)}
 	if err := c.plan(); err != nil {
 		return nil, err
 	}
@@ -123,8 +159,13 @@ func Compile(qm *QModel, h hw.Config) (*Compiled, error) {
 		return nil, err
 	}
 	c.out.DenseTiles = denseTiles(qm.Config, h.Block)
+	c.out.Batch = c.batch
 	return &c.out, nil
 }
+
+// resident reports whether the weights stay in the weight buffer across
+// images.
+func (c *compiler) resident() bool { return c.batch > 1 }
 
 func (c *compiler) plan() error {
 	cfg := c.qm.Config
@@ -176,9 +217,13 @@ func (c *compiler) endLayer(name string) {
 }
 
 // place appends a blob to the weights section and returns its DRAM address
-// and the weight-buffer half it will occupy.
+// and its weight-buffer base: the half it will occupy, or with the weights
+// resident the place after the previous blob.
 func (c *compiler) place(b *blob) (dram, base int, err error) {
-	if len(b.data) > c.half {
+	if c.resident() {
+		base = c.next
+		c.next = alignUp(c.next+len(b.data), align)
+	} else if len(b.data) > c.half {
 		return 0, 0, fmt.Errorf("layer %s needs %d bytes of weight buffer; %s has %d per half", b.name, len(b.data), c.hw.Name, c.half)
 	}
 	dram = alignUp(len(c.out.Weights), align)
@@ -188,7 +233,9 @@ func (c *compiler) place(b *blob) (dram, base int, err error) {
 		t.Offset += int64(dram)
 		c.out.Tensors = append(c.out.Tensors, t)
 	}
-	base = (c.blobs % 2) * c.half
+	if !c.resident() {
+		base = (c.blobs % 2) * c.half
+	}
 	c.blobs++
 	return dram, base, nil
 }
@@ -212,6 +259,15 @@ func (c *compiler) emitAll() error {
 		layers = append(layers, c.block(l))
 	}
 	layers = append(layers, c.head())
+	if c.resident() {
+		need := 0
+		for _, lc := range layers {
+			need = alignUp(need+len(lc.blob.data), align)
+		}
+		if need > c.hw.WgtBufferBytes {
+			return &WeightsFitError{Batch: c.batch, Need: need, Have: c.hw.WgtBufferBytes, HW: c.hw.Name}
+		}
+	}
 	dram := make([]int, len(layers))
 	base := make([]int, len(layers))
 	for i, lc := range layers {
@@ -255,8 +311,14 @@ func (c *compiler) emitAll() error {
 		if i+1 < len(layers) {
 			// ... and the next layer's blob loads behind it, overlapping the
 			// rest of this layer. It waits for the computes before it, which
-			// have finished with the half it overwrites.
-			c.load(spaceWgt, base[i+1], dram[i+1], len(layers[i+1].blob.data), isa.WaitCompute)
+			// have finished with the half it overwrites; a resident blob
+			// overwrites nothing, so its load streams right behind the
+			// previous one.
+			var wait isa.Flags = isa.WaitCompute
+			if c.resident() {
+				wait = 0
+			}
+			c.load(spaceWgt, base[i+1], dram[i+1], len(layers[i+1].blob.data), wait)
 		}
 		c.out.Program = append(c.out.Program, code[1:]...)
 		if i == len(layers)-1 {
@@ -292,7 +354,7 @@ func (c *compiler) generate(lc *layerCode, base int) []isa.Instr {
 // SimProgram is the compiled program as the simulator runs it.
 func (cp *Compiled) SimProgram(h hw.Config) *sim.Program {
 	p := &sim.Program{HW: h, Instrs: cp.Program, Weights: cp.Weights, DRAMBytes: cp.Memory.DRAMBytes,
-		InputAddr: cp.Memory.InputAddr, InputLen: cp.Memory.InputBytes, Slots: cp.Slots}
+		InputAddr: cp.Memory.InputAddr, InputLen: cp.Memory.InputBytes, Slots: cp.Slots, Batch: cp.Batch}
 	for _, l := range cp.Layers {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}

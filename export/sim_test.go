@@ -1,6 +1,7 @@
 package export
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"testing"
@@ -152,7 +153,7 @@ func TestSimulatorAtDeiTTinyScale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		qm, _, r := compileForTest(t, m, 1)
+		qm, cp, r := compileForTest(t, m, 1)
 		h := hw.Default()
 		in := qm.QuantizeInput(randomImages(cfg, 1, 2))
 		got, st, err := r.Run(in)
@@ -161,6 +162,33 @@ func TestSimulatorAtDeiTTinyScale(t *testing.T) {
 		}
 		if d := got.Diff(qm.Reference(in)); d != "" {
 			t.Fatalf("%s: %s", name, d)
+		}
+		// Every GEMM of the patch embedding and the blocks is within 1.5× of
+		// its roofline bound (its operands are on chip, so the bound is its
+		// MACs at peak). The head's GEMM is the cls row alone: one row per
+		// module, a cycle per tile pass, a few hundred cycles in all.
+		peak := int64(h.PEs() * h.MACsPerPE())
+		headFirst := cp.Layers[len(cp.Layers)-1].First
+		var gemms, worstPC int
+		worst := 0.0
+		for pc, in := range cp.Program[:headFirst] {
+			if in.Op != isa.OpGemm && in.Op != isa.OpSpgemm {
+				continue
+			}
+			c := r.Cost(pc)
+			if ratio := float64(c.Cycles) / float64((c.MACs+peak-1)/peak); ratio > worst {
+				worst, worstPC = ratio, pc
+			}
+			gemms++
+		}
+		if gemms < 4*cfg.Depth || worst > 1.5 {
+			t.Fatalf("%s: %d GEMMs, the worst (instruction %d) at %.2f× its roofline bound", name, gemms, worstPC, worst)
+		}
+		t.Logf("deit-tiny %s: %d GEMMs, the worst at %.3f× its roofline bound", name, gemms, worst)
+		// 5.7 MB of int8 weights do not fit the 2 MB weight buffer: no batch.
+		var fit *WeightsFitError
+		if _, err := CompileWith(qm, h, CompileOptions{Batch: 8}); !errors.As(err, &fit) {
+			t.Fatalf("%s: batch 8 on %s: %v", name, h.Name, err)
 		}
 		cycles[name] = st.Cycles
 		t.Logf("deit-tiny %s: %d cycles (%.3f ms at %g MHz), PE utilisation %.1f%%, roofline %d cycles (%.2f×)", name, st.Cycles, 1e3*st.Seconds, h.ClockMHz, 100*st.Utilisation, st.Roofline, float64(st.Cycles)/float64(st.Roofline))

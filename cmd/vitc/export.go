@@ -25,6 +25,7 @@ type exportOptions struct {
 	Seed        int64
 	Out         string
 	JSON        bool
+	Batch       int
 }
 
 func newExportCmd() *cobra.Command {
@@ -49,6 +50,7 @@ func newExportCmd() *cobra.Command {
 	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when the data is synthetic)")
 	f.StringVar(&o.Out, "out", "", "bundle directory to write")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	f.IntVar(&o.Batch, "batch", 1, "compile for throughput: keep the weights resident in the weight buffer across this many images (they must fit it; 1: reload them per image)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
@@ -66,6 +68,7 @@ type exportReport struct {
 	CalibImages   int    `json:"calibration_images"`
 	CalibData     string `json:"calibration_data"`
 	CalibMethod   string `json:"calibration_method"`
+	Batch         int    `json:"batch"`
 }
 
 func loadHW(path string) (hw.Config, error) {
@@ -87,6 +90,9 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	case export.CalibAbsmax, export.CalibPercentile, export.CalibMSE:
 	default:
 		return fmt.Errorf("--calib-method %q: want %s, %s or %s", o.CalibMethod, export.CalibAbsmax, export.CalibPercentile, export.CalibMSE)
+	}
+	if o.Batch < 1 || o.Batch > 1<<20 {
+		return fmt.Errorf("--batch %d: want 1 to %d images", o.Batch, 1<<20)
 	}
 	if !(o.CalibPct > 0 && o.CalibPct <= 100) {
 		return fmt.Errorf("--calib-percentile %g: want a value in (0, 100]", o.CalibPct)
@@ -125,13 +131,17 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	if len(meta.NormMean) == 0 {
 		meta.NormMean, meta.NormStd = stats.Mean, stats.Std
 	}
-	cp, err := export.WriteBundle(o.Out, m, qm, golden, export.Options{HW: h, Meta: meta, CalibData: spec, CalibImages: n, Created: "vitc " + version})
+	cp, err := export.WriteBundle(o.Out, m, qm, golden, export.Options{HW: h, Meta: meta, CalibData: spec, CalibImages: n, Created: "vitc " + version, Batch: o.Batch})
+	var fit *export.WeightsFitError
+	if errors.As(err, &fit) {
+		return fmt.Errorf("--batch %d: the weights need %d bytes of weight buffer; %s has %d (use --batch 1, or a --hw with a larger wgt_buffer_bytes)", o.Batch, fit.Need, fit.HW, fit.Have)
+	}
 	if err != nil {
 		return err
 	}
 	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
 		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
-		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method}
+		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method, Batch: cp.Batch}
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
@@ -144,6 +154,9 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 		method = fmt.Sprintf("%s %g", method, qm.Calib.Percentile)
 	}
 	fmt.Fprintf(stdout, "  calibration  %d images of %s, %s\n", n, spec, method)
+	if cp.Batch > 1 {
+		fmt.Fprintf(stdout, "  batch        %d images per load of the weights (resident in the weight buffer)\n", cp.Batch)
+	}
 	return nil
 }
 

@@ -33,6 +33,41 @@ func TestExportAndSim(t *testing.T) {
 	t.Run("sim layers", func(t *testing.T) { testSimLayers(t, bundleDir) })
 	t.Run("inspect", func(t *testing.T) { testInspectBundle(t, bundleDir) })
 	t.Run("bad input", func(t *testing.T) { testExportBadInput(t, ckpt, bundleDir) })
+	t.Run("batch", func(t *testing.T) { testExportBatch(t, ckpt, bundleDir) })
+}
+
+// --batch keeps the weights resident: the manifest records it, sim checks
+// the golden vectors with the weights resident too, and the amortised
+// account per image takes fewer cycles than the per-image bundle's.
+func testExportBatch(t *testing.T, ckpt, single string) {
+	dir := filepath.Join(t.TempDir(), "batched")
+	code, stdout, errOut := vitcRun(t, "export", "--checkpoint", ckpt, "--out", dir, "--calib-images", "64", "--batch", "32", "--json")
+	if code != 0 {
+		t.Fatalf("export --batch exit %d: %s", code, errOut)
+	}
+	var ex exportReport
+	if err := json.Unmarshal([]byte(stdout), &ex); err != nil || ex.Batch != 32 {
+		t.Fatalf("export report %q: %v", stdout, err)
+	}
+	code, stdout, errOut = vitcRun(t, "sim", "--bundle", dir, "--limit", "20", "--workers", "2", "--compare", single, "--json")
+	if code != 0 {
+		t.Fatalf("sim exit %d: %s", code, errOut)
+	}
+	var rep simReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("sim report %q: %v", stdout, err)
+	}
+	var sum int64
+	for _, l := range rep.Layers {
+		sum += l.Cycles
+	}
+	if rep.Batch != 32 || rep.FirstImageCycles <= rep.Cycles || sum != rep.Cycles || rep.SpeedupVsOther <= 1 || rep.ImagesPerSec != 1/rep.Seconds {
+		t.Fatalf("batched sim report %+v", rep)
+	}
+	code, stdout, errOut = vitcRun(t, "sim", "--bundle", dir, "--limit", "4")
+	if code != 0 || !strings.Contains(stdout, "batch of 32 images, weights loaded once") {
+		t.Fatalf("sim exit %d: %s%s", code, stdout, errOut)
+	}
 }
 
 func testSim(t *testing.T, bundleDir string) {
@@ -157,6 +192,8 @@ func testExportBadInput(t *testing.T, ckpt, bundleDir string) {
 		"golden index":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--golden-index", "100000"}, "golden-index"},
 		"over other files": {[]string{"export", "--checkpoint", ckpt, "--out", notBundle, "--calib-images", "8"}, notBundle},
 		"bad hw file":      {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--hw", ckpt}, "hardware config"},
+		"batch zero":       {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--batch", "0"}, "--batch"},
+		"batch too big":    {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--batch", "4", "--hw", smallWgtHW(t)}, "--batch 4: the weights need"},
 		"negative workers": {[]string{"sim", "--bundle", bundleDir, "--workers", "-1"}, "--workers"},
 		"calib method":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "kl"}, "--calib-method"},
 		"calib percentile": {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "percentile", "--calib-percentile", "0"}, "--calib-percentile"},
@@ -169,6 +206,19 @@ func testExportBadInput(t *testing.T, ckpt, bundleDir string) {
 	if b, err := os.ReadFile(filepath.Join(notBundle, "notes.txt")); err != nil || string(b) != "keep me" {
 		t.Errorf("export over a directory of other files changed it")
 	}
+}
+
+// smallWgtHW is a hw.json whose weight buffer holds one layer at a time
+// but not the whole test model.
+func smallWgtHW(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "small.json")
+	h := hw.Default()
+	h.Name, h.WgtBufferBytes = "small-wgt", 16<<10
+	js, _ := json.Marshal(h)
+	if err := os.WriteFile(p, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func copyDir(t *testing.T, src, dst string) {

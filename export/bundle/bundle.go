@@ -100,6 +100,11 @@ type Program struct {
 	Instructions int     `json:"instructions"` //
 	InstrBytes   int     `json:"instr_bytes"`  // bytes per instruction, 32
 	Layers       []Range `json:"layers"`       // instruction index ranges per layer, in order
+	// Batch above 1: every layer's weights have a weight-buffer place of
+	// their own and stay resident across this many images, so the loads
+	// into the weight buffer run for the first image of a batch only.
+	// Absent (or 1): every image runs every load.
+	Batch int `json:"batch,omitempty"`
 }
 
 // Range is an inclusive range of instruction indices.

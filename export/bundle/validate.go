@@ -286,6 +286,9 @@ func validateManifest(m *Manifest, files map[string][]byte, checkCRC bool) error
 	if p.InstrBytes < 1 {
 		return probf("", "program: instr_bytes %d is not positive", p.InstrBytes)
 	}
+	if p.Batch < 0 {
+		return probf("", "program: batch %d is negative", p.Batch)
+	}
 	if p.Instructions < 0 {
 		return probf("", "program: instructions %d is negative", p.Instructions)
 	}

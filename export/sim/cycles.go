@@ -67,6 +67,53 @@ type Stats struct {
 	// Roofline is the run's bound from its total MACs and bytes (layers
 	// may overlap, so it can be below the sum of the layers' bounds).
 	Roofline int64 `json:"roofline_cycles"`
+	// Batch is set by Amortise: the figures above are then per image over a
+	// batch of this many with the weights loaded once, and FirstImageCycles
+	// is the first image's latency, weight loads included.
+	Batch            int   `json:"batch,omitempty"`
+	FirstImageCycles int64 `json:"first_image_cycles,omitempty"`
+}
+
+// Amortise is the per-image account of a batch of n images: the first
+// image's run (weights loaded) and n-1 runs like steady (weights resident).
+// Cycles and DRAM bytes are the batch's divided by n, the total rounded up
+// and the rounding carried by the first layer (where the weight loads
+// start), so that the layers still sum to the total.
+func Amortise(h hw.Config, first, steady Stats, n int) Stats {
+	if n <= 1 || len(first.Layers) != len(steady.Layers) {
+		return first
+	}
+	n64 := int64(n)
+	per := func(a, b int64) int64 { return (a + (n64-1)*b) / n64 }
+	s := Stats{Batch: n, FirstImageCycles: first.Cycles, MACs: first.MACs}
+	s.Cycles = (first.Cycles + (n64-1)*steady.Cycles + n64 - 1) / n64
+	s.BytesMoved = per(first.BytesMoved, steady.BytesMoved)
+	peak := float64(h.PEs() * h.MACsPerPE())
+	var sum int64
+	for i, f := range first.Layers {
+		l := f
+		l.Cycles = per(f.Cycles, steady.Layers[i].Cycles)
+		l.BytesMoved = per(f.BytesMoved, steady.Layers[i].BytesMoved)
+		sum += l.Cycles
+		s.Layers = append(s.Layers, l)
+	}
+	if len(s.Layers) > 0 {
+		s.Layers[0].Cycles += s.Cycles - sum
+	}
+	for i := range s.Layers {
+		l := &s.Layers[i]
+		l.Utilisation = 0
+		if l.Cycles > 0 {
+			l.Utilisation = float64(l.MACs) / (peak * float64(l.Cycles))
+		}
+		l.Roofline = roofline(h, l.MACs, l.BytesMoved)
+	}
+	if s.Cycles > 0 {
+		s.Utilisation = float64(s.MACs) / (peak * float64(s.Cycles))
+	}
+	s.Roofline = roofline(h, s.MACs, s.BytesMoved)
+	s.Seconds = h.Seconds(s.Cycles)
+	return s
 }
 
 // roofline is max(⌈macs/peak⌉, ⌈bytes/bandwidth⌉).

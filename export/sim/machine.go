@@ -24,6 +24,10 @@ type Machine struct {
 	layerOf  []int // instruction → layer index
 	cycles   *cycleModel
 	pc       int // the instruction executing
+	// skipWeights: the weight buffer already holds what the program's
+	// weight loads would bring (a batch compiled with weights resident),
+	// so they neither run nor take time.
+	skipWeights bool
 	// Per-instruction weight caches and scratch, reused across instructions
 	// and images.
 	dense      map[int]*denseWeights
@@ -101,6 +105,9 @@ func (m *Machine) Run() (err error) {
 	for ; pc < len(m.prog); pc++ {
 		m.pc = pc
 		in := m.prog[pc]
+		if m.skipWeights && in.Op == isa.OpLoad && in.Arg("space") == spaceWgt {
+			continue
+		}
 		m.cycles.account(pc, m.layerOf[pc], in, m.cost(in))
 		if in.Op == isa.OpFinish {
 			return nil
@@ -109,6 +116,9 @@ func (m *Machine) Run() (err error) {
 	}
 	return fmt.Errorf("the program ends without finish")
 }
+
+// spaceWgt is load's space field for the weight buffer.
+const spaceWgt = 1
 
 func failf(format string, args ...any) { panic(fault(fmt.Sprintf(format, args...))) }
 

@@ -28,12 +28,25 @@ func Evaluate(m *Model, loader *datasets.Loader) EvalResult {
 // (nil: as served), e.g. to renormalise it for a model trained with other
 // statistics than the loader's.
 func EvaluateWith(m *Model, loader *datasets.Loader, input func(*autograd.Tensor) *autograd.Tensor) EvalResult {
+	return evaluate(m, loader, input, Pass{})
+}
+
+// EvaluatePass is Evaluate with the extensions of ext (block masks, live
+// heads, the keep rate of the moment), on an inference tape of its own:
+// what a training run's model computes at this point of its schedule.
+func EvaluatePass(m *Model, loader *datasets.Loader, ext Pass) EvalResult {
+	return evaluate(m, loader, nil, ext)
+}
+
+func evaluate(m *Model, loader *datasets.Loader, input func(*autograd.Tensor) *autograd.Tensor, ext Pass) EvalResult {
 	c := m.Classes
 	res := EvalResult{Confusion: make([][]int, c), PerClass: make([]float64, c)}
 	for i := range res.Confusion {
 		res.Confusion[i] = make([]int, c)
 	}
 	tp := autograd.NewTape(false)
+	pass := ext
+	pass.Tape = tp
 	var lossSum float64
 	correct, top5 := 0, 0
 	for b := 0; b < loader.NumBatches(); b++ {
@@ -43,7 +56,7 @@ func EvaluateWith(m *Model, loader *datasets.Loader, input func(*autograd.Tensor
 		if input != nil {
 			images = input(images)
 		}
-		logits := m.Forward(tp, images)
+		logits := m.ForwardPass(&pass, images)
 		lossSum += float64(autograd.CrossEntropy(tp, logits, y[:n], 0).Data[0]) * float64(n)
 		for i := 0; i < n; i++ {
 			row := logits.Data[i*c : (i+1)*c]

@@ -285,7 +285,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 				lastSave = time.Now()
 			}
 		}
-		ev := vit.Evaluate(m, test)
+		ev := vit.EvaluatePass(m, test, hk.pass)
 		em := EpochMetrics{
 			Epoch: st.Epoch + 1, TrainLoss: st.LossSum / math.Max(1, float64(st.Seen)),
 			TrainAcc: float64(st.Correct) / math.Max(1, float64(st.Seen)),
@@ -329,7 +329,7 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{TrainSeconds: st.Seconds, History: st.History, Test: vit.Evaluate(m, test)}, nil
+	return Result{TrainSeconds: st.Seconds, History: st.History, Test: vit.EvaluatePass(m, test, hk.pass)}, nil
 }
 
 func (r *Run) save() error {

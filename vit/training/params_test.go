@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"vitc/autograd"
 	"vitc/datasets"
 	"vitc/vit"
 )
@@ -89,5 +90,40 @@ func TestFreezeRefusesWhatCannotBeMeant(t *testing.T) {
 		if _, err := r.Train(context.Background()); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: got %v, want an error containing %q", c.opts, err, c.want)
 		}
+	}
+}
+
+// zeroHead is a weight view that replaces the head's weights by zeros, so
+// that every logit is the head's bias.
+type zeroHead struct{}
+
+func (zeroHead) Name() string { return "zero_head" }
+func (zeroHead) View(tp *autograd.Tape, p *autograd.Param, w *autograd.Tensor) *autograd.Tensor {
+	if p.Name != "head.weight" {
+		return w
+	}
+	return tp.New(false, w.Shape...)
+}
+
+// The epoch's test accuracy is the model as the run trains it, extensions
+// included (block masks, the keep rate of the moment): with the head viewed
+// as zeros every image gets the class of the largest head bias.
+func TestEvaluationSeesThePassExtensions(t *testing.T) {
+	r := tinyRun(t, Options{})
+	r.Components = []Component{zeroHead{}}
+	res, err := r.Train(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, _ := r.Model.Params.Get("head.bias")
+	pred := vit.Argmax(hb.Data)
+	want := 0
+	for _, y := range r.Data.Test.Y {
+		if y == pred {
+			want++
+		}
+	}
+	if got := res.History[0].TestAcc; got != float64(want)/float64(len(r.Data.Test.Y)) {
+		t.Errorf("epoch test accuracy %v, want %v (every image predicted as class %d)", got, float64(want)/float64(len(r.Data.Test.Y)), pred)
 	}
 }

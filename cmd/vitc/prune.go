@@ -54,7 +54,14 @@ from the teacher. Writes DIR/model.safetensors (compacted: dead heads and
 pruned neurons removed, block masks recorded), metrics.jsonl, report.json,
 curves.png, masks.png and kept_tokens.png. With --max-drop, exits with status
 1 when the accuracy drop against the teacher exceeds it. Ctrl-C saves a
-resumable state; --resume --out DIR finishes the same run.`,
+resumable state; --resume --out DIR finishes the same run.
+
+--target-flops X or --target-speedup X chooses --density, --token-keep and
+--token-layers for you: X times fewer analytical FLOPs, or an X times shorter
+run on vitc's cycle model of --hw, against the dense softmax model of the
+teacher's shape. The plan is printed before training and recorded in
+report.json, which also gives the trained model's FLOPs reduction, modelled
+speed-up and parameter compression.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Resume && cmd.Flags().NFlag() > 2+boolToInt(cmd.Flags().Changed("json")) {

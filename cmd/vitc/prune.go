@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"vitc/blockprune"
+	"vitc/export/hw"
 	"vitc/tokenprune"
 	"vitc/vit"
 	"vitc/vit/pipeline"
@@ -32,6 +33,11 @@ type pruneOptions struct {
 	JSON                     bool
 	Resume                   bool
 	CheckpointEvery          time.Duration
+	TargetFLOPs              float64
+	TargetSpeedup            float64
+	HW                       string
+	// Set by hand: a target may not be combined with them.
+	densitySet, keepSet bool
 }
 
 func newPruneCmd() *cobra.Command {
@@ -48,12 +54,20 @@ from the teacher. Writes DIR/model.safetensors (compacted: dead heads and
 pruned neurons removed, block masks recorded), metrics.jsonl, report.json,
 curves.png, masks.png and kept_tokens.png. With --max-drop, exits with status
 1 when the accuracy drop against the teacher exceeds it. Ctrl-C saves a
-resumable state; --resume --out DIR finishes the same run.`,
+resumable state; --resume --out DIR finishes the same run.
+
+--target-flops X or --target-speedup X chooses --density, --token-keep and
+--token-layers for you: X times fewer analytical FLOPs, or an X times shorter
+run on vitc's cycle model of --hw, against the dense softmax model of the
+teacher's shape. The plan is printed before training and recorded in
+report.json, which also gives the trained model's FLOPs reduction, modelled
+speed-up and parameter compression.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Resume && cmd.Flags().NFlag() > 2+boolToInt(cmd.Flags().Changed("json")) {
 				return errors.New("--resume takes only --out (and --json): the run continues with its saved settings")
 			}
+			o.densitySet, o.keepSet = cmd.Flags().Changed("density"), cmd.Flags().Changed("token-keep")
 			return runPrune(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -76,6 +90,9 @@ resumable state; --resume --out DIR finishes the same run.`,
 	f.Float64Var(&o.MaxDrop, "max-drop", -1, "fail (exit 1) when accuracy drops by more than this many points (negative: no gate)")
 	f.BoolVar(&o.JSON, "json", false, "print the report as JSON on stdout")
 	f.BoolVar(&o.Resume, "resume", false, "continue the prune run saved in --out")
+	f.Float64Var(&o.TargetFLOPs, "target-flops", 0, "choose --density, --token-keep and the token layers for this many times fewer FLOPs than the dense softmax teacher")
+	f.Float64Var(&o.TargetSpeedup, "target-speedup", 0, "choose them for this modelled speed-up (vitc's cycle model on --hw) against the dense softmax teacher's bundle")
+	f.StringVar(&o.HW, "hw", "", "hardware config hw.json for --target-speedup and the report's modelled speed-up (default: vitc's, export/hw/default.json)")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
 	return cmd
 }
@@ -105,6 +122,11 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 		cfg := job.Spec.Train.Config
 		fmt.Fprintf(stderr, "pruning %s (%s attention, from %s) on %s: density %g in %d×%d blocks, token keep %g at blocks %v; writing %s\n",
 			o.Teacher, cfg.Attention, job.Spec.Plan.Init, job.Spec.Train.Data, o.Density, o.Block, o.Block, o.TokenKeep, cfg.TokenLayers, o.Out)
+		if p := job.Spec.Plan.Prune.Target; p != nil {
+			for _, l := range p.Lines() {
+				fmt.Fprintln(stderr, l)
+			}
+		}
 	}
 	out, err := job.Train(ctx, o.Out, newProgress(stderr))
 	if err != nil {
@@ -116,9 +138,9 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "teacher %.2f%% → pruned %.2f%% (drop %.2f points); %.2f× fewer FLOPs (%.3g → %.3g per image), %d → %d non-zero params; wrote %s\n",
+		fmt.Fprintf(stdout, "teacher %.2f%% → pruned %.2f%% (drop %.2f points); %.2f× fewer FLOPs (%.3g → %.3g per image), %.2f× modelled speed-up on %s, %d → %d non-zero params (%.2f×); wrote %s\n",
 			100*rep.TeacherAccuracy, 100*rep.PrunedAccuracy, rep.AccuracyDrop, rep.FLOPsReduction,
-			float64(rep.FLOPsBefore), float64(rep.FLOPsAfter), rep.ParamsBefore, rep.ParamsAfter, o.Out)
+			float64(rep.FLOPsBefore), float64(rep.FLOPsAfter), rep.ModelledSpeedup, rep.HW, rep.ParamsBefore, rep.ParamsAfter, rep.ParamsCompression, o.Out)
 	}
 	if rep.Passed != nil && !*rep.Passed {
 		return &exitError{code: exitGate, err: fmt.Errorf("accuracy drop %.2f points exceeds --max-drop %g (teacher %.2f%%, pruned %.2f%%)",
@@ -160,6 +182,15 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 	if cfg.LayerHeads != nil || cfg.TokenLayers != nil {
 		return nil, fmt.Errorf("%s is already pruned: start from a dense model", init)
 	}
+	h, err := loadHW(o.HW)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planTarget(o, cfg, h)
+	if err != nil {
+		return nil, err
+	}
+	keep = tokenprune.DefaultSchedule(o.TokenKeep)
 	layers := o.TokenLayers
 	if layers == nil {
 		layers = tokenprune.Layers(cfg.Depth)
@@ -181,6 +212,37 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 		},
 		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init,
 			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp},
-			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop}},
+			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h}},
 	}, nil)
+}
+
+// planTarget lets --target-flops or --target-speedup choose --density,
+// --token-keep and --token-layers (nil plan: they are set by hand).
+func planTarget(o *pruneOptions, cfg vit.Config, h hw.Config) (*pipeline.PrunePlan, error) {
+	if o.TargetFLOPs == 0 && o.TargetSpeedup == 0 {
+		return nil, nil
+	}
+	switch {
+	case o.TargetFLOPs != 0 && o.TargetSpeedup != 0:
+		return nil, errors.New("--target-flops and --target-speedup: give one target")
+	case o.densitySet || o.keepSet:
+		return nil, errors.New("--density and --token-keep are chosen by --target-flops/--target-speedup: give a target or set them by hand, not both")
+	case o.TargetFLOPs != 0 && !(o.TargetFLOPs >= 1 && !math.IsInf(o.TargetFLOPs, 0)):
+		return nil, fmt.Errorf("--target-flops %g: want a finite factor of at least 1", o.TargetFLOPs)
+	case o.TargetSpeedup != 0 && !(o.TargetSpeedup >= 1 && !math.IsInf(o.TargetSpeedup, 0)):
+		return nil, fmt.Errorf("--target-speedup %g: want a finite factor of at least 1", o.TargetSpeedup)
+	}
+	t := pipeline.Target{FLOPs: o.TargetFLOPs, Speedup: o.TargetSpeedup, HW: h, Block: o.Block}
+	if o.TokenLayers != nil {
+		t.LayerSets = [][]int{o.TokenLayers}
+	}
+	p, err := t.Plan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.Density, o.TokenKeep, o.TokenLayers = p.Density, p.TokenKeep, p.TokenLayers
+	if o.TokenLayers == nil {
+		o.TokenLayers = []int{} // no token pruning; not the default layers
+	}
+	return p, nil
 }

@@ -31,6 +31,34 @@ func TestPrune(t *testing.T) {
 	t.Run("eval reproduces", func(t *testing.T) { testPruneEvalReproduces(t, teacher) })
 	t.Run("max-drop gate", func(t *testing.T) { testPruneMaxDropGate(t, teacher) })
 	t.Run("bad input", func(t *testing.T) { testPruneBadInput(t, teacher) })
+	t.Run("target", func(t *testing.T) { testPruneTarget(t, teacher) })
+}
+
+// --target-flops chooses the density and keep rate, prints its plan before
+// training and records it; the trained model reaches at least the planned
+// reduction (training can only remove heads beyond the plan).
+func testPruneTarget(t *testing.T, teacher string) {
+	out := filepath.Join(t.TempDir(), "pruned")
+	code, stdout, errOut := vitcRun(t, pruneArgs(teacher, out, "--target-flops", "2")...)
+	if code != 0 {
+		t.Fatalf("prune exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "plan for 2× fewer FLOPs") || !strings.Contains(errOut, "predicted") {
+		t.Errorf("no plan printed: %q", errOut)
+	}
+	var rep pipeline.PruneReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("report %q: %v", stdout, err)
+	}
+	if rep.Plan == nil || rep.Plan.FLOPsReduction < 2 || rep.Plan.FLOPsReduction > 2.1 {
+		t.Fatalf("plan %+v", rep.Plan)
+	}
+	if rep.FLOPsReduction < rep.Plan.FLOPsReduction*0.999 || rep.TokenKeep != rep.Plan.TokenKeep {
+		t.Errorf("trained %.3f× at keep %g; the plan said %.3f× at keep %g", rep.FLOPsReduction, rep.TokenKeep, rep.Plan.FLOPsReduction, rep.Plan.TokenKeep)
+	}
+	if rep.ParamsCompression <= 1 || rep.CyclesError != "" || rep.ModelledSpeedup <= 0 || rep.CyclesBefore <= 0 {
+		t.Errorf("params compression %g, modelled speed-up %g (%d cycles before), cycles error %q", rep.ParamsCompression, rep.ModelledSpeedup, rep.CyclesBefore, rep.CyclesError)
+	}
 }
 
 func testPruneEvalReproduces(t *testing.T, teacher string) {
@@ -98,6 +126,12 @@ func testPruneBadInput(t *testing.T, teacher string) {
 		{pruneArgs(teacher, out, "--token-keep", "1.5"), "--token-keep"},
 		{pruneArgs(teacher, out, "--token-layers", "7"), "token pruning layers"},
 		{[]string{"prune", "--out", out}, "teacher"},
+		{pruneArgs(teacher, out, "--target-flops", "2", "--density", "0.5"), "not both"},
+		{pruneArgs(teacher, out, "--target-speedup", "2", "--token-keep", "0.5"), "not both"},
+		{pruneArgs(teacher, out, "--target-flops", "2", "--target-speedup", "2"), "one target"},
+		{pruneArgs(teacher, out, "--target-flops", "0.5"), "--target-flops"},
+		{pruneArgs(teacher, out, "--target-flops", "1000"), "the most is"},
+		{pruneArgs(teacher, out, "--target-speedup", "2", "--hw", filepath.Join(out, "none.json")), "hardware config"},
 	} {
 		code, _, errOut := vitcRun(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"vitc/blockprune"
+	"vitc/export/hw"
 	"vitc/taylorattn"
 	"vitc/tokenprune"
 	"vitc/vit"
@@ -63,6 +64,12 @@ type Prune struct {
 	// MaxDrop is the accuracy drop in points beyond which the run fails
 	// its gate (negative: no gate).
 	MaxDrop float64 `json:"max_drop"`
+	// Target is the plan a pruning target chose Blocks.Density, the keep
+	// rate and the token layers by (nil: set by hand).
+	Target *PrunePlan `json:"target,omitempty"`
+	// HW is the accelerator the report's modelled speed-up is for (nil:
+	// vitc's default).
+	HW *hw.Config `json:"hw,omitempty"`
 }
 
 // Validate reports a plan that cannot be built, naming the option.

@@ -10,6 +10,7 @@ import (
 	"vitc/autograd"
 	"vitc/blockprune"
 	"vitc/datasets"
+	"vitc/export/hw"
 	"vitc/internal/atomicfile"
 	"vitc/internal/figures"
 	"vitc/vit"
@@ -72,6 +73,17 @@ type PruneReport struct {
 	Checkpoint      string             `json:"checkpoint"`
 	MaxDrop         *float64           `json:"max_drop,omitempty"`
 	Passed          *bool              `json:"passed,omitempty"`
+	// ParamsCompression is ParamsBefore / ParamsAfter.
+	ParamsCompression float64 `json:"params_compression"`
+	// The cycle model's count for the pruned model (its real block masks)
+	// and for the dense softmax model of the teacher's shape, on HW.
+	CyclesBefore    int64   `json:"cycles_dense_softmax,omitempty"`
+	CyclesAfter     int64   `json:"cycles,omitempty"`
+	ModelledSpeedup float64 `json:"modelled_speedup,omitempty"`
+	HW              string  `json:"hw,omitempty"`
+	CyclesError     string  `json:"cycles_error,omitempty"` // why there is no cycle count
+	// Plan is what a pruning target chose, with its predictions.
+	Plan *PrunePlan `json:"plan,omitempty"`
 }
 
 // Job is a run built from a Spec and ready to train in its directory.
@@ -211,6 +223,9 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 	}
 	rep.ParamsAfter = rep.ParamsStored - ext.PrunedValues()
 	rep.FLOPsReduction = float64(rep.FLOPsBefore) / float64(rep.FLOPsAfter)
+	rep.ParamsCompression = float64(rep.ParamsBefore) / float64(rep.ParamsAfter)
+	rep.Plan = pr.Target
+	modelSpeedup(rep, pr, tm.Config, compact)
 	for i := 0; i < compact.Depth; i++ {
 		_, n := compact.TokensAt(i)
 		rep.TokensPerLayer = append(rep.TokensPerLayer, n)
@@ -231,6 +246,28 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		return nil, err
 	}
 	return rep, writeKeptTokens(filepath.Join(dir, "kept_tokens.png"), compact, r)
+}
+
+// modelSpeedup puts the cycle model's speed-up of the pruned model against
+// the dense softmax model of the teacher's shape into rep. A model the
+// hardware cannot hold is no reason to lose the run: the report says why
+// instead.
+func modelSpeedup(rep *PruneReport, pr *Prune, teacher vit.Config, pruned *vit.Model) {
+	h := hw.Default()
+	if pr.HW != nil {
+		h = *pr.HW
+	}
+	rep.HW = h.Name
+	before, err := structureCycles(denseSoftmax(teacher), pr.Blocks.Block, 1, h)
+	if err == nil {
+		rep.CyclesBefore = before
+		rep.CyclesAfter, err = ModelledCycles(pruned, h)
+	}
+	if err != nil {
+		rep.CyclesError = err.Error()
+		return
+	}
+	rep.ModelledSpeedup = float64(rep.CyclesBefore) / float64(rep.CyclesAfter)
 }
 
 // evaluateTeacher scores the teacher on the test split, fed the way it was

@@ -1,0 +1,98 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+
+	"vitc/export/hw"
+	"vitc/vit"
+)
+
+// microDigits is the micro preset on 8×8 digits in 2×2 patches: 17 tokens.
+func microDigits() vit.Config {
+	c, _ := vit.Preset("micro")
+	c.Image, c.Patch = 8, 2
+	return c
+}
+
+// The FLOPs plan meets its target within 5 %, and the config it describes,
+// counted again from scratch, has the FLOPs the plan predicts.
+func TestPlanMeetsFLOPsTarget(t *testing.T) {
+	cfg := microDigits()
+	for _, target := range []float64{1.5, 2.5, 3.4} {
+		p, err := Target{FLOPs: target, Block: 16}.Plan(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.FLOPsReduction < target || p.FLOPsReduction > 1.05*target {
+			t.Errorf("target %g: plan predicts %.3f×", target, p.FLOPsReduction)
+		}
+		keep, layers := p.TokenKeep, p.TokenLayers
+		c, dens := PlannedConfig(cfg, 16, p.Density, keep, layers)
+		if got := float64(cfg.FLOPs()) / float64(c.SparseFLOPs(dens)); got != p.FLOPsReduction {
+			t.Errorf("target %g: the plan's config gives %.3f×, the plan says %.3f×", target, got, p.FLOPsReduction)
+		}
+		if !(p.Density > 0 && p.Density <= 1 && keep > 0 && keep <= 1) || len(p.TokensPerLayer) != cfg.Depth {
+			t.Errorf("target %g: plan %+v", target, p)
+		}
+		if p.Speedup != 0 {
+			t.Errorf("a FLOPs plan ran the cycle model: %+v", p)
+		}
+	}
+}
+
+// The speed-up plan meets its target within 5 % of what the cycle model
+// says, compiling the planned structure again here.
+func TestPlanMeetsSpeedupTarget(t *testing.T) {
+	cfg := microDigits()
+	h := hw.Default()
+	const target = 1.5
+	p, err := Target{Speedup: target, Block: 16, HW: h}.Plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Speedup < target || p.Speedup > 1.05*target {
+		t.Fatalf("plan predicts %.3f× for a %g× target", p.Speedup, target)
+	}
+	dense, err := structureCycles(denseSoftmax(cfg), 16, 1, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := PlannedConfig(cfg, 16, p.Density, p.TokenKeep, p.TokenLayers)
+	cycles, err := structureCycles(c, 16, p.Density, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := float64(dense) / float64(cycles); got < target || got > 1.05*target || cycles != p.Cycles || dense != p.CyclesDense {
+		t.Errorf("cycle model: %d → %d cycles (%.3f×); the plan says %d → %d (%.3f×)", dense, cycles, got, p.CyclesDense, p.Cycles, p.Speedup)
+	}
+	if lines := p.Lines(); len(lines) != 4 || !strings.Contains(lines[3], "modelled speed-up") {
+		t.Errorf("printed plan %q", lines)
+	}
+}
+
+func TestPlanRefusesBadTargets(t *testing.T) {
+	cfg := microDigits()
+	pruned := cfg
+	pruned.LayerHidden = []int{64, 64, 64, 64}
+	for _, c := range []struct {
+		t    Target
+		cfg  vit.Config
+		want string
+	}{
+		{Target{Block: 16}, cfg, "exactly one"},
+		{Target{FLOPs: 2, Speedup: 2, Block: 16, HW: hw.Default()}, cfg, "exactly one"},
+		{Target{FLOPs: 0.5, Block: 16}, cfg, "at least 1"},
+		{Target{FLOPs: 2, Block: 5}, cfg, "block size 5"},
+		{Target{FLOPs: 2, Block: 16}, pruned, "dense model"},
+		{Target{FLOPs: 2, Block: 16, LayerSets: [][]int{{3, 1}}}, cfg, "token pruning layers"},
+		{Target{Speedup: 2, Block: 16}, cfg, ""}, // no hardware
+		{Target{FLOPs: 1000, Block: 16}, cfg, "the most is"},
+		{Target{Speedup: 50, Block: 16, HW: hw.Default()}, cfg, "the most is"},
+	} {
+		_, err := c.t.Plan(c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one mentioning %q", c.t, err, c.want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package autograd
 
+import "fmt"
+
 // Tape records the backward closure of every op run through it, then replays
 // them in reverse. A Tape built with grad=false records nothing (inference).
 //
@@ -77,6 +79,26 @@ func (tp *Tape) Backward(loss *Tensor) {
 		panic("autograd: Backward needs a scalar loss")
 	}
 	tp.GradOf(loss)[0] = 1
+	for i := len(tp.backward) - 1; i >= 0; i-- {
+		tp.backward[i]()
+	}
+}
+
+// BackwardFrom adds grad to out's gradient and runs every recorded closure
+// in reverse order: the backward pass of a segment of computation whose
+// output feeds something outside this tape (another engine's graph, which
+// hands back the gradient it computed for out).
+func (tp *Tape) BackwardFrom(out *Tensor, grad []float32) {
+	if !tp.grad {
+		panic("autograd: BackwardFrom on an inference tape")
+	}
+	if len(grad) != out.Len() {
+		panic(fmt.Sprintf("autograd: %d gradient values for a tensor of %d", len(grad), out.Len()))
+	}
+	g := tp.GradOf(out)
+	for i, v := range grad {
+		g[i] += v
+	}
 	for i := len(tp.backward) - 1; i >= 0; i-- {
 		tp.backward[i]()
 	}

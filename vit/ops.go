@@ -35,6 +35,11 @@ type Ops[T any] interface {
 	Token(x T, i int) T
 }
 
+// NativeOps is the native executor of m with the extensions of p: each op
+// runs at once on p.Tape. Another engine runs a segment of its graph through
+// it, so that the kernels and the extensions apply exactly as natively.
+func NativeOps(m *Model, p *Pass) Ops[*autograd.Tensor] { return &tapeOps{m: m, p: p} }
+
 // tapeOps is the native executor: each op runs at once and records its
 // backward pass on the tape, with the pass's extensions applied.
 type tapeOps struct {
@@ -47,7 +52,7 @@ func (o *tapeOps) Patches(x *autograd.Tensor, p int) *autograd.Tensor {
 }
 
 func (o *tapeOps) Linear(x *autograd.Tensor, w, b *autograd.Param) *autograd.Tensor {
-	return autograd.Linear(o.p.Tape, x, o.p.weight(w), b.Tensor)
+	return autograd.Linear(o.p.Tape, x, o.p.View(w, w.Tensor), b.Tensor)
 }
 
 func (o *tapeOps) LayerNorm(x *autograd.Tensor, g, b *autograd.Param, eps float64) *autograd.Tensor {

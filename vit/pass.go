@@ -52,8 +52,9 @@ type KeptObserver interface {
 	KeptTokens(layer int, kept [][]int)
 }
 
-func (p *Pass) weight(w *autograd.Param) *autograd.Tensor {
-	t := w.Tensor
+// View applies the pass's weight views to t, the values of weight w: w
+// itself natively, or a copy of it where another engine holds the weight.
+func (p *Pass) View(w *autograd.Param, t *autograd.Tensor) *autograd.Tensor {
 	for _, v := range p.Weights {
 		t = v.View(p.Tape, w, t)
 	}

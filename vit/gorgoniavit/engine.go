@@ -165,4 +165,3 @@ func tokenSignature(m *vit.Model, keep float64) string {
 	}
 	return sb.String()
 }
-

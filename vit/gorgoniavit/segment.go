@@ -197,7 +197,9 @@ func (o *segmentGrad) WriteHash(h hash.Hash) {
 	fmt.Fprintf(h, "vitc.%s#%d.grad%d", o.s.name, o.s.id, o.i)
 }
 func (o *segmentGrad) Hashcode() uint32 { return hashOf(o) }
-func (o *segmentGrad) String() string   { return fmt.Sprintf("∂vitc.%s#%d/∂in%d", o.s.name, o.s.id, o.i) }
+func (o *segmentGrad) String() string {
+	return fmt.Sprintf("∂vitc.%s#%d/∂in%d", o.s.name, o.s.id, o.i)
+}
 
 func (o *segmentGrad) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(vals) != 2 {

@@ -19,6 +19,8 @@ import (
 	"vitc/autograd"
 	"vitc/taylorattn"
 	"vitc/vit"
+	"vitc/vit/pipeline"
+	"vitc/vit/training"
 )
 
 // benchOptions are `vitc bench`'s flags: whole-model throughput.
@@ -28,6 +30,7 @@ type benchOptions struct {
 	Seed                 int64
 	JSON                 bool
 	CPUProfile           string
+	Engine               string
 }
 
 // benchAttentionOptions are `vitc bench attention`'s flags: one attention
@@ -62,6 +65,7 @@ and one Taylor attention layer instead.`,
 	f.Int64Var(&o.Seed, "seed", 0, "seed for weights and the random batch")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
+	f.StringVar(&o.Engine, "engine", "native", "also time the training steps on this engine, side by side with the native engine's (gorgonia)")
 	cmd.AddCommand(newBenchAttentionCmd())
 	return cmd
 }
@@ -113,6 +117,11 @@ type benchReport struct {
 	Tokens             int     `json:"tokens"`
 	FLOPsPerImage      int64   `json:"flops_per_image"`
 	Threads            int     `json:"threads"`
+	// With --engine gorgonia: the same training steps on the Gorgonia
+	// engine, and how many times faster the native engine ran them.
+	Engine                 string  `json:"engine"`
+	EngineTrainImgPerSec   float64 `json:"engine_train_img_s,omitempty"`
+	NativeSpeedupOverOther float64 `json:"native_speedup,omitempty"`
 }
 
 // benchAttentionReport is `vitc bench attention --json`.
@@ -152,6 +161,9 @@ func benchConfig(o *benchOptions) (vit.Config, error) {
 }
 
 func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
+	if err := checkEngine(o.Engine); err != nil {
+		return err
+	}
 	if o.Batch <= 0 || o.Steps <= 0 || o.Warmup < 0 {
 		return fmt.Errorf("--batch (%d) and --steps (%d) must be positive and --warmup (%d) not negative", o.Batch, o.Steps, o.Warmup)
 	}
@@ -180,21 +192,27 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 	ps := m.Params
 	opt := autograd.NewAdamW(0.05)
 	tp := autograd.NewTape(true)
-	trainStep := func() error {
-		tp.Reset()
-		ps.ZeroGrad()
-		logits := m.Forward(tp, images)
-		loss := autograd.CrossEntropy(tp, logits, labels, 0.1)
-		if lv := float64(loss.Data[0]); math.IsNaN(lv) || math.IsInf(lv, 0) {
-			return fmt.Errorf("non-finite loss %v on random data", lv)
+	stepOn := func(engine training.Engine) func() error {
+		return func() error {
+			tp.Reset()
+			ps.ZeroGrad()
+			_, loss, err := engine.Step(m, &vit.Pass{Tape: tp}, images, func(logits *autograd.Tensor) *autograd.Tensor {
+				return autograd.CrossEntropy(tp, logits, labels, 0.1)
+			})
+			if err != nil {
+				return err
+			}
+			if lv := float64(loss.Data[0]); math.IsNaN(lv) || math.IsInf(lv, 0) {
+				return fmt.Errorf("non-finite loss %v on random data", lv)
+			}
+			if norm := ps.ClipGradNorm(1); math.IsNaN(norm) || math.IsInf(norm, 0) {
+				return fmt.Errorf("non-finite gradient norm %v on random data", norm)
+			}
+			opt.Update(ps, 1e-4)
+			return nil
 		}
-		tp.Backward(loss)
-		if norm := ps.ClipGradNorm(1); math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return fmt.Errorf("non-finite gradient norm %v on random data", norm)
-		}
-		opt.Update(ps, 1e-4)
-		return nil
 	}
+	trainStep := stepOn(training.Native{})
 	// The profile covers the timed steps only, not set-up or warm-up.
 	profile := newStepProfile(o.CPUProfile)
 	defer profile.discard()
@@ -207,6 +225,18 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		return err
 	}
 	rssEnd, _ := procStatusBytes("VmRSS")
+	var engineS float64
+	if o.Engine != "native" {
+		engine, err := pipeline.NewEngine(o.Engine)
+		if err != nil {
+			return err
+		}
+		// Timed after the native steps, on the same model and batch: the
+		// two figures are side by side in one process.
+		if engineS, err = timeSteps(ctx, o.Warmup, o.Steps, nil, stepOn(engine)); err != nil {
+			return err
+		}
+	}
 
 	itp := autograd.NewTape(false)
 	inferStep := func() error {
@@ -231,7 +261,11 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		TrainRSSStartBytes: rssStart, TrainRSSEndBytes: rssEnd,
 		Model: o.Model, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(), Kernels: autograd.KernelsName(),
 		Steps: o.Steps, Warmup: o.Warmup, Params: ps.Count(), Tokens: cfg.Tokens(),
-		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0),
+		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0), Engine: o.Engine,
+	}
+	if engineS > 0 {
+		rep.EngineTrainImgPerSec = imgs / engineS
+		rep.NativeSpeedupOverOther = engineS / trainS
 	}
 	// A training step costs about three forward passes (forward, and the
 	// backward's gradients for activations and for weights).
@@ -243,6 +277,10 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up; %s, %s kernels, %d threads\n",
 		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, rep.BLAS, rep.Kernels, rep.Threads)
 	fmt.Fprintf(stdout, "  train      %10.1f img/s  %8.2f GFLOPS  (%.1f ms/step)\n", rep.TrainImgPerSec, rep.TrainGFLOPS, 1e3*trainS/float64(o.Steps))
+	if engineS > 0 {
+		fmt.Fprintf(stdout, "  train (%s) %6.1f img/s  (%.1f ms/step; the native engine is %.2fx faster)\n",
+			o.Engine, rep.EngineTrainImgPerSec, 1e3*engineS/float64(o.Steps), rep.NativeSpeedupOverOther)
+	}
 	fmt.Fprintf(stdout, "  inference  %10.1f img/s  %8.2f GFLOPS  (%.1f ms/batch)\n", rep.InferImgPerSec, rep.InferGFLOPS, 1e3*inferS/float64(o.Steps))
 	fmt.Fprintf(stdout, "  peak RSS   %10.1f MiB (%s)\n", float64(rss)/(1<<20), src)
 	if rssStart > 0 {

@@ -36,6 +36,7 @@ type pruneOptions struct {
 	TargetFLOPs              float64
 	TargetSpeedup            float64
 	HW                       string
+	Engine                   string
 	// Set by hand: a target may not be combined with them.
 	densitySet, keepSet bool
 }
@@ -94,6 +95,7 @@ speed-up and parameter compression.`,
 	f.Float64Var(&o.TargetSpeedup, "target-speedup", 0, "choose them for this modelled speed-up (vitc's cycle model on --hw) against the dense softmax teacher's bundle")
 	f.StringVar(&o.HW, "hw", "", "hardware config hw.json for --target-speedup and the report's modelled speed-up (default: vitc's, export/hw/default.json)")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
+	bindEngine(f, &o.Engine)
 	return cmd
 }
 
@@ -153,6 +155,9 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 // --init (default the teacher) with token pruning in its config, and trains
 // under distillation from the frozen teacher.
 func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
+	if err := checkEngine(o.Engine); err != nil {
+		return nil, err
+	}
 	if math.IsNaN(o.MaxDrop) {
 		return nil, errors.New("--max-drop is not a number")
 	}
@@ -208,7 +213,7 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 		Train: training.Options{
 			Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: 1e-5,
 			WeightDecay: 0.05, WarmupEpochs: 0.05 * float64(o.Epochs), LabelSmoothing: 0.1, ClipNorm: 1,
-			Augment: true, Seed: o.Seed, CheckpointEvery: o.CheckpointEvery,
+			Augment: true, Seed: o.Seed, CheckpointEvery: o.CheckpointEvery, Engine: o.Engine,
 		},
 		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init,
 			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp},

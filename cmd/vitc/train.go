@@ -44,6 +44,7 @@ type trainOptions struct {
 	Sparse                   taylorattn.SparseOptions
 	Teacher                  string
 	KDAlpha, KDTemp          float64
+	Engine                   string
 	recipe                   recipeFlags
 }
 
@@ -105,6 +106,7 @@ finishes the same run with the same settings.`,
 	f.StringVar(&o.Teacher, "teacher", "", "distil from this frozen checkpoint (e.g. a softmax model when converting to Taylor)")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term (1−α goes to cross-entropy)")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
+	bindEngine(f, &o.Engine)
 	o.recipe.bind(f)
 	return cmd
 }
@@ -191,6 +193,9 @@ func interrupted(err error, cmd, dir string) error {
 // architecture is the checkpoint's, adapted to the data; the lines saying
 // how go to stderr once the run is set up, so a refused one prints one line.
 func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
+	if err := checkEngine(o.Engine); err != nil {
+		return nil, err
+	}
 	_, initWith, err := o.readInit()
 	if err != nil {
 		return nil, err
@@ -224,7 +229,7 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		AugmentCropScale: o.AugmentCropScale,
 		Seed:             o.Seed, InitScheme: o.InitScheme, DataOptions: dopts,
 		CheckpointEvery: o.CheckpointEvery, SkipNonFinite: o.SkipNonFinite,
-		LayerDecay: o.LayerDecay, Freeze: o.Freeze, LinearProbe: o.LinearProbe,
+		LayerDecay: o.LayerDecay, Freeze: o.Freeze, LinearProbe: o.LinearProbe, Engine: o.Engine,
 	}, Plan: plan}, ds)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,10 @@ type segment struct {
 	in        []*autograd.Tensor
 	res       *autograd.Tensor
 	runs, bwd int // forward runs, and the run whose backward has been done
+	// value is the output handed to Gorgonia, reused each run: by the next
+	// run every value of the previous one is dead (the machine resets its
+	// registers), so nothing reads it while it is rewritten.
+	value *tensor.Dense
 }
 
 var segmentIDs atomic.Uint64
@@ -131,7 +135,17 @@ func (s *segment) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
 	if s.res.Len() != s.out.TotalSize() {
 		return nil, fmt.Errorf("%s: %d values for shape %v", s.name, s.res.Len(), s.out)
 	}
-	return tensor.New(tensor.WithShape(s.out...), tensor.WithBacking(slices.Clone(s.res.Data))), nil
+	return reuse(&s.value, s.out, s.res.Data), nil
+}
+
+// reuse copies data into *d, allocating it on first use (or when a
+// previous op reshaped it in place).
+func reuse(d **tensor.Dense, shape tensor.Shape, data []float32) *tensor.Dense {
+	if *d == nil || !(*d).Shape().Eq(shape) || len((*d).Float32s()) != len(data) {
+		*d = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, len(data))))
+	}
+	copy((*d).Float32s(), data)
+	return *d
 }
 
 func (s *segment) DiffWRT(n int) []bool { return s.diff }
@@ -179,8 +193,9 @@ func (s *segment) backward(grad gorgonia.Value) error {
 // input i; its inputs are the segment's output (so that it runs after the
 // forward pass) and that output's gradient.
 type segmentGrad struct {
-	s *segment
-	i int
+	s     *segment
+	i     int
+	value *tensor.Dense // reused each run, as segment.value
 }
 
 func (o *segmentGrad) Arity() int { return 2 }
@@ -209,11 +224,10 @@ func (o *segmentGrad) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
 		return nil, err
 	}
 	in := o.s.in[o.i]
-	g := make([]float32, in.Len())
-	if in.Grad != nil { // nil: nothing reached this input, its gradient is 0
-		copy(g, in.Grad)
+	if in.Grad == nil { // nothing reached this input: its gradient is 0
+		in.Grad = make([]float32, in.Len())
 	}
-	return tensor.New(tensor.WithShape(o.s.ins[o.i]...), tensor.WithBacking(g)), nil
+	return reuse(&o.value, o.s.ins[o.i], in.Grad), nil
 }
 
 // readOnly is a non-differentiable Op whose value another op computed as a

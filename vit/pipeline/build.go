@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"strings"
 
 	"vitc/blockprune"
 	"vitc/datasets"
@@ -9,6 +10,7 @@ import (
 	"vitc/taylorattn"
 	"vitc/tokenprune"
 	"vitc/vit"
+	"vitc/vit/gorgoniavit"
 	"vitc/vit/training"
 )
 
@@ -35,6 +37,10 @@ func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Ru
 	if err := spec.Plan.Validate(); err != nil {
 		return nil, nil, err
 	}
+	engine, err := NewEngine(spec.Train.Engine)
+	if err != nil {
+		return nil, nil, err
+	}
 	if ds.Train.Len() == 0 || ds.Test.Len() == 0 {
 		return nil, nil, fmt.Errorf("data %q has an empty train or test split", spec.Train.Data)
 	}
@@ -59,6 +65,7 @@ func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Ru
 		}
 		r = &training.Run{Opts: spec.Train, Model: m, Data: ds, Meta: saved.Meta}
 	}
+	r.Engine = engine
 	p, err := components(spec, r)
 	if err != nil {
 		return nil, nil, err
@@ -74,6 +81,21 @@ func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Ru
 		}
 	}
 	return r, p, nil
+}
+
+// Engines are the engines a run can train with (training.Options.Engine);
+// the first is the default.
+var Engines = []string{"native", "gorgonia"}
+
+// NewEngine returns the engine named name ("": the native one).
+func NewEngine(name string) (training.Engine, error) {
+	switch name {
+	case "", "native":
+		return training.Native{}, nil
+	case "gorgonia":
+		return gorgoniavit.NewEngine(), nil
+	}
+	return nil, fmt.Errorf("unknown engine %q (want %s)", name, strings.Join(Engines, " or "))
 }
 
 // components is the wiring: which technique joins the run, in which order.

@@ -40,8 +40,10 @@ type TrainReport struct {
 	Seed            int64      `json:"seed"`
 	Config          vit.Config `json:"config"`
 	BLAS            string     `json:"blas"`
-	Checkpoint      string     `json:"checkpoint"`
-	SkippedImages   int        `json:"skipped_images,omitempty"` // undecodable files left out (skip bad images)
+	// Engine ran the forward and backward passes (training.Options.Engine).
+	Engine        string `json:"engine"`
+	Checkpoint    string `json:"checkpoint"`
+	SkippedImages int    `json:"skipped_images,omitempty"` // undecodable files left out (skip bad images)
 	// Recipe and Options are the settings the run trained with: the
 	// recipe's, less what flags overrode.
 	Recipe  string           `json:"recipe,omitempty"`
@@ -66,6 +68,7 @@ type PruneReport struct {
 	TokenKeep       float64            `json:"token_keep"`
 	TokenLayers     []int              `json:"token_layers"`
 	Attention       string             `json:"attention"`
+	Engine          string             `json:"engine"`
 	TrainSeconds    float64            `json:"train_seconds"`
 	Epochs          int                `json:"epochs"`
 	Data            string             `json:"data"`
@@ -175,7 +178,7 @@ func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Params: m.Params.Count(),
 		FLOPsPerImage: m.FLOPs(), Data: r.Opts.Data, Seed: r.Opts.Seed, Config: m.Config,
 		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, training.ModelFile), SkippedImages: r.Data.Skipped,
-		Recipe: r.Opts.Recipe, Options: r.Opts,
+		Recipe: r.Opts.Recipe, Options: r.Opts, Engine: engineName(r),
 	}
 	for _, p := range m.Params.List() {
 		if p.LRScale != 0 {
@@ -186,6 +189,13 @@ func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport
 		rep.TrainImgPerSec = float64(len(res.History)*r.Data.Train.Len()) / res.TrainSeconds
 	}
 	return rep, writeReport(dir, rep, res.History, fmt.Sprintf("%s on %s", m.Attention, r.Opts.Data))
+}
+
+func engineName(r *training.Run) string {
+	if r.Engine == nil {
+		return training.Native{}.Name()
+	}
+	return r.Engine.Name()
 }
 
 // finishPrune compacts the model with the masks the last step trained with,
@@ -220,6 +230,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		Density: st.Density, HeadsRemoved: st.HeadsRemoved, MLPUnitsKept: st.MLPKept,
 		TokenKeep: compact.TokenKeep, TokenLayers: compact.TokenLayers, Attention: compact.Attention,
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Data: r.Opts.Data, Seed: r.Opts.Seed, Checkpoint: ckpt,
+		Engine: engineName(r),
 	}
 	rep.ParamsAfter = rep.ParamsStored - ext.PrunedValues()
 	rep.FLOPsReduction = float64(rep.FLOPsBefore) / float64(rep.FLOPsAfter)

@@ -66,7 +66,9 @@ type Run struct {
 	Meta       vit.Meta
 	Data       *datasets.Dataset
 	Components []Component
-	Progress   Progress
+	// Engine runs each batch's forward and backward pass (nil: Native).
+	Engine   Engine
+	Progress Progress
 	// Save persists state after every epoch, every Opts.CheckpointEvery and
 	// at interrupts; nil saves nothing (tests). See DirSaver.
 	Save func(s *State) error
@@ -188,6 +190,10 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 		Warmup: int(r.Opts.WarmupEpochs * float64(batches)), Total: total}
 	m := r.Model
 	ps := m.Params
+	engine := r.Engine
+	if engine == nil {
+		engine = Native{}
+	}
 	tp := autograd.NewTape(true)
 	hk, err := r.hooks(tp)
 	if err != nil {
@@ -218,34 +224,36 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			tp.Reset()
 			ps.ZeroGrad()
 			images := autograd.FromData(x[:n*chw], n, m.Channels, m.Image, m.Image) // (B, C, H, W)
-			logits := m.ForwardPass(&hk.pass, images)                               // (B, classes)
-			var loss *autograd.Tensor
-			if hk.objective != nil {
-				loss = hk.objective.Objective(tp, images, y[:n], logits)
-			} else {
-				loss = autograd.CrossEntropy(tp, logits, y[:n], float32(r.Opts.LabelSmoothing))
-			}
-			if len(hk.terms) > 0 {
-				terms, weights := []*autograd.Tensor{loss}, []float32{1}
-				for _, term := range hk.terms {
-					if l := term.Loss(tp); l != nil {
-						terms, weights = append(terms, l), append(weights, 1)
-					}
+			logits, loss, err := engine.Step(m, &hk.pass, images, func(logits *autograd.Tensor) *autograd.Tensor {
+				var loss *autograd.Tensor // (B, classes) logits → scalar
+				if hk.objective != nil {
+					loss = hk.objective.Objective(tp, images, y[:n], logits)
+				} else {
+					loss = autograd.CrossEntropy(tp, logits, y[:n], float32(r.Opts.LabelSmoothing))
 				}
-				loss = autograd.WeightedSum(tp, terms, weights)
+				if len(hk.terms) > 0 {
+					terms, weights := []*autograd.Tensor{loss}, []float32{1}
+					for _, term := range hk.terms {
+						if l := term.Loss(tp); l != nil {
+							terms, weights = append(terms, l), append(weights, 1)
+						}
+					}
+					loss = autograd.WeightedSum(tp, terms, weights)
+				}
+				return loss
+			})
+			if err != nil {
+				return Result{}, err
 			}
 			lv := float64(loss.Data[0])
 			var bad *NonFiniteError
 			var gradNorm float64
 			if !isFinite(lv) {
 				bad = &NonFiniteError{What: "loss", Epoch: st.Epoch, Step: st.Step, Value: lv}
+			} else if norm := ps.ClipGradNorm(r.Opts.ClipNorm); !isFinite(norm) {
+				bad = &NonFiniteError{What: "gradient norm", Epoch: st.Epoch, Step: st.Step, Value: norm}
 			} else {
-				tp.Backward(loss)
-				if norm := ps.ClipGradNorm(r.Opts.ClipNorm); !isFinite(norm) {
-					bad = &NonFiniteError{What: "gradient norm", Epoch: st.Epoch, Step: st.Step, Value: norm}
-				} else {
-					gradNorm = norm
-				}
+				gradNorm = norm
 			}
 			if bad != nil {
 				if st.Skipped >= r.Opts.SkipNonFinite {

@@ -55,6 +55,10 @@ type Options struct {
 	// CheckpointEvery saves resumable state this often inside an epoch, so
 	// a killed run loses at most this much work (0: only at epoch ends).
 	CheckpointEvery time.Duration `json:"checkpoint_every"`
+	// Engine names what runs the forward and backward passes ("native",
+	// as "" in states saved before the option, or "gorgonia"); saved so a
+	// resumed run keeps it. The pipeline turns it into Run.Engine.
+	Engine string `json:"engine,omitempty"`
 	// SkipNonFinite is how many batches with a non-finite loss or gradient
 	// the run may skip (no update) before it stops; 0 stops at the first.
 	SkipNonFinite int `json:"skip_nonfinite,omitempty"`

@@ -32,6 +32,32 @@ func TestPrune(t *testing.T) {
 	t.Run("max-drop gate", func(t *testing.T) { testPruneMaxDropGate(t, teacher) })
 	t.Run("bad input", func(t *testing.T) { testPruneBadInput(t, teacher) })
 	t.Run("target", func(t *testing.T) { testPruneTarget(t, teacher) })
+	t.Run("gorgonia engine", func(t *testing.T) { testPruneGorgonia(t, teacher) })
+}
+
+// testPruneGorgonia prunes on both engines: the run records its engine, and
+// the two agree. Masks are top-k of trained scores, so a last-bit difference
+// could flip a tie: accuracy is compared with a tolerance.
+func testPruneGorgonia(t *testing.T, teacher string) {
+	acc := map[string]float64{}
+	for _, engine := range []string{"native", "gorgonia"} {
+		out := filepath.Join(t.TempDir(), engine)
+		code, stdout, errOut := vitcRun(t, pruneArgs(teacher, out, "--engine", engine)...)
+		if code != 0 {
+			t.Fatalf("%s: prune exit %d: %s", engine, code, errOut)
+		}
+		var rep pipeline.PruneReport
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatalf("report %q: %v", stdout, err)
+		}
+		if rep.Engine != engine {
+			t.Errorf("report engine %q, want %q", rep.Engine, engine)
+		}
+		acc[engine] = rep.PrunedAccuracy
+	}
+	if d := acc["native"] - acc["gorgonia"]; d > 0.05 || d < -0.05 {
+		t.Errorf("pruned accuracy %.4f on gorgonia, %.4f native", acc["gorgonia"], acc["native"])
+	}
 }
 
 // --target-flops chooses the density and keep rate, prints its plan before

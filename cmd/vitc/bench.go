@@ -122,6 +122,11 @@ type benchReport struct {
 	Engine                 string  `json:"engine"`
 	EngineTrainImgPerSec   float64 `json:"engine_train_img_s,omitempty"`
 	NativeSpeedupOverOther float64 `json:"native_speedup,omitempty"`
+	// CPU time per image of the timed training steps (all threads), on the
+	// native engine and on --engine's: less sensitive than img/s to other
+	// jobs on a shared machine. 0 where not measured.
+	TrainCPUMsPerImg       float64 `json:"train_cpu_ms_per_img"`
+	EngineTrainCPUMsPerImg float64 `json:"engine_train_cpu_ms_per_img,omitempty"`
 }
 
 // benchAttentionReport is `vitc bench attention --json`.
@@ -220,12 +225,14 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		return err
 	}
 	rssStart, _ := procStatusBytes("VmRSS")
+	cpu0 := processCPU()
 	trainS, err := timeSteps(ctx, 0, o.Steps, profile, trainStep)
 	if err != nil {
 		return err
 	}
+	trainCPU := processCPU() - cpu0
 	rssEnd, _ := procStatusBytes("VmRSS")
-	var engineS float64
+	var engineS, engineCPU float64
 	if o.Engine != "native" {
 		engine, err := pipeline.NewEngine(o.Engine)
 		if err != nil {
@@ -233,9 +240,14 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		}
 		// Timed after the native steps, on the same model and batch: the
 		// two figures are side by side in one process.
-		if engineS, err = timeSteps(ctx, o.Warmup, o.Steps, nil, stepOn(engine)); err != nil {
+		if _, err := timeSteps(ctx, o.Warmup, 0, nil, stepOn(engine)); err != nil {
 			return err
 		}
+		cpu0 := processCPU()
+		if engineS, err = timeSteps(ctx, 0, o.Steps, nil, stepOn(engine)); err != nil {
+			return err
+		}
+		engineCPU = processCPU() - cpu0
 	}
 
 	itp := autograd.NewTape(false)
@@ -263,9 +275,11 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		Steps: o.Steps, Warmup: o.Warmup, Params: ps.Count(), Tokens: cfg.Tokens(),
 		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0), Engine: o.Engine,
 	}
+	rep.TrainCPUMsPerImg = 1e3 * trainCPU / imgs
 	if engineS > 0 {
 		rep.EngineTrainImgPerSec = imgs / engineS
 		rep.NativeSpeedupOverOther = engineS / trainS
+		rep.EngineTrainCPUMsPerImg = 1e3 * engineCPU / imgs
 	}
 	// A training step costs about three forward passes (forward, and the
 	// backward's gradients for activations and for weights).
@@ -280,6 +294,8 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 	if engineS > 0 {
 		fmt.Fprintf(stdout, "  train (%s) %6.1f img/s  (%.1f ms/step; the native engine is %.2fx faster)\n",
 			o.Engine, rep.EngineTrainImgPerSec, 1e3*engineS/float64(o.Steps), rep.NativeSpeedupOverOther)
+		fmt.Fprintf(stdout, "  train CPU  %10.2f ms/img native, %.2f ms/img %s (all threads)\n",
+			rep.TrainCPUMsPerImg, rep.EngineTrainCPUMsPerImg, o.Engine)
 	}
 	fmt.Fprintf(stdout, "  inference  %10.1f img/s  %8.2f GFLOPS  (%.1f ms/batch)\n", rep.InferImgPerSec, rep.InferGFLOPS, 1e3*inferS/float64(o.Steps))
 	fmt.Fprintf(stdout, "  peak RSS   %10.1f MiB (%s)\n", float64(rss)/(1<<20), src)

@@ -31,9 +31,11 @@ type Option func(*builder)
 // WithPass applies the extensions of p (weight views such as block masks,
 // attention hooks such as Taylor attention's sparse branch, head filters,
 // the token keep rate and kept-token observers) in every run of the graph,
-// as the native engine applies them; the hooks' state is read when the graph
-// runs, so a schedule that changes it between runs is followed. p.Tape is
-// not used: each op runs on a tape of its own.
+// as the native engine applies them. Their state is read when the graph
+// runs, so a schedule that changes masks between runs is followed; the keep
+// rate alone is read when the graph is built, as it fixes the token counts
+// (Engine builds one graph per token-count signature). p.Tape is not used:
+// each op runs on a tape of its own.
 func WithPass(p *vit.Pass) Option { return func(b *builder) { b.pass = p } }
 
 // Inference builds a graph that is only run forward: its ops record no
@@ -58,9 +60,9 @@ func Build(g *gorgonia.ExprGraph, m *vit.Model, x *gorgonia.Node, opts ...Option
 	for _, o := range opts {
 		o(b)
 	}
-	want := tensor.Shape{x.Shape()[0], m.Channels, m.Image, m.Image}
-	if x.Dtype() != tensor.Float32 || !x.Shape().Eq(want) {
-		return nil, fmt.Errorf("images node is %v %v, want float32 %v", x.Dtype(), x.Shape(), want)
+	if sh := x.Shape(); x.Dtype() != tensor.Float32 || len(sh) != 4 || sh[0] < 1 ||
+		!sh.Eq(tensor.Shape{sh[0], m.Channels, m.Image, m.Image}) {
+		return nil, fmt.Errorf("images node is %v %v, want float32 (B, %d, %d, %d)", x.Dtype(), sh, m.Channels, m.Image, m.Image)
 	}
 	keep := m.TokenKeep
 	if b.pass.KeepRate != nil {

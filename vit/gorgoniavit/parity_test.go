@@ -3,6 +3,7 @@ package gorgoniavit
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"gorgonia.org/gorgonia"
@@ -198,5 +199,87 @@ func TestBuildForward(t *testing.T) {
 	}
 	if n := len(ParamNodes(g, m)); n != len(m.Params.List()) {
 		t.Errorf("%d parameter nodes, the model has %d parameters", n, len(m.Params.List()))
+	}
+}
+
+func TestBuildRefusesBadImages(t *testing.T) {
+	m := microModel(t, "softmax")
+	g := gorgonia.NewGraph()
+	for _, x := range []*gorgonia.Node{
+		gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(2, 3, m.Image, m.Image), gorgonia.WithName("rgb")),
+		gorgonia.NewMatrix(g, tensor.Float32, gorgonia.WithShape(2, m.Image*m.Image), gorgonia.WithName("flat")),
+		gorgonia.NewTensor(g, tensor.Float64, 4, gorgonia.WithShape(2, 1, m.Image, m.Image), gorgonia.WithName("f64")),
+	} {
+		if _, err := Build(g, m, x); err == nil || !strings.Contains(err.Error(), "images node") {
+			t.Errorf("%v %v: err %v, want one about the images node", x.Dtype(), x.Shape(), err)
+		}
+	}
+}
+
+// TestEngineFiniteDifferences checks the Gorgonia graph's gradients (the
+// segment ops' backward passes as Gorgonia schedules and sums them) against
+// central finite differences of its own loss, on a tiny model, softmax and
+// Taylor. Without token pruning: its fusion weights are cls attention scores
+// that are constants by design (EViT detaches them), so finite differences
+// through them measure a derivative the model deliberately drops; the
+// parity test covers the pruned graph against the native engine.
+func TestEngineFiniteDifferences(t *testing.T) {
+	for _, attn := range []string{"softmax", "taylor"} {
+		t.Run(attn, func(t *testing.T) {
+			cfg := vit.Config{Image: 8, Channels: 2, Patch: 2, Dim: 8, Depth: 2, Heads: 2, MLPRatio: 2, Classes: 3,
+				Attention: attn}
+			m, err := vit.New(cfg, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := autograd.NewRNG(2, 9)
+			for _, p := range m.Params.List() {
+				noise := make([]float32, p.Len())
+				rng.TruncNormal(noise, 0.3)
+				for i := range p.Data {
+					p.Data[i] += noise[i]
+				}
+			}
+			x := images(3, 2, m)
+			labels := []int{0, 2}
+			e := NewEngine()
+			loss := func() float64 {
+				tp := autograd.NewTape(true)
+				_, l, err := e.Step(m, &vit.Pass{Tape: tp}, x, func(logits *autograd.Tensor) *autograd.Tensor {
+					return autograd.CrossEntropy(tp, logits, labels, 0.1)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return float64(l.Data[0])
+			}
+			m.Params.ZeroGrad()
+			loss()
+			grads := map[string][]float32{} // each later run adds to Grad again
+			for _, p := range m.Params.List() {
+				grads[p.Name] = slices.Clone(p.Grad)
+			}
+			const h = 1e-2
+			for _, p := range m.Params.List() {
+				analytic := grads[p.Name]
+				scale := 1e-3
+				for _, g := range analytic {
+					scale = math.Max(scale, math.Abs(float64(g)))
+				}
+				worst := 0.0
+				for j := range p.Data {
+					orig := p.Data[j]
+					p.Data[j] = orig + h
+					up := loss()
+					p.Data[j] = orig - h
+					down := loss()
+					p.Data[j] = orig
+					worst = math.Max(worst, math.Abs((up-down)/(2*h)-float64(analytic[j]))/scale)
+				}
+				if worst > 3e-2 {
+					t.Errorf("%s: gradient off finite differences by %.3g (relative to its largest element)", p.Name, worst)
+				}
+			}
+		})
 	}
 }

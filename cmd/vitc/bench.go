@@ -166,6 +166,9 @@ func benchConfig(o *benchOptions) (vit.Config, error) {
 }
 
 func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
+	if o.Engine == "" {
+		o.Engine = pipeline.Engines[0]
+	}
 	if err := checkEngine(o.Engine); err != nil {
 		return err
 	}

@@ -78,14 +78,20 @@ func TestBenchModelJSON(t *testing.T) {
 }
 
 func TestBenchModelTable(t *testing.T) {
-	var out bytes.Buffer
-	o := &benchOptions{architectureFlags: architectureFlags{Model: "micro", Depth: 1}, Batch: 2, Steps: 1}
-	if err := runBench(context.Background(), o, &out); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{"train", "inference", "peak RSS", "GFLOPS"} {
-		if !strings.Contains(out.String(), s) {
-			t.Errorf("output lacks %q:\n%s", s, out.String())
+	for _, engine := range []string{"", "gorgonia"} {
+		var out bytes.Buffer
+		o := &benchOptions{architectureFlags: architectureFlags{Model: "micro", Depth: 1}, Batch: 2, Steps: 1, Engine: engine}
+		if err := runBench(context.Background(), o, &out); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"train", "inference", "peak RSS", "GFLOPS"}
+		if engine != "" { // side by side with the native engine
+			want = append(want, "train (gorgonia)", "the native engine is", "train CPU")
+		}
+		for _, s := range want {
+			if !strings.Contains(out.String(), s) {
+				t.Errorf("output lacks %q:\n%s", s, out.String())
+			}
 		}
 	}
 }

@@ -213,3 +213,35 @@ func TestFromImageFastPathsMatchGeneric(t *testing.T) {
 		}
 	}
 }
+
+// Folder photos are mirrored by default (3 channels), grey folders are not
+// (handwriting, symbols), and Options.Flip overrides either way.
+func TestLoadWithFlip(t *testing.T) {
+	grey, colour := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(grey, "train/a/1.png"), pngBytes(t, grayImage(4, 4, 0)))
+	writeFile(t, filepath.Join(colour, "train/a/1.png"), pngBytes(t, rgbImage(4, 4, 1, 2, 3, 4)))
+	writeFile(t, filepath.Join(grey, "test/a/1.png"), pngBytes(t, grayImage(4, 4, 0)))
+	writeFile(t, filepath.Join(colour, "test/a/1.png"), pngBytes(t, rgbImage(4, 4, 1, 2, 3, 4)))
+	for _, c := range []struct {
+		dir, flip string
+		want      bool
+	}{
+		{grey, "", false}, {grey, "auto", false}, {grey, "on", true}, {grey, "off", false},
+		{colour, "", true}, {colour, "auto", true}, {colour, "on", true}, {colour, "off", false},
+	} {
+		d, err := LoadWith("folder:"+c.dir, 0, Options{Flip: c.flip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.FlipOK != c.want {
+			t.Errorf("%d channels, Flip %q: FlipOK %v, want %v", d.C, c.flip, d.FlipOK, c.want)
+		}
+	}
+	// A colour folder read as grey keeps its photos' claim.
+	if d, err := LoadWith("folder:"+colour, 0, Options{Channels: 1}); err != nil || !d.FlipOK || d.C != 1 {
+		t.Fatalf("colour folder as grey: %v, err %v", d, err)
+	}
+	if _, err := LoadWith("folder:"+colour, 0, Options{Flip: "sometimes"}); err == nil || !strings.Contains(err.Error(), "Options.Flip") {
+		t.Fatalf("bad Flip: %v", err)
+	}
+}

@@ -32,6 +32,11 @@ type Options struct {
 	// Channels, if set, converts the images to 1 or 3 channels (luma, or
 	// grey replicated) for a model that takes those.
 	Channels int
+	// Flip says whether augmentation may mirror images: "on", "off", or
+	// "auto" (or empty): the set's own claim, and for folder data, on for
+	// 3-channel images. Photos keep their labels mirrored; a folder of
+	// grey images is more often handwriting or symbols, which do not.
+	Flip string
 }
 
 // LoadWith is Load with opts.
@@ -41,6 +46,11 @@ func LoadWith(spec string, seed int64, opts Options) (*Dataset, error) {
 	}
 	if opts.ValSplit < 0 || opts.ValSplit >= 1 || math.IsNaN(opts.ValSplit) {
 		return nil, fmt.Errorf("validation split %g is not in [0, 1)", opts.ValSplit)
+	}
+	switch opts.Flip {
+	case "", "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("Options.Flip %q must be auto, on or off", opts.Flip)
 	}
 	kind, arg, _ := strings.Cut(spec, ":")
 	var d *Dataset
@@ -52,6 +62,14 @@ func LoadWith(spec string, seed int64, opts Options) (*Dataset, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case opts.Flip == "on":
+		d.FlipOK = true
+	case opts.Flip == "off":
+		d.FlipOK = false
+	case kind == "folder":
+		d.FlipOK = d.C == 3
 	}
 	if opts.ImageSize > 0 {
 		d.ResizeTo(opts.ImageSize)
@@ -73,7 +91,8 @@ func LoadWith(spec string, seed int64, opts Options) (*Dataset, error) {
 // LoadFolder reads dir/train/<class>/* and dir/test/<class>/* (images of
 // one size). Classes are the sorted training subdirectories; test may use
 // any subset of them. FlipOK is false because nothing in a folder says
-// whether its classes are mirror-symmetric; a caller that knows may set it.
+// whether its classes are mirror-symmetric; LoadWith decides it by
+// Options.Flip.
 func LoadFolder(dir string) (*Dataset, error) { return LoadFolderWith(dir, Options{}) }
 
 // LoadFolderWith reads an image folder: dir/train/<class>/* with

@@ -129,6 +129,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"unknown flag", []string{"train", "--bogus"}, "unknown flag"},
 		{"resume without state", []string{"train", "--resume", "--out", filepath.Join(dir, "empty")}, "cannot resume"},
 		{"checkpoint of another architecture", []string{"eval", "--checkpoint", "../../vit/testdata/torch/micro_softmax.safetensors", "--model", "deit-tiny", "--data", "synthetic"}, "needs 5.4e+06 parameters"},
+		{"unknown flip setting", []string{"train", "--hflip", "sometimes", "--out", out}, "--hflip"},
 		{"negative skip budget", []string{"train", "--skip-nonfinite", "-1", "--out", out}, "--skip-nonfinite"},
 	}
 	for _, c := range cases {

@@ -30,6 +30,7 @@ type trainOptions struct {
 	Augment, NoAugment       bool
 	AugmentShift             int // pixels; negative: by image size (datasets.AutoShift)
 	AugmentCropScale         float64
+	HFlip                    string
 	InitScheme               string
 	Seed                     int64
 	Out                      string
@@ -87,6 +88,7 @@ finishes the same run with the same settings.`,
 	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
 	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
 	f.Float64Var(&o.AugmentCropScale, "augment-crop-scale", 0, "augment by random-resized crops (timm's RandomResizedCrop) of area fraction in [S, 1] instead of shifts (0: shifts)")
+	f.StringVar(&o.HFlip, "hflip", "auto", "let augmentation mirror images: auto (the data set's own claim; folders: on for RGB, off for grey), on or off")
 	f.StringVar(&o.InitScheme, "init-scheme", vit.InitTimm, "initialisation of a fresh model: torch (PyTorch module defaults) or timm (trunc_normal .02)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order, initialisation and augmentation")
 	f.StringVar(&o.Out, "out", "", "run directory (default runs/<data>-<model>-<attention>)")
@@ -145,8 +147,9 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 		}
 		r := job.Run
 		fmt.Fprintln(stderr, o.recipe.line)
-		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes, batch %d; writing %s\n",
-			o.Model, r.Model.Params.Count(), r.Model.Attention, o.Data, r.Data.Train.Len(), r.Data.Test.Len(), len(r.Data.Classes), r.Opts.Batch, o.Out)
+		fmt.Fprintf(stderr, "training %s (%d params, %s attention) on %s: %d train / %d test images, %d classes, batch %d, %s; writing %s\n",
+			o.Model, r.Model.Params.Count(), r.Model.Attention, o.Data, r.Data.Train.Len(), r.Data.Test.Len(), len(r.Data.Classes), r.Opts.Batch,
+			augmentation(r.Opts, r.Data.FlipOK), o.Out)
 	}
 	out, err := job.Train(ctx, o.Out, newProgress(stderr))
 	if err != nil {
@@ -201,6 +204,13 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		return nil, err
 	}
 	dopts := o.dataFlags.options(o.ImageSize)
+	switch o.HFlip {
+	case "auto":
+	case "on", "off":
+		dopts.Flip = o.HFlip
+	default:
+		return nil, fmt.Errorf("--hflip %q must be auto, on or off", o.HFlip)
+	}
 	ds, err := datasets.LoadWith(o.Data, o.Seed, dopts)
 	if err != nil {
 		return nil, flagError(err)
@@ -248,4 +258,27 @@ func loaderShift(flag, h int) int {
 		return -1
 	}
 	return flag
+}
+
+// augmentation says in a few words what the run's augmentation does.
+func augmentation(o training.Options, flipOK bool) string {
+	if !o.Augment {
+		return "no augmentation"
+	}
+	var parts []string
+	switch {
+	case o.AugmentCropScale > 0:
+		parts = append(parts, fmt.Sprintf("random-resized crops of area %g–1", o.AugmentCropScale))
+	case o.AugmentShift > 0:
+		parts = append(parts, fmt.Sprintf("shifts of up to %d px", o.AugmentShift))
+	case o.AugmentShift == 0:
+		parts = append(parts, "shifts of up to 1/8 of the image")
+	}
+	if flipOK {
+		parts = append(parts, "mirroring")
+	}
+	if len(parts) == 0 {
+		return "augmentation on, but nothing suits these images"
+	}
+	return "augmentation: " + strings.Join(parts, ", ")
 }

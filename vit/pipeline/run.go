@@ -44,6 +44,9 @@ type TrainReport struct {
 	Engine        string `json:"engine"`
 	Checkpoint    string `json:"checkpoint"`
 	SkippedImages int    `json:"skipped_images,omitempty"` // undecodable files left out (skip bad images)
+	// Mirrored says augmentation flipped images (the data's claim under
+	// the data options' flip setting).
+	Mirrored bool `json:"mirrored"`
 	// Recipe and Options are the settings the run trained with: the
 	// recipe's, less what flags overrode.
 	Recipe  string           `json:"recipe,omitempty"`
@@ -178,7 +181,7 @@ func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Params: m.Params.Count(),
 		FLOPsPerImage: m.FLOPs(), Data: r.Opts.Data, Seed: r.Opts.Seed, Config: m.Config,
 		BLAS: autograd.BLASName(), Checkpoint: filepath.Join(dir, training.ModelFile), SkippedImages: r.Data.Skipped,
-		Recipe: r.Opts.Recipe, Options: r.Opts, Engine: engineName(r),
+		Recipe: r.Opts.Recipe, Options: r.Opts, Engine: engineName(r), Mirrored: r.Opts.Augment && r.Data.FlipOK,
 	}
 	for _, p := range m.Params.List() {
 		if p.LRScale != 0 {

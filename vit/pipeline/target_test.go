@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -42,32 +43,42 @@ func TestPlanMeetsFLOPsTarget(t *testing.T) {
 }
 
 // The speed-up plan meets its target within 5 % of what the cycle model
-// says, compiling the planned structure again here.
+// says, compiling the planned structure again here, at the latency setting
+// and with the weights resident across a batch in lockstep.
 func TestPlanMeetsSpeedupTarget(t *testing.T) {
 	cfg := microDigits()
 	h := hw.Default()
 	const target = 1.5
-	p, err := Target{Speedup: target, Block: 16, HW: h}.Plan(cfg)
-	if err != nil {
-		t.Fatal(err)
+	for _, batch := range []int{1, 64} {
+		p, err := Target{Speedup: target, Block: 16, HW: h, Batch: batch}.Plan(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Speedup < target || p.Speedup > 1.05*target || p.Batch != batch {
+			t.Fatalf("batch %d: plan predicts %.3f× for a %g× target at batch %d", batch, p.Speedup, target, p.Batch)
+		}
+		dense, err := structureCycles(denseSoftmax(cfg), 16, 1, h, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := PlannedConfig(cfg, 16, p.Density, p.TokenKeep, p.TokenLayers)
+		cycles, err := structureCycles(c, 16, p.Density, h, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := float64(dense) / float64(cycles); got < target || got > 1.05*target || cycles != p.Cycles || dense != p.CyclesDense {
+			t.Errorf("batch %d: cycle model: %d → %d cycles (%.3f×); the plan says %d → %d (%.3f×)", batch, dense, cycles, got, p.CyclesDense, p.Cycles, p.Speedup)
+		}
+		if lines := p.Lines(); len(lines) != 4 || !strings.Contains(lines[3], "modelled speed-up") || !strings.Contains(lines[3], fmt.Sprintf("batch %d", batch)) {
+			t.Errorf("printed plan %q", lines)
+		}
 	}
-	if p.Speedup < target || p.Speedup > 1.05*target {
-		t.Fatalf("plan predicts %.3f× for a %g× target", p.Speedup, target)
-	}
-	dense, err := structureCycles(denseSoftmax(cfg), 16, 1, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := PlannedConfig(cfg, 16, p.Density, p.TokenKeep, p.TokenLayers)
-	cycles, err := structureCycles(c, 16, p.Density, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := float64(dense) / float64(cycles); got < target || got > 1.05*target || cycles != p.Cycles || dense != p.CyclesDense {
-		t.Errorf("cycle model: %d → %d cycles (%.3f×); the plan says %d → %d (%.3f×)", dense, cycles, got, p.CyclesDense, p.Cycles, p.Speedup)
-	}
-	if lines := p.Lines(); len(lines) != 4 || !strings.Contains(lines[3], "modelled speed-up") {
-		t.Errorf("printed plan %q", lines)
+	// The throughput setting prices the batch's images one group at a time:
+	// the dense model takes fewer cycles per image than alone.
+	lat, _ := structureCycles(denseSoftmax(cfg), 16, 1, h, 1)
+	thr, _ := structureCycles(denseSoftmax(cfg), 16, 1, h, 64)
+	if !(thr > 0 && 2*thr < lat) {
+		t.Errorf("dense micro: %d cycles per image alone, %d in a batch of 64", lat, thr)
 	}
 }
 

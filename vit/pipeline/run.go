@@ -273,10 +273,12 @@ func modelSpeedup(rep *PruneReport, pr *Prune, teacher vit.Config, pruned *vit.M
 		return before, after, err
 	}
 	var err error
-	if rep.CyclesLatencyBefore, rep.CyclesLatencyAfter, err = pair(1); err == nil && rep.HWBatch > 1 {
-		rep.CyclesBefore, rep.CyclesAfter, err = pair(rep.HWBatch)
-	} else {
+	rep.CyclesLatencyBefore, rep.CyclesLatencyAfter, err = pair(1)
+	if err == nil {
 		rep.CyclesBefore, rep.CyclesAfter = rep.CyclesLatencyBefore, rep.CyclesLatencyAfter
+		if rep.HWBatch > 1 {
+			rep.CyclesBefore, rep.CyclesAfter, err = pair(rep.HWBatch)
+		}
 	}
 	if err != nil {
 		rep.CyclesError = err.Error()

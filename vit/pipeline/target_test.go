@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"vitc/export/hw"
+	"vitc/tokenprune"
 	"vitc/vit"
 )
 
@@ -105,5 +106,31 @@ func TestPlanRefusesBadTargets(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one mentioning %q", c.t, err, c.want)
 		}
+	}
+}
+
+// The planner keeps the FCCM'24 token layers whenever they reach the target
+// (earlier token pruning cost accuracy in the measured runs), and falls back
+// to the earlier set only for a target they cannot reach.
+func TestPlanPrefersTheFCCMTokenLayers(t *testing.T) {
+	cfg := microDigits()
+	def := fmt.Sprint(tokenprune.Layers(cfg.Depth))
+	p, err := Target{FLOPs: 3.4, Block: 16}.Plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(p.TokenLayers); got != def {
+		t.Errorf("3.4× plan prunes tokens after %s, want %s", got, def)
+	}
+	// The most the FCCM'24 layers give at keep 0.4 and the least density;
+	// a little more needs the earlier set.
+	c, dens := PlannedConfig(cfg, 16, 0.005, 0.4, tokenprune.Layers(cfg.Depth))
+	most := float64(cfg.FLOPs()) / float64(c.SparseFLOPs(dens))
+	p, err = Target{FLOPs: most * 1.01, Block: 16}.Plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(p.TokenLayers); got == def {
+		t.Errorf("a %.2f× plan beyond the FCCM'24 layers' %.2f× still prunes after %s", most*1.01, most, got)
 	}
 }

@@ -117,6 +117,9 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 	if cp.Batch > 1 {
 		man.Program.Batch = cp.Batch
 	}
+	if cp.Lockstep > 1 {
+		man.Program.Lockstep = cp.Lockstep
+	}
 
 	// Golden vectors: the input and every stored value of one run of the
 	// integer reference (the simulator must reproduce them; vitc sim checks).
@@ -221,7 +224,8 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 		}
 	}
 	p := &sim.Program{HW: h, Instrs: instrs, Weights: weights, DRAMBytes: man.Memory.DRAMBytes,
-		InputAddr: man.Memory.InputAddr, InputLen: man.Memory.InputBytes, Batch: man.Program.Batch}
+		InputAddr: man.Memory.InputAddr, InputLen: man.Memory.InputBytes, Batch: man.Program.Batch,
+		Lockstep: man.Program.Lockstep}
 	for _, l := range man.Program.Layers {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}

@@ -40,6 +40,10 @@ type Compiled struct {
 	// the weight loads of the first image leave everything resident and the
 	// rest of the batch skips them.
 	Batch int
+	// Lockstep is the images of a batch that run every instruction together
+	// (sim.Program.Lockstep): the largest divisor of Batch whose copies of
+	// the activation map fit the activation buffer.
+	Lockstep int
 }
 
 // CompileOptions are the compiler's choices beyond the hardware.
@@ -122,6 +126,7 @@ type actMap struct {
 	scores, index int
 	f32, gl, f8   int
 	lnf, logits   int
+	cls           int // batch: the resident cls row, copied into x[0] per image
 	size          int
 }
 
@@ -160,6 +165,13 @@ func CompileWith(qm *QModel, h hw.Config, o CompileOptions) (*Compiled, error) {
 	}
 	c.out.DenseTiles = denseTiles(qm.Config, h.Block)
 	c.out.Batch = c.batch
+	c.out.Lockstep = 1
+	for g := c.batch; g > 1; g-- {
+		if c.batch%g == 0 && g*c.act.size <= h.ActBufferBytes {
+			c.out.Lockstep = g
+			break
+		}
+	}
 	return &c.out, nil
 }
 
@@ -193,6 +205,9 @@ func (c *compiler) plan() error {
 	m.scores, m.index = alloc(4*n0), alloc(4*n0)
 	m.f32, m.gl, m.f8 = alloc(4*n0*hidden), alloc(n0*hidden), alloc(n0*d)
 	m.lnf, m.logits = alloc(d), alloc(4*cfg.Classes)
+	if c.resident() {
+		m.cls = alloc(d)
+	}
 	m.size = next
 	if next > c.hw.ActBufferBytes {
 		return fmt.Errorf("the model needs %d bytes of activation buffer; %s has %d", next, c.hw.Name, c.hw.ActBufferBytes)
@@ -354,7 +369,8 @@ func (c *compiler) generate(lc *layerCode, base int) []isa.Instr {
 // SimProgram is the compiled program as the simulator runs it.
 func (cp *Compiled) SimProgram(h hw.Config) *sim.Program {
 	p := &sim.Program{HW: h, Instrs: cp.Program, Weights: cp.Weights, DRAMBytes: cp.Memory.DRAMBytes,
-		InputAddr: cp.Memory.InputAddr, InputLen: cp.Memory.InputBytes, Slots: cp.Slots, Batch: cp.Batch}
+		InputAddr: cp.Memory.InputAddr, InputLen: cp.Memory.InputBytes, Slots: cp.Slots, Batch: cp.Batch,
+		Lockstep: cp.Lockstep}
 	for _, l := range cp.Layers {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}

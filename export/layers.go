@@ -80,12 +80,23 @@ func (c *compiler) embed() *layerCode {
 	bl.put("cls_token+pos_embed[0]", "int8", []int{d}, "row_major", []float64{qm.Scales["x0"]}, "token 0 of x0; loaded to the activation buffer", i8bytes(qm.Row0))
 	lc.slots = []bundle.Slot{{Name: "embed", DType: "int8", Shape: []int{cfg.Tokens(), d}}}
 	a := &c.act
+	// With the weights resident across a batch, the cls row gets a place of
+	// its own beside pos_embed: both are loaded for the batch's first image
+	// only, and each image copies the row into its tokens (an add with
+	// multipliers 1 and 0 and no shift is exact).
+	clsAt := a.x[0]
+	if c.resident() {
+		clsAt = a.cls
+	}
 	lc.pre = func() {
 		c.load(spaceAct, a.pos, c.dramOf("pos_embed"), np*d, 0)
-		c.load(spaceAct, a.x[0], c.dramOf("cls_token+pos_embed[0]"), d, 0)
+		c.load(spaceAct, clsAt, c.dramOf("cls_token+pos_embed[0]"), d, 0)
 	}
 	lc.gen = func(base int, slots []bundle.Slot) {
 		c.gemm(base, proj, a.acc, a.in, cfg.Channels*cfg.Patch*cfg.Patch, reg(regPatches))
+		if c.resident() {
+			c.add(a.x[0], a.cls, a.cls, imm(1), d, intmath.Pair{A: 1}, 0)
+		}
 		c.requant(a.f8, d, a.acc, d, reg(regPatches), d, base+proj.req, false)
 		c.add(a.x[0]+d, a.f8, a.pos, reg(regPatches), d, qm.AddEmb, 0)
 		c.store(a.x[0], slots[0], reg(regTokens), d)

@@ -69,6 +69,7 @@ type exportReport struct {
 	CalibData     string `json:"calibration_data"`
 	CalibMethod   string `json:"calibration_method"`
 	Batch         int    `json:"batch"`
+	Lockstep      int    `json:"lockstep"`
 }
 
 func loadHW(path string) (hw.Config, error) {
@@ -141,7 +142,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
 		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
-		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method, Batch: cp.Batch}
+		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method, Batch: cp.Batch, Lockstep: cp.Lockstep}
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
@@ -155,7 +156,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "  calibration  %d images of %s, %s\n", n, spec, method)
 	if cp.Batch > 1 {
-		fmt.Fprintf(stdout, "  batch        %d images per load of the weights (resident in the weight buffer)\n", cp.Batch)
+		fmt.Fprintf(stdout, "  batch        %d images per load of the weights (resident in the weight buffer), in lockstep groups of %d\n", cp.Batch, cp.Lockstep)
 	}
 	return nil
 }

@@ -46,8 +46,13 @@ func testExportBatch(t *testing.T, ckpt, single string) {
 		t.Fatalf("export --batch exit %d: %s", code, errOut)
 	}
 	var ex exportReport
-	if err := json.Unmarshal([]byte(stdout), &ex); err != nil || ex.Batch != 32 {
+	if err := json.Unmarshal([]byte(stdout), &ex); err != nil || ex.Batch != 32 || ex.Lockstep < 2 || 32%ex.Lockstep != 0 {
 		t.Fatalf("export report %q: %v", stdout, err)
+	}
+	code, stdout, errOut = vitcRun(t, "inspect", dir, "--json")
+	var ins bundleReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &ins) != nil || ins.Batch != 32 || ins.Lockstep != ex.Lockstep {
+		t.Fatalf("inspect exit %d: %s%s", code, stdout, errOut)
 	}
 	code, stdout, errOut = vitcRun(t, "sim", "--bundle", dir, "--limit", "20", "--workers", "2", "--compare", single, "--json")
 	if code != 0 {
@@ -61,7 +66,7 @@ func testExportBatch(t *testing.T, ckpt, single string) {
 	for _, l := range rep.Layers {
 		sum += l.Cycles
 	}
-	if rep.Batch != 32 || rep.FirstImageCycles <= rep.Cycles || sum != rep.Cycles || rep.SpeedupVsOther <= 1 || rep.ImagesPerSec != 1/rep.Seconds {
+	if rep.Batch != 32 || rep.Group != ex.Lockstep || rep.FirstImageCycles <= rep.Cycles || sum != rep.Cycles || rep.SpeedupVsOther <= 1 || rep.ImagesPerSec != 1/rep.Seconds {
 		t.Fatalf("batched sim report %+v", rep)
 	}
 	code, stdout, errOut = vitcRun(t, "sim", "--bundle", dir, "--limit", "4")

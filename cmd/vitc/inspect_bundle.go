@@ -23,6 +23,8 @@ type bundleReport struct {
 	Files          int              `json:"files"`
 	Bytes          int64            `json:"bytes"`
 	Instructions   int              `json:"instructions"`
+	Batch          int              `json:"batch"`    // images per load of the weights (1: reloaded per image)
+	Lockstep       int              `json:"lockstep"` // images of a batch run instruction by instruction together
 	Opcodes        map[string]int   `json:"opcodes"`
 	Layers         []bundle.Range   `json:"layers"`
 	Tensors        int              `json:"tensors"`
@@ -59,6 +61,7 @@ func runInspectBundle(o *inspectOptions, stdout io.Writer) error {
 		return fmt.Errorf("bundle %s: %w", o.Path, err)
 	}
 	rep.Instructions = len(instrs)
+	rep.Batch, rep.Lockstep = max(man.Program.Batch, 1), max(man.Program.Lockstep, 1)
 	for _, in := range instrs {
 		rep.Opcodes[in.Op.String()]++
 	}
@@ -92,6 +95,11 @@ func runInspectBundle(o *inspectOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  DRAM          %d bytes: weights at 0, input at 0x%x (%d bytes), outputs at 0x%x (%d bytes)\n",
 		man.Memory.DRAMBytes, man.Memory.InputAddr, man.Memory.InputBytes, man.Memory.OutputAddr, man.Memory.OutputBytes)
 	fmt.Fprintf(stdout, "  program       %d instructions in %d layers\n", rep.Instructions, len(rep.Layers))
+	if rep.Batch > 1 {
+		fmt.Fprintf(stdout, "  batch         %d images per load of the weights (resident), run in lockstep groups of %d\n", rep.Batch, rep.Lockstep)
+	} else {
+		fmt.Fprintf(stdout, "  batch         1 (the weights are reloaded for every image: the latency schedule)\n")
+	}
 	ops := make([]string, 0, len(rep.Opcodes))
 	for op := range rep.Opcodes {
 		ops = append(ops, op)

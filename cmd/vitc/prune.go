@@ -36,6 +36,7 @@ type pruneOptions struct {
 	TargetFLOPs              float64
 	TargetSpeedup            float64
 	HW                       string
+	HWBatch                  int
 	Engine                   string
 	// Set by hand: a target may not be combined with them.
 	densitySet, keepSet bool
@@ -93,6 +94,7 @@ speed-up and parameter compression.`,
 	f.BoolVar(&o.Resume, "resume", false, "continue the prune run saved in --out")
 	f.Float64Var(&o.TargetFLOPs, "target-flops", 0, "choose --density, --token-keep and the token layers for this many times fewer FLOPs than the dense softmax teacher")
 	f.Float64Var(&o.TargetSpeedup, "target-speedup", 0, "choose them for this modelled speed-up (vitc's cycle model on --hw) against the dense softmax teacher's bundle")
+	f.IntVar(&o.HWBatch, "hw-batch", 64, "throughput setting of --target-speedup and the report's modelled speed-up: images per load of the weights, run in lockstep groups (1: latency, one image at a time; the report gives both)")
 	f.StringVar(&o.HW, "hw", "", "hardware config hw.json for --target-speedup and the report's modelled speed-up (default: vitc's, export/hw/default.json)")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
 	bindEngine(f, &o.Engine)
@@ -140,9 +142,9 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "teacher %.2f%% → pruned %.2f%% (drop %.2f points); %.2f× fewer FLOPs (%.3g → %.3g per image), %.2f× modelled speed-up on %s, %d → %d non-zero params (%.2f×); wrote %s\n",
+		fmt.Fprintf(stdout, "teacher %.2f%% → pruned %.2f%% (drop %.2f points); %.2f× fewer FLOPs (%.3g → %.3g per image), %.2f× modelled speed-up on %s at batch %d (%.2f× at batch 1), %d → %d non-zero params (%.2f×); wrote %s\n",
 			100*rep.TeacherAccuracy, 100*rep.PrunedAccuracy, rep.AccuracyDrop, rep.FLOPsReduction,
-			float64(rep.FLOPsBefore), float64(rep.FLOPsAfter), rep.ModelledSpeedup, rep.HW, rep.ParamsBefore, rep.ParamsAfter, rep.ParamsCompression, o.Out)
+			float64(rep.FLOPsBefore), float64(rep.FLOPsAfter), rep.ModelledSpeedup, rep.HW, rep.HWBatch, rep.ModelledSpeedupLatency, rep.ParamsBefore, rep.ParamsAfter, rep.ParamsCompression, o.Out)
 	}
 	if rep.Passed != nil && !*rep.Passed {
 		return &exitError{code: exitGate, err: fmt.Errorf("accuracy drop %.2f points exceeds --max-drop %g (teacher %.2f%%, pruned %.2f%%)",
@@ -191,6 +193,9 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.HWBatch < 1 || o.HWBatch > 1<<16 {
+		return nil, fmt.Errorf("--hw-batch %d: want 1 to %d images", o.HWBatch, 1<<16)
+	}
 	plan, err := planTarget(o, cfg, h)
 	if err != nil {
 		return nil, err
@@ -217,7 +222,7 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 		},
 		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init,
 			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp},
-			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h}},
+			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h, HWBatch: o.HWBatch}},
 	}, nil)
 }
 
@@ -237,7 +242,7 @@ func planTarget(o *pruneOptions, cfg vit.Config, h hw.Config) (*pipeline.PrunePl
 	case o.TargetSpeedup != 0 && !(o.TargetSpeedup >= 1 && !math.IsInf(o.TargetSpeedup, 0)):
 		return nil, fmt.Errorf("--target-speedup %g: want a finite factor of at least 1", o.TargetSpeedup)
 	}
-	t := pipeline.Target{FLOPs: o.TargetFLOPs, Speedup: o.TargetSpeedup, HW: h, Block: o.Block}
+	t := pipeline.Target{FLOPs: o.TargetFLOPs, Speedup: o.TargetSpeedup, HW: h, Block: o.Block, Batch: o.HWBatch}
 	if o.TokenLayers != nil {
 		t.LayerSets = [][]int{o.TokenLayers}
 	}

@@ -82,6 +82,9 @@ func testPruneTarget(t *testing.T, teacher string) {
 	if rep.FLOPsReduction < rep.Plan.FLOPsReduction*0.999 || rep.TokenKeep != rep.Plan.TokenKeep {
 		t.Errorf("trained %.3f× at keep %g; the plan said %.3f× at keep %g", rep.FLOPsReduction, rep.TokenKeep, rep.Plan.FLOPsReduction, rep.Plan.TokenKeep)
 	}
+	if rep.HWBatch != 64 || rep.ModelledSpeedupLatency <= 0 || rep.CyclesLatencyBefore <= 2*rep.CyclesBefore {
+		t.Errorf("throughput setting batch %d: %d cycles per image against %d at batch 1 (latency speed-up %g)", rep.HWBatch, rep.CyclesBefore, rep.CyclesLatencyBefore, rep.ModelledSpeedupLatency)
+	}
 	if rep.ParamsCompression <= 1 || rep.CyclesError != "" || rep.ModelledSpeedup <= 0 || rep.CyclesBefore <= 0 {
 		t.Errorf("params compression %g, modelled speed-up %g (%d cycles before), cycles error %q", rep.ParamsCompression, rep.ModelledSpeedup, rep.CyclesBefore, rep.CyclesError)
 	}
@@ -158,6 +161,7 @@ func testPruneBadInput(t *testing.T, teacher string) {
 		{pruneArgs(teacher, out, "--target-flops", "0.5"), "--target-flops"},
 		{pruneArgs(teacher, out, "--target-flops", "1000"), "the most is"},
 		{pruneArgs(teacher, out, "--target-speedup", "2", "--hw", filepath.Join(out, "none.json")), "hardware config"},
+		{pruneArgs(teacher, out, "--hw-batch", "0"), "--hw-batch"},
 	} {
 		code, _, errOut := vitcRun(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {

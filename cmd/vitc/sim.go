@@ -326,7 +326,7 @@ func printSim(w io.Writer, r *simReport) {
 	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%.1f%%\t%d\t%s\t\n", r.Cycles, r.MACs, r.BytesMoved, 100*r.Utilisation, r.Roofline, gap(r.Cycles, r.Roofline))
 	tw.Flush()
 	if r.Batch > 1 {
-		fmt.Fprintf(w, "\nbatch of %d images, weights loaded once: per image %d cycles amortised (the first image %d)\n", r.Batch, r.Cycles, r.FirstImageCycles)
+		fmt.Fprintf(w, "\nbatch of %d images, weights loaded once, in lockstep groups of %d: per image %d cycles amortised (the first group %d)\n", r.Batch, max(r.Group, 1), r.Cycles, r.FirstImageCycles)
 		fmt.Fprintf(w, "%.1f µs per image at the configured clock (%.0f images/s)\n", 1e6*r.Seconds, r.ImagesPerSec)
 	} else {
 		fmt.Fprintf(w, "\n%.1f µs per image at the configured clock (%.0f images/s)\n", 1e6*r.Seconds, r.ImagesPerSec)

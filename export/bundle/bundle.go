@@ -105,6 +105,11 @@ type Program struct {
 	// into the weight buffer run for the first image of a batch only.
 	// Absent (or 1): every image runs every load.
 	Batch int `json:"batch,omitempty"`
+	// Lockstep above 1 (absent: 1) divides Batch: the images of a batch run
+	// in groups of this many, every instruction over the whole group, each
+	// image with its own copy of the activation buffer map. Results are
+	// those of running the images one by one; only the cycles differ.
+	Lockstep int `json:"lockstep,omitempty"`
 }
 
 // Range is an inclusive range of instruction indices.

@@ -289,6 +289,9 @@ func validateManifest(m *Manifest, files map[string][]byte, checkCRC bool) error
 	if p.Batch < 0 {
 		return probf("", "program: batch %d is negative", p.Batch)
 	}
+	if p.Lockstep < 0 || p.Lockstep > 1 && max(p.Batch, 1)%p.Lockstep != 0 {
+		return probf("", "program: lockstep group %d does not divide the batch of %d", p.Lockstep, max(p.Batch, 1))
+	}
 	if p.Instructions < 0 {
 		return probf("", "program: instructions %d is negative", p.Instructions)
 	}

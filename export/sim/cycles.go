@@ -72,21 +72,29 @@ type Stats struct {
 	// is the first image's latency, weight loads included.
 	Batch            int   `json:"batch,omitempty"`
 	FirstImageCycles int64 `json:"first_image_cycles,omitempty"`
+	// Group is the images a Runner's account covers (a lockstep group; 0
+	// or 1: one image). Amortise turns it into figures per image, and
+	// then it is the group the batch ran in.
+	Group int `json:"lockstep_group,omitempty"`
 }
 
-// Amortise is the per-image account of a batch of n images: the first
-// image's run (weights loaded) and n-1 runs like steady (weights resident).
-// Cycles and DRAM bytes are the batch's divided by n, the total rounded up
-// and the rounding carried by the first layer (where the weight loads
-// start), so that the layers still sum to the total.
+// Amortise is the per-image account of a batch of n images run in lockstep
+// groups of first.Group (1 when unset): the first group's run (weights
+// loaded) and n/group−1 runs like steady (weights resident). Cycles and DRAM
+// bytes are the batch's divided by n, MACs the group's, the total rounded
+// up and the rounding carried by the first layer (where the weight loads
+// start), so that the layers still sum to the total. FirstImageCycles is
+// the first group's latency: the first image of a batch is done when its
+// group is.
 func Amortise(h hw.Config, first, steady Stats, n int) Stats {
-	if n <= 1 || len(first.Layers) != len(steady.Layers) {
+	g := max(first.Group, 1)
+	if n <= 1 && g <= 1 || len(first.Layers) != len(steady.Layers) || n%g != 0 {
 		return first
 	}
-	n64 := int64(n)
-	per := func(a, b int64) int64 { return (a + (n64-1)*b) / n64 }
-	s := Stats{Batch: n, FirstImageCycles: first.Cycles, MACs: first.MACs}
-	s.Cycles = (first.Cycles + (n64-1)*steady.Cycles + n64 - 1) / n64
+	n64, runs := int64(n), int64(n/g)
+	per := func(a, b int64) int64 { return (a + (runs-1)*b) / n64 }
+	s := Stats{Batch: n, FirstImageCycles: first.Cycles, MACs: first.MACs / int64(g), Group: g}
+	s.Cycles = (first.Cycles + (runs-1)*steady.Cycles + n64 - 1) / n64
 	s.BytesMoved = per(first.BytesMoved, steady.BytesMoved)
 	peak := float64(h.PEs() * h.MACsPerPE())
 	var sum int64
@@ -94,6 +102,7 @@ func Amortise(h hw.Config, first, steady Stats, n int) Stats {
 		l := f
 		l.Cycles = per(f.Cycles, steady.Layers[i].Cycles)
 		l.BytesMoved = per(f.BytesMoved, steady.Layers[i].BytesMoved)
+		l.MACs = f.MACs / int64(g)
 		sum += l.Cycles
 		s.Layers = append(s.Layers, l)
 	}
@@ -196,40 +205,53 @@ func (c *cycleModel) stats() Stats {
 	return s
 }
 
-// cost prices an instruction with the registers as they are when it issues.
+// cost prices an instruction with the registers as they are when it issues,
+// for the machine's group of images: a lockstep group of g images streams
+// g images' token rows through each resident weight tile, spreads g images'
+// attention tiles over the PEs and g images' elements over the vector lanes,
+// moves g inputs and outputs, and loads what comes from the weights section
+// once (the group shares it).
 func (m *Machine) cost(in isa.Instr) Cost {
 	h := m.hw
 	a := args{m, in}
+	g := m.group
 	dram := func(bytes int) Cost {
 		return Cost{Cycles: int64(h.DRAMLatency) + int64(ceil(bytes, h.DRAMBytesPerCycle)), Bytes: int64(bytes)}
 	}
 	fill := int64(h.ArrayRows + h.ArrayCols)
 	switch in.Op {
 	case isa.OpLoad:
-		return dram(a.u("bytes"))
+		if a.u("src") < m.weightsEnd {
+			return dram(a.u("bytes"))
+		}
+		return dram(g * a.u("bytes"))
 	case isa.OpStore:
-		return dram(a.d("rows") * a.u("row_bytes"))
+		return dram(g * a.d("rows") * a.u("row_bytes"))
 	case isa.OpGemm, isa.OpSpgemm:
-		rows, k, n := a.d("rows"), a.u("k"), a.u("n")
+		rows, k, n := g*a.d("rows"), a.u("k"), a.u("n")
 		b := h.Block
 		pes := h.PERows * h.PECols
-		var tiles, busiest int
+		var tiles int
 		if in.Op == isa.OpSpgemm {
 			for _, t := range m.sparseIndex(m.pc, a.u("index"), k, n).perPE {
 				tiles += t
-				busiest = max(busiest, t)
 			}
 		} else {
 			tiles = ceil(n, b) * ceil(k, b)
-			busiest = ceil(tiles, pes)
 		}
+		// A module's work is every tile times its share of the rows; a PE
+		// that has run the rows of its own tiles (the index table's
+		// assignment) takes rows of a busier PE's tiles, so the work
+		// spreads evenly in whole tile-rows, even when a pruned matrix has
+		// fewer tiles than a module has PEs.
 		passes := (b / h.ArrayRows) * (b / h.ArrayCols)
 		perModule := ceil(rows, h.ComputeModules)
-		return Cost{Cycles: int64(busiest*passes*perModule) + fill, MACs: int64(tiles * b * b * rows)}
+		busiest := ceil(tiles*perModule, pes)
+		return Cost{Cycles: int64(busiest*passes) + fill, MACs: int64(tiles * b * b * rows)}
 	case isa.OpMatmul:
 		mm, kk, nn := a.d("m"), a.d("k"), a.d("n")
-		tiles := ceil(mm, h.ArrayRows) * ceil(nn, h.ArrayCols)
-		return Cost{Cycles: int64(ceil(tiles, h.PEs())*kk) + fill, MACs: int64(mm * kk * nn)}
+		tiles := g * ceil(mm, h.ArrayRows) * ceil(nn, h.ArrayCols)
+		return Cost{Cycles: int64(ceil(tiles, h.PEs())*kk) + fill, MACs: int64(g * mm * kk * nn)}
 	}
 	passes, ok := vectorPasses[in.Op]
 	if !ok {
@@ -254,5 +276,5 @@ func (m *Machine) cost(in isa.Instr) Cost {
 	default:
 		elems = a.d("rows") * a.u("cols")
 	}
-	return Cost{Cycles: int64(ceil(elems*passes, h.VectorLanes))}
+	return Cost{Cycles: int64(ceil(g*elems*passes, h.VectorLanes))}
 }

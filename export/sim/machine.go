@@ -28,6 +28,13 @@ type Machine struct {
 	// weight loads would bring (a batch compiled with weights resident),
 	// so they neither run nor take time.
 	skipWeights bool
+	// weightsEnd is where the weights section ends in DRAM: with
+	// skipWeights, every load from below it (into either buffer) is skipped.
+	weightsEnd int
+	// group is the images one run accounts for: a lockstep group runs every
+	// instruction over all of them, one image's state after another in the
+	// activation buffer, sharing the resident weights (1: one image).
+	group int
 	// Per-instruction weight caches and scratch, reused across instructions
 	// and images.
 	dense      map[int]*denseWeights
@@ -51,7 +58,7 @@ func NewMachine(h hw.Config, prog []isa.Instr, dram []byte, layers []LayerRange)
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Machine{hw: h, prog: prog, dram: dram, act: make([]byte, h.ActBufferBytes), wgt: make([]byte, h.WgtBufferBytes)}
+	m := &Machine{hw: h, prog: prog, dram: dram, act: make([]byte, h.ActBufferBytes), wgt: make([]byte, h.WgtBufferBytes), group: 1}
 	m.layerOf = make([]int, len(prog))
 	next := 0
 	for i := range prog {
@@ -85,7 +92,14 @@ type LayerRange struct {
 func (m *Machine) DRAM() []byte { return m.dram }
 
 // Stats returns the cycle model's account of the last Run.
-func (m *Machine) Stats() Stats { return m.cycles.stats() }
+// On a lockstep group the account is the group's (Stats.Group images).
+func (m *Machine) Stats() Stats {
+	s := m.cycles.stats()
+	if m.group > 1 {
+		s.Group = m.group
+	}
+	return s
+}
 
 // Run executes the program from the start until finish.
 func (m *Machine) Run() (err error) {
@@ -105,7 +119,7 @@ func (m *Machine) Run() (err error) {
 	for ; pc < len(m.prog); pc++ {
 		m.pc = pc
 		in := m.prog[pc]
-		if m.skipWeights && in.Op == isa.OpLoad && in.Arg("space") == spaceWgt {
+		if m.skipWeights && in.Op == isa.OpLoad && (in.Arg("space") == spaceWgt || int(in.Arg("src")) < m.weightsEnd) {
 			continue
 		}
 		m.cycles.account(pc, m.layerOf[pc], in, m.cost(in))

@@ -24,6 +24,13 @@ type Program struct {
 	// in a place of its own in the weight buffer, to stay resident across
 	// this many images; a Runner then loads them on its first run only.
 	Batch int
+	// Lockstep above 1 (it divides Batch): the images of a batch run in
+	// groups of this many, every instruction over the whole group before the
+	// next (the activation buffer holds one copy of the program's map per
+	// image), so a weight tile streams the token rows of the whole group.
+	// The results per image are those of running the images one by one, which
+	// is how a Runner executes them; only the cycle model prices the group.
+	Lockstep int
 }
 
 // Runner executes a Program on one input after another, reusing its
@@ -46,6 +53,11 @@ func NewRunner(p *Program) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.Lockstep > 1 && (p.Batch%p.Lockstep != 0 || p.Lockstep > 1<<16) {
+		return nil, fmt.Errorf("lockstep group of %d images does not divide the batch of %d", p.Lockstep, p.Batch)
+	}
+	m.group = max(p.Lockstep, 1)
+	m.weightsEnd = len(p.Weights)
 	return &Runner{p: p, m: m}, nil
 }
 
@@ -54,6 +66,8 @@ func NewRunner(p *Program) (*Runner, error) {
 // for a batch, every run after the first skips the weight loads, as the
 // hardware would within a batch: the results must not change, and the
 // account is then the steady-state image's (Amortise combines the two).
+// The account is a lockstep group's (Stats.Group images) when the program
+// has one.
 func (r *Runner) Run(input []int8) (*Trace, Stats, error) {
 	if int64(len(input)) != r.p.InputLen {
 		return nil, Stats{}, fmt.Errorf("input has %d values, the program reads %d", len(input), r.p.InputLen)
@@ -64,6 +78,9 @@ func (r *Runner) Run(input []int8) (*Trace, Stats, error) {
 	for i, v := range input {
 		dram[r.p.InputAddr+int64(i)] = byte(v)
 	}
+	// Resident: the weights, and what the program loads from the weights
+	// section into the activation buffer (pos_embed, the cls row), are
+	// still in place from the first image.
 	r.m.skipWeights = r.resident
 	if err := r.m.Run(); err != nil {
 		r.resident = false // a fault may have left a load half done

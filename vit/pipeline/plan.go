@@ -70,6 +70,10 @@ type Prune struct {
 	// HW is the accelerator the report's modelled speed-up is for (nil:
 	// vitc's default).
 	HW *hw.Config `json:"hw,omitempty"`
+	// HWBatch is the throughput setting of the report's modelled speed-up
+	// (Target.Batch; 0 or 1: the latency, one image at a time). The
+	// report gives the latency figures as well.
+	HWBatch int `json:"hw_batch,omitempty"`
 }
 
 // Validate reports a plan that cannot be built, naming the option.

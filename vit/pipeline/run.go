@@ -83,11 +83,18 @@ type PruneReport struct {
 	ParamsCompression float64 `json:"params_compression"`
 	// The cycle model's count for the pruned model (its real block masks)
 	// and for the dense softmax model of the teacher's shape, on HW.
-	CyclesBefore    int64   `json:"cycles_dense_softmax,omitempty"`
-	CyclesAfter     int64   `json:"cycles,omitempty"`
-	ModelledSpeedup float64 `json:"modelled_speedup,omitempty"`
-	HW              string  `json:"hw,omitempty"`
-	CyclesError     string  `json:"cycles_error,omitempty"` // why there is no cycle count
+	// CyclesBefore, CyclesAfter and ModelledSpeedup are per image at the
+	// throughput setting HWBatch (images per load of the weights, run in
+	// lockstep groups); the Latency ones at batch 1, one image at a time.
+	CyclesBefore           int64   `json:"cycles_dense_softmax,omitempty"`
+	CyclesAfter            int64   `json:"cycles,omitempty"`
+	ModelledSpeedup        float64 `json:"modelled_speedup,omitempty"`
+	HWBatch                int     `json:"hw_batch,omitempty"`
+	CyclesLatencyBefore    int64   `json:"cycles_dense_softmax_latency,omitempty"`
+	CyclesLatencyAfter     int64   `json:"cycles_latency,omitempty"`
+	ModelledSpeedupLatency float64 `json:"modelled_speedup_latency,omitempty"`
+	HW                     string  `json:"hw,omitempty"`
+	CyclesError            string  `json:"cycles_error,omitempty"` // why there is no cycle count
 	// Plan is what a pruning target chose, with its predictions.
 	Plan *PrunePlan `json:"plan,omitempty"`
 }
@@ -272,16 +279,27 @@ func modelSpeedup(rep *PruneReport, pr *Prune, teacher vit.Config, pruned *vit.M
 		h = *pr.HW
 	}
 	rep.HW = h.Name
-	before, err := structureCycles(denseSoftmax(teacher), pr.Blocks.Block, 1, h)
+	rep.HWBatch = max(pr.HWBatch, 1)
+	pair := func(batch int) (before, after int64, err error) {
+		if before, err = structureCycles(denseSoftmax(teacher), pr.Blocks.Block, 1, h, batch); err == nil {
+			after, err = ModelledCycles(pruned, h, batch)
+		}
+		return before, after, err
+	}
+	var err error
+	rep.CyclesLatencyBefore, rep.CyclesLatencyAfter, err = pair(1)
 	if err == nil {
-		rep.CyclesBefore = before
-		rep.CyclesAfter, err = ModelledCycles(pruned, h)
+		rep.CyclesBefore, rep.CyclesAfter = rep.CyclesLatencyBefore, rep.CyclesLatencyAfter
+		if rep.HWBatch > 1 {
+			rep.CyclesBefore, rep.CyclesAfter, err = pair(rep.HWBatch)
+		}
 	}
 	if err != nil {
 		rep.CyclesError = err.Error()
 		return
 	}
 	rep.ModelledSpeedup = float64(rep.CyclesBefore) / float64(rep.CyclesAfter)
+	rep.ModelledSpeedupLatency = float64(rep.CyclesLatencyBefore) / float64(rep.CyclesLatencyAfter)
 }
 
 // evaluateTeacher scores the teacher on the test split, fed the way it was

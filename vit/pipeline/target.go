@@ -23,6 +23,10 @@ type Target struct {
 	// Speedup is the cycle model's speed-up on HW.
 	Speedup float64
 	HW      hw.Config
+	// Batch is the throughput setting the speed-up is modelled at: the
+	// images per load of the weights, run in lockstep groups (export
+	// CompileOptions.Batch; 0 or 1: one image at a time, the latency).
+	Batch int
 	// Block is the pruning block side; LayerSets, when set, are the token
 	// pruning layers the planner may choose from (default: the FCCM'24
 	// positions scaled to the depth, and the same one block earlier).
@@ -45,7 +49,8 @@ type PrunePlan struct {
 	CyclesDense    int64              `json:"cycles_dense_softmax,omitempty"`
 	Cycles         int64              `json:"cycles,omitempty"`
 	HW             string             `json:"hw,omitempty"`
-	Candidates     int                `json:"candidates"` // settings evaluated
+	Batch          int                `json:"hw_batch,omitempty"` // the throughput setting of the cycles
+	Candidates     int                `json:"candidates"`         // settings evaluated
 }
 
 // Lines is the plan as printed before training, one line each.
@@ -56,7 +61,7 @@ func (p *PrunePlan) Lines() []string {
 		fmt.Sprintf("  tokens       keep %g after blocks %v; tokens per block %v", p.TokenKeep, p.TokenLayers, p.TokensPerLayer),
 		fmt.Sprintf("  predicted    %.2f× fewer FLOPs", p.FLOPsReduction)}
 	if p.Speedup > 0 {
-		out[3] += fmt.Sprintf(", %.2f× modelled speed-up on %s (%d → %d cycles)", p.Speedup, p.HW, p.CyclesDense, p.Cycles)
+		out[3] += fmt.Sprintf(", %.2f× modelled speed-up on %s at batch %d (%d → %d cycles per image)", p.Speedup, p.HW, max(p.Batch, 1), p.CyclesDense, p.Cycles)
 	}
 	return out
 }
@@ -143,7 +148,7 @@ func (t Target) Plan(cfg vit.Config) (*PrunePlan, error) {
 	var refCycles int64
 	if t.Speedup > 0 {
 		var err error
-		if refCycles, err = structureCycles(ref, t.Block, 1, t.HW); err != nil {
+		if refCycles, err = structureCycles(ref, t.Block, 1, t.HW, t.Batch); err != nil {
 			return nil, err
 		}
 	}
@@ -153,7 +158,7 @@ func (t Target) Plan(cfg vit.Config) (*PrunePlan, error) {
 		c, dens := PlannedConfig(cfg, t.Block, d, keep, layers)
 		cd := candidate{density: d, keep: keep, layers: layers, cfg: c, flops: refFLOPs / float64(c.SparseFLOPs(dens))}
 		if t.Speedup > 0 {
-			cy, err := structureCycles(c, t.Block, d, t.HW)
+			cy, err := structureCycles(c, t.Block, d, t.HW, t.Batch)
 			if err != nil {
 				return cd, err
 			}
@@ -175,6 +180,12 @@ func (t Target) Plan(cfg vit.Config) (*PrunePlan, error) {
 	}
 	var best, most *candidate // the cheapest that meets the target; the most reduction seen
 	for li, layers := range t.layerSets(cfg) {
+		if best != nil {
+			// Later sets prune tokens earlier, which cost accuracy in every
+			// measured run at the same reduction: they serve only targets
+			// the sets before them cannot reach.
+			break
+		}
 		for _, keep := range keepLadder {
 			if keep == 1 && li > 0 {
 				continue // the same model, without token pruning
@@ -227,7 +238,7 @@ func (t Target) Plan(cfg vit.Config) (*PrunePlan, error) {
 		KindDensity: map[string]float64{"qkv": round3(dens(0, "attn.qkv")), "proj": round3(dens(0, "attn.proj")),
 			"mlp": round3(float64(best.cfg.HiddenAt(0)) / float64(cfg.Hidden()))}}
 	if t.Speedup > 0 {
-		p.HW = t.HW.Name
+		p.HW, p.Batch = t.HW.Name, max(t.Batch, 1)
 	}
 	if p.TokenLayers == nil {
 		p.TokenKeep = 1
@@ -304,7 +315,7 @@ func (t Target) layerSets(cfg vit.Config) [][]int {
 // block, chosen at random, seeded). The cycle model depends only on
 // structure (shapes, stored tiles, token counts), so random weights give
 // the trained model's count.
-func structureCycles(cfg vit.Config, block int, density float64, h hw.Config) (int64, error) {
+func structureCycles(cfg vit.Config, block int, density float64, h hw.Config, batch int) (int64, error) {
 	m, err := vit.New(cfg, 1)
 	if err != nil {
 		return 0, err
@@ -325,13 +336,14 @@ func structureCycles(cfg vit.Config, block int, density float64, h hw.Config) (i
 			}
 		}
 	}
-	return ModelledCycles(m, h)
+	return ModelledCycles(m, h, batch)
 }
 
 // ModelledCycles compiles m for h (calibrated on random images: the
-// cycles do not depend on the values) and runs the cycle model on one
-// image.
-func ModelledCycles(m *vit.Model, h hw.Config) (int64, error) {
+// cycles do not depend on the values) with the weights resident across a
+// batch of this many images (0 or 1: reloaded per image), and runs the cycle
+// model: the cycles per image, over the batch (sim.Amortise).
+func ModelledCycles(m *vit.Model, h hw.Config, batch int) (int64, error) {
 	chw := m.Channels * m.Image * m.Image
 	rng := rand.New(rand.NewSource(2))
 	imgs := make([]float32, 3*chw)
@@ -342,7 +354,7 @@ func ModelledCycles(m *vit.Model, h hw.Config) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cp, err := export.Compile(qm, h)
+	cp, err := export.CompileWith(qm, h, export.CompileOptions{Batch: batch})
 	if err != nil {
 		return 0, err
 	}
@@ -350,9 +362,14 @@ func ModelledCycles(m *vit.Model, h hw.Config) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, st, err := r.Run(qm.QuantizeInput(imgs[2*chw:]))
+	in := qm.QuantizeInput(imgs[2*chw:])
+	_, first, err := r.Run(in)
+	if err != nil || cp.Batch <= 1 {
+		return first.Cycles, err
+	}
+	_, steady, err := r.Run(in)
 	if err != nil {
 		return 0, err
 	}
-	return st.Cycles, nil
+	return sim.Amortise(h, first, steady, cp.Batch).Cycles, nil
 }

@@ -170,6 +170,11 @@ const (
 	ScoreOne = 1 << 16
 	// ProbOne is the int8 code of probability 1 in softmax outputs.
 	ProbOne = 127
+	// ProbOne16 is the int16 code of probability 1. With int8 codes an
+	// attention row over 65 tokens puts most of its probabilities on the
+	// codes 0..4; that rounding was the largest single error of softmax
+	// models (docs/quantization.md).
+	ProbOne16 = 32767
 )
 
 // I-BERT's exp on (−ln2, 0]: 0.3585·(r + 1.353)² + 0.344, in fixed point.
@@ -236,6 +241,17 @@ func (p SoftmaxParams) Row(dst []int8, scores []int32, scratch []int64) {
 	r := (int64(ProbOne) << 32) / sum
 	for j := range e {
 		dst[j] = Sat8((e[j]*r + 1<<31) >> 32)
+	}
+}
+
+// Row16 is Row with int16 probabilities (32767 = 1):
+// r = ⌊32767·2^32/Σe⌋, p_j = Sat16((e_j·r + 2^31) >> 32).
+func (p SoftmaxParams) Row16(dst []int16, scores []int32, scratch []int64) {
+	e := scratch[:len(scores)]
+	sum := p.Exps(e, scores)
+	r := (int64(ProbOne16) << 32) / sum
+	for j := range e {
+		dst[j] = Sat16((e[j]*r + 1<<31) >> 32)
 	}
 }
 

@@ -149,7 +149,7 @@ func (c *compiler) block(l int) *layerCode {
 	proj := c.addLinear(bl, &b.Proj)
 	norm2 := bl.put(name+".norm2.params", "int32", []int{intmath.LayerNormWords(d)}, "layernorm", nil, "eps, gamma, beta", layerNormTable(b.Norm2))
 	fc1 := c.addLinear(bl, &b.FC1)
-	gelu := bl.put(name+".mlp.gelu.params", "int32", []int{intmath.GELUWords}, "gelu", nil, "clip, coef, shift, output multiplier", le32(b.GELU.Words()))
+	gelu := bl.put(name+".mlp.gelu.params", "int32", []int{intmath.GELUWords}, "gelu", nil, "table form: position multiplier, −1, output multiplier", le32(b.GELU.Words()))
 	fc2 := c.addLinear(bl, &b.FC2)
 	nIn, nOut := cfg.TokensAt(l)
 	stage := -1

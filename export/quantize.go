@@ -266,7 +266,7 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 	sFC1 := q.scaleBits(pre+".fc1", 1<<fc1Bits)
 	b.FC1 = q.linear(pre+".mlp.fc1", b.Hidden, d, sN2, func(int) float64 { return sFC1 })
 	sGELU := q.scale(pre + ".gelu")
-	g, err := intmath.NewGELU(sFC1, sGELU)
+	g, err := intmath.NewGELUTable(sFC1, sGELU)
 	q.fail(err)
 	b.GELU = g
 	sFC2, sOut := q.scale(pre+".fc2"), q.scale(blockOut(l))

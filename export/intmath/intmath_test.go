@@ -235,3 +235,35 @@ func TestTopKAndKeepCount(t *testing.T) {
 		}
 	}
 }
+
+// The table GELU is within rounding of float GELU (half an output step,
+// plus the table's 1e-5), at the extremes of int32 too, and survives its
+// words; the polynomial reader's checks refuse nothing it wrote.
+func TestTableGELUTracksFloat(t *testing.T) {
+	for _, sc := range [][2]float64{{8.0 / (1 << 15), 4.0 / 127}, {1e-4, 0.05}, {3e-7, 1e-3}} {
+		sIn, sOut := sc[0], sc[1]
+		p, err := NewGELUTable(sIn, sOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err = GELUFromWords(p.Words()); err != nil || !p.Table {
+			t.Fatalf("table GELU does not round-trip its words: %v", err)
+		}
+		worst := 0.0
+		check := func(q int32) {
+			x := float64(q) * sIn
+			want := x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) / sOut
+			want = math.Max(-128, math.Min(127, want))
+			worst = math.Max(worst, math.Abs(float64(p.Apply(q))-want))
+		}
+		for q := int32(-1 << 16); q < 1<<16; q += 3 {
+			check(q)
+		}
+		for _, q := range []int32{math.MinInt32, math.MinInt32 + 1, math.MaxInt32} {
+			check(q)
+		}
+		if worst > 0.51 {
+			t.Fatalf("scales %g/%g: table GELU is %.3f output steps from float", sIn, sOut, worst)
+		}
+	}
+}

@@ -122,7 +122,7 @@ type actMap struct {
 	qkv, attn     int
 	kh, g32, g8   int
 	sums, qg      int
-	s32, p8, o32  int
+	s32, p16, o32 int
 	scores, index int
 	f32, gl, f8   int
 	lnf, logits   int
@@ -201,7 +201,7 @@ func (c *compiler) plan() error {
 	m.qkv, m.attn = alloc(n0*3*a), alloc(n0*a)
 	m.kh, m.g32, m.g8 = alloc(n0*hd), alloc(4*hd*hd), alloc(hd*hd)
 	m.sums, m.qg = alloc(4*2*hd), alloc(4*n0*hd)
-	m.s32, m.p8, m.o32 = alloc(4*n0*n0), alloc(n0*n0), alloc(4*n0*hd)
+	m.s32, m.p16, m.o32 = alloc(4*n0*n0), alloc(2*n0*n0), alloc(4*n0*hd)
 	m.scores, m.index = alloc(4*n0), alloc(4*n0)
 	m.f32, m.gl, m.f8 = alloc(4*n0*hidden), alloc(n0*hidden), alloc(n0*d)
 	m.lnf, m.logits = alloc(d), alloc(4*cfg.Classes)

@@ -160,7 +160,7 @@ func (c *compiler) block(l int) *layerCode {
 	proj := c.addLinear(bl, &b.Proj)
 	norm2 := bl.put(name+".norm2.params", "int32", []int{intmath.LayerNormWords(d)}, "layernorm", nil, "eps, gamma, beta", layerNormTable(b.Norm2))
 	fc1 := c.addLinear(bl, &b.FC1)
-	gelu := bl.put(name+".mlp.gelu.params", "int32", []int{intmath.GELUWords}, "gelu", nil, "clip, coef, shift, output multiplier", le32(b.GELU.Words()))
+	gelu := bl.put(name+".mlp.gelu.params", "int32", []int{intmath.GELUWords}, "gelu", nil, "table form: position multiplier, −1, output multiplier", le32(b.GELU.Words()))
 	fc2 := c.addLinear(bl, &b.FC2)
 	nIn, nOut := cfg.TokensAt(l)
 	stage := -1
@@ -187,11 +187,11 @@ func (c *compiler) block(l int) *layerCode {
 			}
 			if cfg.Attention == "taylor" {
 				c.emit(isa.OpCenter, 0, u(a.kh), u(hd), u(k), u(3*aw), rows, u(hd), uint64(uint32(b.Center.M)), u(int(b.Center.Shift)))
-				c.emit(isa.OpMatmul, 0, u(a.g32), u(hd), u(a.kh), u(hd), u(v), u(3*aw), imm(hd), rows, imm(hd), layoutTN)
+				c.emit(isa.OpMatmul, 0, u(a.g32), u(hd), u(a.kh), u(hd), u(v), u(3*aw), imm(hd), rows, imm(hd), layoutTN, typeI8)
 				c.requant(a.g8, hd, a.g32, hd, imm(hd), hd, base+greq, false)
 				c.emit(isa.OpColsum, 0, u(a.sums), u(v), u(3*aw), rows, u(hd))
 				c.emit(isa.OpColsum, 0, u(a.sums+4*hd), u(a.kh), u(hd), rows, u(hd))
-				c.emit(isa.OpMatmul, 0, u(a.qg), u(hd), u(q), u(3*aw), u(a.g8), u(hd), rows, imm(hd), imm(hd), layoutNN)
+				c.emit(isa.OpMatmul, 0, u(a.qg), u(hd), u(q), u(3*aw), u(a.g8), u(hd), rows, imm(hd), imm(hd), layoutNN, typeI8)
 				c.emit(isa.OpDivrow, 0, u(out), u(aw), u(a.qg), u(q), u(3*aw), u(a.sums), rows, u(hd), u(base+taylor))
 				if b.Prune {
 					c.emit(isa.OpClsscore, 0, u(a.scores), modeTaylor, u(q), u(a.kh), u(hd), u(a.sums), rows, u(hd), u(base+qk), acc)
@@ -199,12 +199,12 @@ func (c *compiler) block(l int) *layerCode {
 				continue
 			}
 			n0 := cfg.Tokens()
-			c.emit(isa.OpMatmul, 0, u(a.s32), u(n0), u(q), u(3*aw), u(k), u(3*aw), rows, imm(hd), rows, layoutNT)
-			c.emit(isa.OpSoftmax, 0, u(a.p8), u(n0), u(a.s32), u(n0), rows, rows, u(base+softmax))
+			c.emit(isa.OpMatmul, 0, u(a.s32), u(n0), u(q), u(3*aw), u(k), u(3*aw), rows, imm(hd), rows, layoutNT, typeI8)
+			c.emit(isa.OpSoftmax, 0, u(a.p16), u(n0), u(a.s32), u(n0), rows, rows, u(base+softmax), typeI16)
 			if b.Prune {
 				c.emit(isa.OpClsscore, 0, u(a.scores), modeSoftmax, u(a.s32), 0, 0, 0, rows, 0, u(base+softmax), acc)
 			}
-			c.emit(isa.OpMatmul, 0, u(a.o32), u(hd), u(a.p8), u(n0), u(v), u(3*aw), rows, rows, imm(hd), layoutNN)
+			c.emit(isa.OpMatmul, 0, u(a.o32), u(hd), u(a.p16), u(n0), u(v), u(3*aw), rows, rows, imm(hd), layoutNN, typeI16)
 			c.requant(out, aw, a.o32, hd, rows, hd, base+pv, false)
 		}
 		c.gemm(base, proj, a.acc, a.attn, aw, rows)
@@ -232,13 +232,15 @@ func (c *compiler) block(l int) *layerCode {
 	return lc
 }
 
-// Matmul layouts and cls-score modes, as the ISA table's enums number them.
+// Matmul layouts, cls-score modes and element types, as the ISA table's enums number them.
 const (
 	layoutNN    = 0
 	layoutTN    = 1
 	layoutNT    = 2
 	modeSoftmax = 0
 	modeTaylor  = 1
+	typeI8      = 0
+	typeI16     = 1
 )
 
 // tokensReg is the register holding the token count entering block l:

@@ -33,7 +33,7 @@ type QBlock struct {
 	GReq   intmath.Multiplier
 	Taylor intmath.TaylorParams
 	// Softmax attention: scores to the exponent's fixed point (also the cls
-	// scores), P·V (scale sV/127) to the attention output scale.
+	// scores), P·V (int16 P: scale sV/32767) to the attention output scale.
 	Softmax intmath.SoftmaxParams
 	PVReq   intmath.Multiplier
 	AddAttn intmath.Pair // x + proj
@@ -245,7 +245,7 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 		sm, err := intmath.NewSoftmax(s * sQ * sK)
 		q.fail(err)
 		b.Softmax = sm
-		b.PVReq = q.mult(sV / intmath.ProbOne / sAttn)
+		b.PVReq = q.mult(sV / intmath.ProbOne16 / sAttn)
 	}
 	sProj, sMid := q.scale(pre+".proj"), q.scale(pre+".mid")
 	b.Proj = q.linear(pre+".attn.proj", d, a, sAttn, func(int) float64 { return sProj })
@@ -266,7 +266,7 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 	sFC1 := q.scaleBits(pre+".fc1", 1<<fc1Bits)
 	b.FC1 = q.linear(pre+".mlp.fc1", b.Hidden, d, sN2, func(int) float64 { return sFC1 })
 	sGELU := q.scale(pre + ".gelu")
-	g, err := intmath.NewGELU(sFC1, sGELU)
+	g, err := intmath.NewGELUTable(sFC1, sGELU)
 	q.fail(err)
 	b.GELU = g
 	sFC2, sOut := q.scale(pre+".fc2"), q.scale(blockOut(l))

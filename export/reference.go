@@ -216,6 +216,21 @@ func matmul(a, b []int8, m, k, p int) []int32 {
 	return out
 }
 
+// matmul16 is matmul with an int16 A, the softmax probabilities.
+func matmul16(a []int16, b []int8, m, k, p int) []int32 {
+	out := make([]int32, m*p)
+	for i := 0; i < m; i++ {
+		for j := 0; j < p; j++ {
+			var s int64
+			for l := 0; l < k; l++ {
+				s += int64(a[i*k+l]) * int64(b[l*p+j])
+			}
+			out[i*p+j] = int32(s)
+		}
+	}
+	return out
+}
+
 func transpose(x []int8, rows, cols int) []int8 {
 	out := make([]int8, len(x))
 	for r := 0; r < rows; r++ {
@@ -274,10 +289,10 @@ func addScore(sum, s int64) int64 { return int64(intmath.Sat32(sum + s)) }
 // softmaxHead is one head of integer softmax attention.
 func (b *QBlock) softmaxHead(q, k, v []int8, n, hd int, scores []int64) []int8 {
 	s := matmul(q, transpose(k, n, hd), n, hd, n) // (N, N)
-	p := make([]int8, n*n)
+	p := make([]int16, n*n)
 	scratch := make([]int64, n)
 	for t := 0; t < n; t++ {
-		b.Softmax.Row(p[t*n:(t+1)*n], s[t*n:(t+1)*n], scratch)
+		b.Softmax.Row16(p[t*n:(t+1)*n], s[t*n:(t+1)*n], scratch)
 	}
 	if b.Prune {
 		cls := make([]int64, n)
@@ -286,7 +301,7 @@ func (b *QBlock) softmaxHead(q, k, v []int8, n, hd int, scores []int64) []int8 {
 			scores[j] = addScore(scores[j], cls[j])
 		}
 	}
-	o32 := matmul(p, v, n, n, hd)
+	o32 := matmul16(p, v, n, n, hd)
 	out := make([]int8, len(o32))
 	for i, v := range o32 {
 		out[i] = int8(intmath.Requant(b.PVReq, v, false))

@@ -79,6 +79,9 @@ func MultiplierFromWords(w0, w1 int32) (Multiplier, error) {
 // Sat8 saturates to int8.
 func Sat8(x int64) int8 { return int8(min(max(x, -128), 127)) }
 
+// Sat16 saturates to int16.
+func Sat16(x int64) int16 { return int16(min(max(x, -1<<15), 1<<15-1)) }
+
 // Sat32 saturates to int32.
 func Sat32(x int64) int32 { return int32(min(max(x, math.MinInt32), math.MaxInt32)) }
 

@@ -140,13 +140,17 @@ func TestSoftmaxTracksFloat(t *testing.T) {
 	sIn := 1e-3
 	p, _ := NewSoftmax(sIn)
 	const n = 50
-	scores, probs := make([]int32, n), make([]int8, n)
+	scores, probs, probs16 := make([]int32, n), make([]int8, n), make([]int16, n)
 	cls, scratch := make([]int64, n), make([]int64, n)
+	// int16 probabilities are limited by the exp polynomial (I-BERT's is
+	// within about 0.5 % of e^r), not by their step, 1/32767.
+	var err8, err16 float64
 	for trial := 0; trial < 100; trial++ {
 		for j := range scores {
 			scores[j] = int32(rng.NormFloat64() * 2000)
 		}
 		p.Row(probs, scores, scratch)
+		p.Row16(probs16, scores, scratch)
 		p.ClsRow(cls, scores, scratch)
 		var sum float64
 		f := make([]float64, n)
@@ -160,6 +164,11 @@ func TestSoftmaxTracksFloat(t *testing.T) {
 			if d := math.Abs(float64(probs[j])/ProbOne - want); d > 0.01 {
 				t.Fatalf("p_%d = %d/127, want %.4f", j, probs[j], want)
 			}
+			if d := math.Abs(float64(probs16[j])/ProbOne16 - want); d > 0.01*want+1.0/ProbOne16 {
+				t.Fatalf("p_%d = %d/32767, want %.6f", j, probs16[j], want)
+			}
+			err8 += math.Abs(float64(probs[j])/ProbOne - want)
+			err16 += math.Abs(float64(probs16[j])/ProbOne16 - want)
 			if d := math.Abs(float64(cls[j])/ScoreOne - want); d > 0.005 {
 				t.Fatalf("cls score %d = %g, want %.4f", j, float64(cls[j])/ScoreOne, want)
 			}
@@ -168,6 +177,10 @@ func TestSoftmaxTracksFloat(t *testing.T) {
 		if total > ScoreOne || total < ScoreOne-n {
 			t.Fatalf("cls scores sum to %d, want just under %d", total, ScoreOne)
 		}
+	}
+	t.Logf("mean error int8 %g int16 %g", err8/(100*n), err16/(100*n))
+	if err16 > err8/20 {
+		t.Fatalf("mean |error| of int16 probabilities %g is not far below int8's %g", err16/(100*n), err8/(100*n))
 	}
 }
 
@@ -219,6 +232,38 @@ func TestTopKAndKeepCount(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("TopK = %v, want %v", got, want)
+		}
+	}
+}
+
+// The table GELU is within rounding of float GELU (half an output step,
+// plus the table's 1e-5), at the extremes of int32 too, and survives its
+// words; the polynomial reader's checks refuse nothing it wrote.
+func TestTableGELUTracksFloat(t *testing.T) {
+	for _, sc := range [][2]float64{{8.0 / (1 << 15), 4.0 / 127}, {1e-4, 0.05}, {3e-7, 1e-3}} {
+		sIn, sOut := sc[0], sc[1]
+		p, err := NewGELUTable(sIn, sOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err = GELUFromWords(p.Words()); err != nil || !p.Table {
+			t.Fatalf("table GELU does not round-trip its words: %v", err)
+		}
+		worst := 0.0
+		check := func(q int32) {
+			x := float64(q) * sIn
+			want := x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) / sOut
+			want = math.Max(-128, math.Min(127, want))
+			worst = math.Max(worst, math.Abs(float64(p.Apply(q))-want))
+		}
+		for q := int32(-1 << 16); q < 1<<16; q += 3 {
+			check(q)
+		}
+		for _, q := range []int32{math.MinInt32, math.MinInt32 + 1, math.MaxInt32} {
+			check(q)
+		}
+		if worst > 0.51 {
+			t.Fatalf("scales %g/%g: table GELU is %.3f output steps from float", sIn, sOut, worst)
 		}
 	}
 }

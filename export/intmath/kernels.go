@@ -98,12 +98,54 @@ const (
 )
 
 // GELUParams are one GELU's constants for an int32 input at scale sIn and
-// an int8 output at scale sOut.
+// an int8 output at scale sOut, in one of two forms: I-BERT's polynomial
+// (Clip, Coef, Shift) or, when Table is set, the tabulated normal CDF
+// (Pos).
 type GELUParams struct {
 	Clip  int32 // ⌊b·√2/sIn⌋: |x| where erf saturates, in input units
 	Coef  int32 // a·sIn²/2 · 2^(15+Shift)
 	Shift int32
 	Out   Multiplier // sIn/sOut
+	Table bool
+	Pos   Multiplier // sIn·64·2^8: |x| to its position in the table
+}
+
+// The table GELU is x·Φ(x), Φ the normal CDF, from geluTable: Φ at 64
+// points per unit on [0, 4] with 16 fraction bits, interpolated linearly
+// (within 1e-5 of Φ). I-BERT's polynomial is off by up to about 1e-2,
+// which cost a CIFAR softmax model more agreement than rounding its GELU
+// outputs to int8 (docs/quantization.md).
+const (
+	geluTabStep = 64
+	geluTabLen  = 4*geluTabStep + 1
+	geluTabFrac = 16
+	geluPosFrac = 8
+)
+
+// geluTable is T[i] = round(2^16·Φ(i/64)), i = 0..256.
+var geluTable = func() [geluTabLen]int64 {
+	var t [geluTabLen]int64
+	for i := range t {
+		z := float64(i) / geluTabStep
+		t[i] = int64(math.Round(0.5 * (1 + math.Erf(z/math.Sqrt2)) * (1 << geluTabFrac)))
+	}
+	return t
+}()
+
+// NewGELUTable derives the table form's constants.
+func NewGELUTable(sIn, sOut float64) (GELUParams, error) {
+	if !(sIn > 0) {
+		return GELUParams{}, fmt.Errorf("intmath: GELU input scale %g out of range", sIn)
+	}
+	pos, err := NewMultiplier(sIn * geluTabStep * (1 << geluPosFrac))
+	if err != nil {
+		return GELUParams{}, err
+	}
+	out, err := NewMultiplier(sIn / sOut)
+	if err != nil {
+		return GELUParams{}, err
+	}
+	return GELUParams{Table: true, Pos: pos, Out: out}, nil
 }
 
 // NewGELU derives the constants.
@@ -128,14 +170,29 @@ func NewGELU(sIn, sOut float64) (GELUParams, error) {
 // GELUWords is the table size of a GELU.
 const GELUWords = 5
 
-// Words lays the constants out as [clip, coef, shift, M, shift_out].
+// Words lays the constants out as [clip, coef, shift, M, shift_out], or
+// for the table form [M_pos, shift_pos, −1, M, shift_out]: the −1 where a
+// shift cannot be negative marks the form, so that readers of the
+// polynomial form alone refuse the table form.
 func (p GELUParams) Words() []int32 {
 	w := p.Out.Words()
+	if p.Table {
+		pw := p.Pos.Words()
+		return []int32{pw[0], pw[1], -1, w[0], w[1]}
+	}
 	return []int32{p.Clip, p.Coef, p.Shift, w[0], w[1]}
 }
 
 // GELUFromWords reads a table.
 func GELUFromWords(w []int32) (GELUParams, error) {
+	if len(w) == GELUWords && w[2] == -1 {
+		pos, err := MultiplierFromWords(w[0], w[1])
+		if err != nil {
+			return GELUParams{}, err
+		}
+		out, err := MultiplierFromWords(w[3], w[4])
+		return GELUParams{Table: true, Pos: pos, Out: out}, err
+	}
 	if len(w) != GELUWords || w[0] < 1 || w[1] < 0 || w[2] < 0 || w[2] > 40 {
 		return GELUParams{}, fmt.Errorf("intmath: bad GELU table")
 	}
@@ -152,12 +209,33 @@ func (p GELUParams) Apply(x int32) int8 {
 	if neg {
 		u = -u
 	}
+	if p.Table {
+		return p.applyTable(x, min(u, math.MaxInt32), neg)
+	}
 	t := int64(p.Clip) - min(u, int64(p.Clip))
 	e := int64(1)<<geluFrac - (t*t*int64(p.Coef))>>p.Shift
 	if neg {
 		e = -e
 	}
 	v := (int64(x)*(1<<geluFrac+e) + 1<<geluFrac) >> (geluFrac + 1)
+	return Sat8(p.Out.Apply(v))
+}
+
+// applyTable is the table form: pos = Pos(|x|) (8 fraction bits),
+// Φ = 2^16 beyond the table, else T[i] + ((T[i+1] − T[i])·f + 2^7) >> 8
+// with i = pos >> 8, f = pos & 255; e = Φ, or 2^16 − Φ for x < 0;
+// v = (x·e + 2^15) >> 16 is GELU(x) in input units, y = Sat8(Out(v)).
+func (p GELUParams) applyTable(x int32, u int64, neg bool) int8 {
+	pos := p.Pos.Apply(u)
+	phi := int64(1) << geluTabFrac
+	if pos < (geluTabLen-1)<<geluPosFrac {
+		i, f := pos>>geluPosFrac, pos&(1<<geluPosFrac-1)
+		phi = geluTable[i] + ((geluTable[i+1]-geluTable[i])*f+1<<(geluPosFrac-1))>>geluPosFrac
+	}
+	if neg {
+		phi = 1<<geluTabFrac - phi
+	}
+	v := (int64(x)*phi + 1<<(geluTabFrac-1)) >> geluTabFrac
 	return Sat8(p.Out.Apply(v))
 }
 
@@ -170,6 +248,11 @@ const (
 	ScoreOne = 1 << 16
 	// ProbOne is the int8 code of probability 1 in softmax outputs.
 	ProbOne = 127
+	// ProbOne16 is the int16 code of probability 1. With int8 codes an
+	// attention row over 65 tokens puts most of its probabilities on the
+	// codes 0..4; that rounding was the largest single error of softmax
+	// models (docs/quantization.md).
+	ProbOne16 = 32767
 )
 
 // I-BERT's exp on (−ln2, 0]: 0.3585·(r + 1.353)² + 0.344, in fixed point.
@@ -236,6 +319,17 @@ func (p SoftmaxParams) Row(dst []int8, scores []int32, scratch []int64) {
 	r := (int64(ProbOne) << 32) / sum
 	for j := range e {
 		dst[j] = Sat8((e[j]*r + 1<<31) >> 32)
+	}
+}
+
+// Row16 is Row with int16 probabilities (32767 = 1):
+// r = ⌊32767·2^32/Σe⌋, p_j = Sat16((e_j·r + 2^31) >> 32).
+func (p SoftmaxParams) Row16(dst []int16, scores []int32, scratch []int64) {
+	e := scratch[:len(scores)]
+	sum := p.Exps(e, scores)
+	r := (int64(ProbOne16) << 32) / sum
+	for j := range e {
+		dst[j] = Sat16((e[j]*r + 1<<31) >> 32)
 	}
 }
 

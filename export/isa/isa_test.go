@@ -317,7 +317,7 @@ func TestEncodeErrors(t *testing.T) {
 		{Instr{Op: OpSync, Flags: 0x08}, "isa: sync: reserved flag bits 0x08 set"},
 		{Instr{Op: OpSetr, Args: []uint64{1}}, "isa: setr: 1 args, want 2"},
 		{Instr{Op: OpFinish, Args: []uint64{1}}, "isa: finish: 1 args, want 0"},
-		{Instr{Op: OpMatmul, Args: []uint64{0, 0, 0, 0, 0, 0, 1, 1, 1, 3}}, "isa: matmul: field layout: enum value 3 out of range (nn, tn, nt)"},
+		{Instr{Op: OpMatmul, Args: []uint64{0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0}}, "isa: matmul: field layout: enum value 3 out of range (nn, tn, nt)"},
 		{Instr{Op: OpSetr, Args: []uint64{16, 0}}, "isa: setr: field reg: value 0x10 does not fit in 4 bits"},
 	}
 	for _, c := range cases {
@@ -328,7 +328,7 @@ func TestEncodeErrors(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	valid := mustEncode(t, New(OpMatmul, WaitLoad, 0x100, 64, 0x200, 64, 0x300, 64, DimReg(1), DimImm(64), DimReg(1), 2))
+	valid := mustEncode(t, New(OpMatmul, WaitLoad, 0x100, 64, 0x200, 64, 0x300, 64, DimReg(1), DimImm(64), DimReg(1), 2, 0))
 	mod := func(f func(b *[Size]byte)) []byte {
 		b := valid
 		f(&b)

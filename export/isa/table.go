@@ -56,11 +56,11 @@ var Table = []OpSpec{
 	},
 	{
 		Op: OpMatmul, Name: "matmul", Queue: QueueCompute,
-		Doc: "Activation times activation, int8 x int8 -> int32: C[i][j] = sum_l A(i,l)*B(l,j) for i < m, j < n, l < k, stored at dst[i*dst_stride+j]. layout says which operand is read transposed.",
+		Doc: "Activation times activation, int8 (or int16) x int8 -> int32: C[i][j] = sum_l A(i,l)*B(l,j) for i < m, j < n, l < k, stored at dst[i*dst_stride+j]. layout says which operand is read transposed; a_type says whether A holds int8 or int16 elements.",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 result C."},
 			{Name: "dst_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive rows of C."},
-			{Name: "a", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 operand A."},
+			{Name: "a", Bits: 32, Kind: Addr, Space: "act", Doc: "Operand A, elements of type a_type."},
 			{Name: "a_stride", Bits: 16, Kind: Imm, Doc: "Elements between consecutive rows of a as stored."},
 			{Name: "b", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 operand B."},
 			{Name: "b_stride", Bits: 16, Kind: Imm, Doc: "Elements between consecutive rows of b as stored."},
@@ -68,6 +68,7 @@ var Table = []OpSpec{
 			{Name: "k", Bits: 17, Kind: Dim, Doc: "Reduction length."},
 			{Name: "n", Bits: 17, Kind: Dim, Doc: "Columns of C."},
 			{Name: "layout", Bits: 2, Kind: Enum, Enum: []string{"nn", "tn", "nt"}, Doc: "A(i,l) is a[i*a_stride+l] for nn and nt, a[l*a_stride+i] for tn; B(l,j) is b[l*b_stride+j] for nn and tn, b[j*b_stride+l] for nt."},
+			{Name: "a_type", Bits: 1, Kind: Enum, Enum: []string{"i8", "i16"}, Doc: "Element type of A: i8, or i16 (little-endian; strides and addresses count elements of 2 bytes), the softmax probabilities of P.V."},
 		},
 	},
 	{
@@ -147,15 +148,16 @@ var Table = []OpSpec{
 	},
 	{
 		Op: OpSoftmax, Name: "softmax", Queue: QueueCompute,
-		Doc: "Integer softmax of each row of an int32 score matrix, producing int8 probabilities. cols is a dim because attention rows are as long as the pruned token count.",
+		Doc: "Integer softmax of each row of an int32 score matrix, producing int8 probabilities (1.0 = 127) or int16 ones (1.0 = 32767). cols is a dim because attention rows are as long as the pruned token count.",
 		Fields: []Field{
-			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 probabilities."},
+			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "Probabilities, elements of type out."},
 			{Name: "dst_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive dst rows."},
 			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 scores."},
 			{Name: "src_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive src rows."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows."},
 			{Name: "cols", Bits: 17, Kind: Dim, Doc: "Row length the softmax is taken over."},
 			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Two words (multiplier, shift) taking scores to the exponent argument with 12 fraction bits."},
+			{Name: "out", Bits: 1, Kind: Enum, Enum: []string{"i8", "i16"}, Doc: "Output element type: i8 (1.0 = 127), or i16 (1.0 = 32767, little-endian; dst_stride counts elements of 2 bytes)."},
 		},
 	},
 	{

@@ -201,9 +201,10 @@
 #define VITC_SPGEMM_INDEX_BITS 32
 #define VITC_SPGEMM_END 241
 
-/* matmul (0x06, compute queue): Activation times activation, int8 x int8
- * -> int32: C[i][j] = sum_l A(i,l)*B(l,j) for i < m, j < n, l < k, stored
- * at dst[i*dst_stride+j]. layout says which operand is read transposed. */
+/* matmul (0x06, compute queue): Activation times activation, int8 (or
+ * int16) x int8 -> int32: C[i][j] = sum_l A(i,l)*B(l,j) for i < m, j < n,
+ * l < k, stored at dst[i*dst_stride+j]. layout says which operand is read
+ * transposed; a_type says whether A holds int8 or int16 elements. */
 #define VITC_MATMUL_QUEUE VITC_QUEUE_COMPUTE
 /* matmul.dst (addr act, bits 16..47): int32 result C. */
 #define VITC_MATMUL_DST_LSB 16
@@ -212,7 +213,7 @@
  * consecutive rows of C. */
 #define VITC_MATMUL_DST_STRIDE_LSB 48
 #define VITC_MATMUL_DST_STRIDE_BITS 16
-/* matmul.a (addr act, bits 64..95): int8 operand A. */
+/* matmul.a (addr act, bits 64..95): Operand A, elements of type a_type. */
 #define VITC_MATMUL_A_LSB 64
 #define VITC_MATMUL_A_BITS 32
 /* matmul.a_stride (imm, bits 96..111): Elements between consecutive rows
@@ -243,7 +244,14 @@
 #define VITC_MATMUL_LAYOUT_NN 0
 #define VITC_MATMUL_LAYOUT_TN 1
 #define VITC_MATMUL_LAYOUT_NT 2
-#define VITC_MATMUL_END 213
+/* matmul.a_type (enum 0=i8, 1=i16, bits 213..213): Element type of A: i8,
+ * or i16 (little-endian; strides and addresses count elements of 2 bytes),
+ * the softmax probabilities of P.V. */
+#define VITC_MATMUL_A_TYPE_LSB 213
+#define VITC_MATMUL_A_TYPE_BITS 1
+#define VITC_MATMUL_A_TYPE_I8 0
+#define VITC_MATMUL_A_TYPE_I16 1
+#define VITC_MATMUL_END 214
 
 /* colsum (0x07, compute queue): Column sums of an int8 matrix: dst[c] =
  * sum_r src[r*stride+c] for r < rows, c < cols. */
@@ -414,10 +422,12 @@
 #define VITC_GELU_END 145
 
 /* softmax (0x0d, compute queue): Integer softmax of each row of an int32
- * score matrix, producing int8 probabilities. cols is a dim because
- * attention rows are as long as the pruned token count. */
+ * score matrix, producing int8 probabilities (1.0 = 127) or int16 ones
+ * (1.0 = 32767). cols is a dim because attention rows are as long as the
+ * pruned token count. */
 #define VITC_SOFTMAX_QUEUE VITC_QUEUE_COMPUTE
-/* softmax.dst (addr act, bits 16..47): int8 probabilities. */
+/* softmax.dst (addr act, bits 16..47): Probabilities, elements of type
+ * out. */
 #define VITC_SOFTMAX_DST_LSB 16
 #define VITC_SOFTMAX_DST_BITS 32
 /* softmax.dst_stride (imm, bits 48..63): Elements between the starts of
@@ -441,7 +451,14 @@
  * taking scores to the exponent argument with 12 fraction bits. */
 #define VITC_SOFTMAX_PARAMS_LSB 146
 #define VITC_SOFTMAX_PARAMS_BITS 32
-#define VITC_SOFTMAX_END 178
+/* softmax.out (enum 0=i8, 1=i16, bits 178..178): Output element type: i8
+ * (1.0 = 127), or i16 (1.0 = 32767, little-endian; dst_stride counts
+ * elements of 2 bytes). */
+#define VITC_SOFTMAX_OUT_LSB 178
+#define VITC_SOFTMAX_OUT_BITS 1
+#define VITC_SOFTMAX_OUT_I8 0
+#define VITC_SOFTMAX_OUT_I16 1
+#define VITC_SOFTMAX_END 179
 
 /* divrow (0x0e, compute queue): Taylor-attention normaliser: divides each
  * row of the numerator by that row's own denominator, formed from its

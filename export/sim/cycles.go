@@ -251,6 +251,9 @@ func (m *Machine) cost(in isa.Instr) Cost {
 	case isa.OpMatmul:
 		mm, kk, nn := a.d("m"), a.d("k"), a.d("n")
 		tiles := g * ceil(mm, h.ArrayRows) * ceil(nn, h.ArrayCols)
+		if a.u("a_type") == 1 { // int16 A: two passes of the int8 array
+			tiles *= 2
+		}
 		return Cost{Cycles: int64(ceil(tiles, h.PEs())*kk) + fill, MACs: int64(g * mm * kk * nn)}
 	}
 	passes, ok := vectorPasses[in.Op]

@@ -16,12 +16,21 @@ import (
 // with wrap-around, which is wrap32 of the full sum.
 const exactChunk = 1 << 10
 
+// exactChunkU8 is the chunk for an unsigned byte operand (≤ 255) times an
+// int8 one: products below 2^15, so 2^9 of them stay below 2^24.
+const exactChunkU8 = 1 << 9
+
 // exactGemm adds into c (m×n int32, row stride n, wrapping) the product of
 // a (m×k float32, row stride k) and b: (k×n, row stride n) or, transposed,
 // (n×k, row stride k). f is scratch for one m×n float32 result.
 func exactGemm(c []int32, a, b []float32, m, n, k int, transB bool, f []float32) {
-	for k0 := 0; k0 < k; k0 += exactChunk {
-		kc := min(exactChunk, k-k0)
+	exactGemmChunk(c, a, b, m, n, k, transB, f, exactChunk)
+}
+
+// exactGemmChunk is exactGemm summing chunk products at a time.
+func exactGemmChunk(c []int32, a, b []float32, m, n, k int, transB bool, f []float32, chunk int) {
+	for k0 := 0; k0 < k; k0 += chunk {
+		kc := min(chunk, k-k0)
 		bOff := k0 * n // rows k0.. of b
 		ldb := n
 		if transB {

@@ -118,3 +118,80 @@ func spgemmAtOrigin(t *testing.T, tiles int) {
 		}
 	}
 }
+
+// matmul with an int16 A equals the integer product bit for bit in every
+// layout, at the extremes of int16 (whose high byte is negative and low byte
+// 255) and past one chunk of the unsigned low-byte product.
+func TestMatmulInt16MatchesIntegers(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	const aAt, bAt, dstAt = 0, 1 << 14, 1 << 15
+	for _, layout := range []int{0, 1, 2} { // nn, tn, nt
+		for _, k := range []int{1, 7, exactChunkU8 + 3} {
+			for _, extreme := range []bool{false, true} {
+				m, n := 3, 4
+				a, b := make([]int16, m*k), make([]int8, k*n) // A(i,l), B(l,j) row-major
+				for i := range a {
+					a[i] = int16(rng.Intn(1<<16) - 1<<15)
+					if extreme {
+						a[i] = [2]int16{-1 << 15, 1<<15 - 1}[i%2]
+					}
+				}
+				for i := range b {
+					b[i] = int8(rng.Intn(256) - 128)
+					if extreme {
+						b[i] = -128
+					}
+				}
+				dram := make([]byte, 1<<16)
+				aStride, bStride := k, n // nn
+				if layout == 1 {
+					aStride = m
+				}
+				if layout == 2 {
+					bStride = k
+				}
+				for i := 0; i < m; i++ {
+					for l := 0; l < k; l++ {
+						at := i*aStride + l
+						if layout == 1 {
+							at = l*aStride + i
+						}
+						binary.LittleEndian.PutUint16(dram[aAt+2*at:], uint16(a[i*k+l]))
+					}
+				}
+				for l := 0; l < k; l++ {
+					for j := 0; j < n; j++ {
+						at := l*bStride + j
+						if layout == 2 {
+							at = j*bStride + l
+						}
+						dram[bAt+at] = byte(b[l*n+j])
+					}
+				}
+				prog := []isa.Instr{
+					isa.New(isa.OpLoad, 0, 0, 0, 0, dstAt),
+					isa.New(isa.OpMatmul, 0, dstAt, uint64(n), aAt, uint64(aStride), bAt, uint64(bStride), isa.DimImm(m), isa.DimImm(k), isa.DimImm(n), uint64(layout), 1),
+					isa.New(isa.OpFinish, 0),
+				}
+				mach, err := NewMachine(hw.Default(), prog, dram, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := mach.Run(); err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < m; i++ {
+					for j := 0; j < n; j++ {
+						var s int64
+						for l := 0; l < k; l++ {
+							s += int64(a[i*k+l]) * int64(b[l*n+j])
+						}
+						if got := int32(binary.LittleEndian.Uint32(mach.act[dstAt+4*(i*n+j):])); got != int32(s) {
+							t.Fatalf("layout %d k %d extreme %v: C[%d][%d] = %d, want %d", layout, k, extreme, i, j, got, int32(s))
+						}
+					}
+				}
+			}
+		}
+	}
+}

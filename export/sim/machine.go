@@ -40,11 +40,12 @@ type Machine struct {
 	dense      map[int]*denseWeights
 	accScratch []int32
 	fScratch   []float32
-	fOperand   [2][]float32
+	fOperand   [3][]float32
 	i32Scratch [3][]int32
 	i8Scratch  [2][]int8
 	i64Scratch [2][]int64
 	mults      []intmath.Multiplier
+	p16        []int16
 }
 
 // fault is an execution error: a bad address, a malformed table. Run
@@ -329,8 +330,19 @@ func (m *Machine) exec(in isa.Instr) {
 		if cols < 1 {
 			failf("softmax over no columns")
 		}
-		out := m.scratch8(0, cols)
 		scratch := m.scratch64(0, cols)
+		if a.u("out") == 1 {
+			m.p16 = grow(m.p16, cols)
+			for r := 0; r < rows; r++ {
+				p.Row16(m.p16, m.r32(1, m.act, "act", a.u("src")+4*r*a.u("src_stride"), cols), scratch)
+				dst := span(m.act, "act", a.u("dst")+2*r*a.u("dst_stride"), 2*cols)
+				for j, v := range m.p16 {
+					binary.LittleEndian.PutUint16(dst[2*j:], uint16(v))
+				}
+			}
+			break
+		}
+		out := m.scratch8(0, cols)
 		for r := 0; r < rows; r++ {
 			p.Row(out, m.r32(1, m.act, "act", a.u("src")+4*r*a.u("src_stride"), cols), scratch)
 			copy(m.i8(m.act, a.u("dst")+r*a.u("dst_stride"), cols), out)
@@ -519,23 +531,57 @@ func (m *Machine) matmul(a args) {
 	if kk == 0 {
 		lastA, lastB = 0, 0
 	}
-	av := span(m.act, "act", a.u("a"), lastA+1)
+	wide := a.u("a_type") == 1
+	esA := 1
+	if wide {
+		esA = 2
+	}
+	av := span(m.act, "act", a.u("a"), esA*(lastA+1))
 	bv := span(m.act, "act", a.u("b"), lastB+1)
 	dst := span(m.act, "act", a.u("dst"), 4*((mm-1)*ds+nn))
 	acc := m.acc(mm * nn)
 	clear(acc)
 	if kk > 0 {
 		// A as (m × k) and B as (k × n), contiguous.
-		af := m.gather(0, av, mm, kk, ai, al)
 		bf := m.gather(1, bv, kk, nn, bl, bj)
 		m.fScratch = grow(m.fScratch, mm*nn)
-		exactGemm(acc, af, bf, mm, nn, kk, false, m.fScratch)
+		if !wide {
+			af := m.gather(0, av, mm, kk, ai, al)
+			exactGemm(acc, af, bf, mm, nn, kk, false, m.fScratch)
+		} else {
+			// An int16 A is 256·hi + lo, hi a signed and lo an unsigned
+			// byte: two products that the float32 path computes exactly.
+			hi, lo := m.gather16(av, mm, kk, ai, al)
+			exactGemm(acc, hi, bf, mm, nn, kk, false, m.fScratch)
+			for i := range acc[:mm*nn] {
+				acc[i] <<= 8
+			}
+			exactGemmChunk(acc, lo, bf, mm, nn, kk, false, m.fScratch, exactChunkU8)
+		}
 	}
 	for i := 0; i < mm; i++ {
 		for j := 0; j < nn; j++ {
 			binary.LittleEndian.PutUint32(dst[4*(i*ds+j):], uint32(acc[i*nn+j]))
 		}
 	}
+}
+
+// gather16 splits the int16 matrix (rows × cols) whose element (i, j) is
+// at byte 2·(i·ri + j·cj) of src into its high (signed) and low (unsigned)
+// bytes, float32 operand slots 0 and 2, row-major.
+func (m *Machine) gather16(src []byte, rows, cols, ri, cj int) (hi, lo []float32) {
+	m.fOperand[0] = grow(m.fOperand[0], rows*cols)
+	m.fOperand[2] = grow(m.fOperand[2], rows*cols)
+	hi, lo = m.fOperand[0], m.fOperand[2]
+	for i := 0; i < rows; i++ {
+		p := i * ri
+		for j := 0; j < cols; j++ {
+			v := int16(binary.LittleEndian.Uint16(src[2*p:]))
+			hi[i*cols+j], lo[i*cols+j] = float32(v>>8), float32(v&0xff)
+			p += cj
+		}
+	}
+	return hi, lo
 }
 
 // gather converts the int8 matrix (rows × cols) whose element (i, j) is

@@ -201,23 +201,9 @@ func fuseTokens(x []int8, idx []int, k int, scores []int64, d int, divisor int64
 	return y
 }
 
-// matmul is C (m, p) = A (m, k) · B (k, p) over int8, A and B row-major.
-func matmul(a, b []int8, m, k, p int) []int32 {
-	out := make([]int32, m*p)
-	for i := 0; i < m; i++ {
-		for j := 0; j < p; j++ {
-			var s int64
-			for l := 0; l < k; l++ {
-				s += int64(a[i*k+l]) * int64(b[l*p+j])
-			}
-			out[i*p+j] = int32(s)
-		}
-	}
-	return out
-}
-
-// matmul16 is matmul with an int16 A, the softmax probabilities.
-func matmul16(a []int16, b []int8, m, k, p int) []int32 {
+// matmul is C (m, p) = A (m, k) · B (k, p) over integers, A and B
+// row-major: A is int8, or int16 for the softmax probabilities.
+func matmul[A int8 | int16](a []A, b []int8, m, k, p int) []int32 {
 	out := make([]int32, m*p)
 	for i := 0; i < m; i++ {
 		for j := 0; j < p; j++ {
@@ -301,7 +287,7 @@ func (b *QBlock) softmaxHead(q, k, v []int8, n, hd int, scores []int64) []int8 {
 			scores[j] = addScore(scores[j], cls[j])
 		}
 	}
-	o32 := matmul16(p, v, n, n, hd)
+	o32 := matmul(p, v, n, n, hd)
 	out := make([]int8, len(o32))
 	for i, v := range o32 {
 		out[i] = int8(intmath.Requant(b.PVReq, v, false))

@@ -176,24 +176,7 @@ func TestBuildForward(t *testing.T) {
 	m := microModel(t, "taylor")
 	x := images(4, 3, m)
 	want := m.Forward(autograd.NewTape(false), x).Data
-	g := gorgonia.NewGraph()
-	xn := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(x.Shape...), gorgonia.WithName("x"),
-		gorgonia.WithValue(tensor.New(tensor.WithShape(x.Shape...), tensor.WithBacking(x.Data))))
-	logits, err := Build(g, m, xn, Inference())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out gorgonia.Value
-	gorgonia.Read(logits, &out)
-	vm := gorgonia.NewTapeMachine(g)
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := floats(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, got := buildAndRun(t, m, x)
 	if r := relErr(got, want); !(r < 1e-5) {
 		t.Errorf("logits rel err %.3g", r)
 	}

@@ -69,6 +69,14 @@ func TestGorgoniaSoftMaxTrap(t *testing.T) {
 // forward builds m for inference, runs it once on x and reads the logits.
 func forward(t *testing.T, m *vit.Model, x *autograd.Tensor) []float32 {
 	t.Helper()
+	_, out := buildAndRun(t, m, x)
+	return out
+}
+
+// buildAndRun builds m for inference on a new graph, runs it once on x and
+// returns the graph and a copy of the logits.
+func buildAndRun(t *testing.T, m *vit.Model, x *autograd.Tensor) (*gorgonia.ExprGraph, []float32) {
+	t.Helper()
 	g := gorgonia.NewGraph()
 	xn := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(x.Shape...), gorgonia.WithName("x"),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(x.Shape...), tensor.WithBacking(x.Data))))
@@ -87,7 +95,7 @@ func forward(t *testing.T, m *vit.Model, x *autograd.Tensor) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return slices.Clone(out)
+	return g, slices.Clone(out)
 }
 
 // TestReadAcrossRuns: a graph run again on new images gives, through its

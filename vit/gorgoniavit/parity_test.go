@@ -29,15 +29,21 @@ func microModel(t testing.TB, attn string) *vit.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
+	perturb(m, 0.05)
+	return m
+}
+
+// perturb adds truncated-normal noise of std to every parameter, so that no
+// weight sits at an initial value that hides a wrong gradient (zeros, ones).
+func perturb(m *vit.Model, std float64) {
 	rng := autograd.NewRNG(2, 9)
 	for _, p := range m.Params.List() {
 		noise := make([]float32, p.Len())
-		rng.TruncNormal(noise, 0.05)
+		rng.TruncNormal(noise, std)
 		for i := range p.Data {
 			p.Data[i] += noise[i]
 		}
 	}
-	return m
 }
 
 func images(seed int64, n int, m *vit.Model) *autograd.Tensor {
@@ -215,14 +221,7 @@ func TestEngineFiniteDifferences(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rng := autograd.NewRNG(2, 9)
-			for _, p := range m.Params.List() {
-				noise := make([]float32, p.Len())
-				rng.TruncNormal(noise, 0.3)
-				for i := range p.Data {
-					p.Data[i] += noise[i]
-				}
-			}
+			perturb(m, 0.3)
 			x := images(3, 2, m)
 			labels := []int{0, 2}
 			e := NewEngine()

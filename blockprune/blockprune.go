@@ -112,6 +112,7 @@ type Pruner struct {
 	byParam map[string][]*group // weight name → groups masking it (with index into weights)
 	density float64             // the current target
 	frozen  bool                // masks are final: the target is reached
+	held    bool                // Hold made the current density the final one
 }
 
 // New prepares block pruning of m: it registers the score vectors as
@@ -195,6 +196,9 @@ func (p *Pruner) add(g *group) {
 // the masks are final, so the remaining steps only recover accuracy (masks
 // that keep swapping blocks never let the weights settle).
 func (p *Pruner) BeforeStep(step, total int) {
+	if p.held {
+		return
+	}
 	d := p.opts.DensityAt(step, total)
 	if d == p.density && d == p.opts.Density && p.frozen {
 		return
@@ -203,6 +207,23 @@ func (p *Pruner) BeforeStep(step, total int) {
 	p.UpdateMasks()
 	p.frozen = d == p.opts.Density
 }
+
+// Hold makes the current density the final one: the masks freeze now, as
+// they do when the schedule reaches its target, and the remaining steps
+// only recover accuracy. A closed loop calls it when the structure the
+// masks leave already meets what the run is for, so that the run prunes no
+// more than it needs.
+func (p *Pruner) Hold() {
+	p.opts.Density = p.density
+	p.held, p.frozen = true, true
+}
+
+// Held reports whether Hold fixed the density.
+func (p *Pruner) Held() bool { return p.held }
+
+// Density is the density of the current masks' schedule: the scheduled
+// value of the last step, or the held one.
+func (p *Pruner) Density() float64 { return p.density }
 
 // UpdateMasks keeps, in every group, the ⌈density·n⌉ highest-scoring blocks
 // (ties to the lower index; at least one).
@@ -265,12 +286,14 @@ func (p *Pruner) View(tp *autograd.Tape, w *autograd.Param, x *autograd.Tensor) 
 type prunerState struct {
 	Density float64  `json:"density"`
 	Frozen  bool     `json:"frozen"`
-	Masks   []string `json:"masks"` // per group, '1' kept, '0' pruned
+	Held    bool     `json:"held,omitempty"` // Density is final (Hold)
+	Masks   []string `json:"masks"`          // per group, '1' kept, '0' pruned
 }
 
-// MarshalState saves the density, whether the masks are final, and the masks.
+// MarshalState saves the density, whether the masks are final (and
+// whether Hold made them so), and the masks.
 func (p *Pruner) MarshalState() ([]byte, error) {
-	st := prunerState{Density: p.density, Frozen: p.frozen}
+	st := prunerState{Density: p.density, Frozen: p.frozen, Held: p.held}
 	for _, g := range p.groups {
 		b := make([]byte, len(g.keep))
 		for i, k := range g.keep {
@@ -298,7 +321,10 @@ func (p *Pruner) UnmarshalState(b []byte) error {
 			g.keep[i] = st.Masks[gi][i] == '1'
 		}
 	}
-	p.density, p.frozen = st.Density, st.Frozen
+	p.density, p.frozen, p.held = st.Density, st.Frozen, st.Held
+	if p.held {
+		p.opts.Density = st.Density
+	}
 	return nil
 }
 
@@ -334,5 +360,5 @@ func Mask(tp *autograd.Tape, w, scores *autograd.Tensor, keep []bool, block []in
 	return y
 }
 
-// Target is the final density.
+// Target is the final density: the schedule's target, or the held density.
 func (p *Pruner) Target() float64 { return p.opts.Density }

@@ -2,6 +2,7 @@ package blockprune
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -180,6 +181,77 @@ func TestCompactedEqualsMasked(t *testing.T) {
 			}
 		}
 		checkZeroBlocks(t, c, ext)
+		// Structure describes the compacted model without compacting.
+		st := p.Structure()
+		sc, dens := st.Config(m.Config, 4)
+		if !slices.Equal(st.Heads, c.LayerHeads) || !slices.Equal(st.Hidden, c.LayerHidden) ||
+			sc.SparseFLOPs(dens) != c.SparseFLOPs(ext.DensityOf) {
+			t.Errorf("%s: structure %+v (%d FLOPs), compacted heads %v hidden %v (%d FLOPs)", attn, st, sc.SparseFLOPs(dens),
+				c.LayerHeads, c.LayerHidden, c.SparseFLOPs(ext.DensityOf))
+		}
+	}
+}
+
+// Hold makes the density of the step it is called at the final one: the
+// masks stop following the schedule, Target reports the held density, and
+// a pruner restored from the saved state is held the same way.
+func TestHoldFreezesDensity(t *testing.T) {
+	m := randomModel(t, testConfig("softmax"))
+	opts := Options{Block: 4, Density: 0.3, Warmup: 0.1, Ramp: 0.6}
+	p, err := New(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total, at = 100, 40
+	for s := 0; s <= at; s++ {
+		p.BeforeStep(s, total)
+	}
+	want := opts.DensityAt(at, total)
+	if !(want > 0.3 && want < 1) || p.Density() != want || p.Held() {
+		t.Fatalf("mid-ramp density %v (scheduled %v), held %v", p.Density(), want, p.Held())
+	}
+	p.Hold()
+	masks, err := p.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The scores move on (as training moves them); a held pruner ignores them.
+	rng := autograd.NewRNG(9, 9)
+	for _, g := range p.groups {
+		for i := range g.scores.Data {
+			g.scores.Data[i] = float32(rng.Float64())
+		}
+	}
+	for s := at + 1; s < total; s++ {
+		p.BeforeStep(s, total)
+	}
+	after, _ := p.MarshalState()
+	if string(after) != string(masks) || p.Target() != want || p.Density() != want || !p.Held() {
+		t.Fatalf("after Hold at %v: target %v, density %v, masks changed %v", want, p.Target(), p.Density(), string(after) != string(masks))
+	}
+	for name, d := range p.Stats().Density {
+		if d < want-1e-9 {
+			t.Errorf("%s kept %v, below the held density %v", name, d, want)
+		}
+	}
+
+	q, err := New(randomModel(t, testConfig("softmax")), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.UnmarshalState(after); err != nil {
+		t.Fatal(err)
+	}
+	q.BeforeStep(total-1, total) // the schedule's target step: a held pruner stays
+	restored, _ := q.MarshalState()
+	if !q.Held() || q.Target() != want || string(restored) != string(after) {
+		t.Errorf("restored: held %v, target %v, masks equal %v", q.Held(), q.Target(), string(restored) == string(after))
+	}
+	// A state saved before Hold existed (no "held") restores unheld.
+	r, _ := New(randomModel(t, testConfig("softmax")), opts)
+	old := strings.Replace(string(masks), `"held":true,`, "", 1)
+	if err := r.UnmarshalState([]byte(old)); err != nil || r.Held() || r.Target() != 0.3 {
+		t.Errorf("old state %s: held %v, target %v, err %v", old, r.Held(), r.Target(), err)
 	}
 }
 

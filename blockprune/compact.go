@@ -338,3 +338,58 @@ func (e *Extension) PrunedValues() int {
 	}
 	return n
 }
+
+// Structure is what the current masks leave of the model, per layer, as
+// Compact would build it: the live heads, the kept MLP neurons, and the kept
+// blocks of the compacted qkv and proj matrices (the live heads' rows and
+// columns). It is cheap to compute, so a caller can tell whether the
+// pruned structure changed without compacting.
+type Structure struct {
+	Heads      []int `json:"heads"`
+	Hidden     []int `json:"hidden"`
+	QKVBlocks  []int `json:"qkv_blocks"`
+	ProjBlocks []int `json:"proj_blocks"`
+}
+
+// Structure reports the structure of the current masks.
+func (p *Pruner) Structure() Structure {
+	depth := p.model.Depth
+	s := Structure{Heads: make([]int, depth), Hidden: make([]int, depth),
+		QKVBlocks: make([]int, depth), ProjBlocks: make([]int, depth)}
+	for i := 0; i < depth; i++ {
+		qkvKept, projKept := p.headBlocks(i)
+		for h, l := range p.LiveHeads(i) {
+			if l {
+				s.Heads[i]++
+				s.QKVBlocks[i] += qkvKept[h]
+				s.ProjBlocks[i] += projKept[h]
+			}
+		}
+		_, _, mlp := p.layerGroups(i)
+		for _, k := range mlp.keep {
+			if k {
+				s.Hidden[i]++
+			}
+		}
+	}
+	return s
+}
+
+// Config is c (the dense model being pruned) with the structure's heads and
+// MLP units, and the kept block fraction of each compacted qkv and proj
+// matrix for vit.Config.SparseFLOPs: what Compact's model and extension
+// give, without compacting.
+func (s Structure) Config(c vit.Config, block int) (vit.Config, func(int, string) float64) {
+	c.LayerHeads, c.LayerHidden = slices.Clone(s.Heads), slices.Clone(s.Hidden)
+	d, hd := c.Dim, c.HeadDim()
+	return c, func(layer int, name string) float64 {
+		a := s.Heads[layer] * hd // compacted attention width
+		switch name {
+		case "attn.qkv":
+			return float64(s.QKVBlocks[layer]) / float64(3*a/block*(d/block))
+		case "attn.proj":
+			return float64(s.ProjBlocks[layer]) / float64(d/block*(a/block))
+		}
+		return 1
+	}
+}

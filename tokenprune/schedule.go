@@ -1,6 +1,7 @@
 package tokenprune
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -73,10 +74,12 @@ func (s Schedule) At(step, total int) float64 {
 // KeepSchedule follows a Schedule in a training run: before each step it
 // sets the token keep rate of the training forward pass (it is a
 // vit.KeepRate), and it reports the rate in each epoch's metrics. The rate
-// is a function of the step, so there is no state to save.
+// is a function of the step until Hold fixes it; what Hold fixed is its
+// saved state.
 type KeepSchedule struct {
 	Schedule
 	rate float64
+	held bool
 }
 
 // NewKeepSchedule starts at keep rate 1 (no pruning) until the first step.
@@ -86,10 +89,54 @@ func NewKeepSchedule(s Schedule) *KeepSchedule { return &KeepSchedule{Schedule: 
 func (k *KeepSchedule) Name() string { return "token_keep" }
 
 // BeforeStep sets the rate for the coming step.
-func (k *KeepSchedule) BeforeStep(step, total int) { k.rate = k.At(step, total) }
+func (k *KeepSchedule) BeforeStep(step, total int) {
+	if !k.held {
+		k.rate = k.At(step, total)
+	}
+}
 
 // KeepRate is the current rate.
 func (k *KeepSchedule) KeepRate() float64 { return k.rate }
 
+// Hold makes the current rate the final one: later steps keep it instead of
+// following the schedule to Target. A closed loop calls it when the
+// structure already meets what the run is for.
+func (k *KeepSchedule) Hold() { k.held = true }
+
+// Held reports whether Hold fixed the rate.
+func (k *KeepSchedule) Held() bool { return k.held }
+
+// Final is the rate the trained model keeps: the held rate, else Target.
+func (k *KeepSchedule) Final() float64 {
+	if k.held {
+		return k.rate
+	}
+	return k.Target
+}
+
 // EpochMetrics reports the rate at the epoch's last step.
 func (k *KeepSchedule) EpochMetrics() map[string]any { return map[string]any{"token_keep": k.rate} }
+
+// keepState is the saved state: the rate, and whether it is held.
+type keepState struct {
+	Rate float64 `json:"rate"`
+	Held bool    `json:"held"`
+}
+
+// MarshalState saves the current rate and whether it is held.
+func (k *KeepSchedule) MarshalState() ([]byte, error) {
+	return json.Marshal(keepState{Rate: k.rate, Held: k.held})
+}
+
+// UnmarshalState restores what MarshalState saved.
+func (k *KeepSchedule) UnmarshalState(b []byte) error {
+	var st keepState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	if !(st.Rate > 0 && st.Rate <= 1) {
+		return fmt.Errorf("saved token keep rate %v is outside (0, 1]", st.Rate)
+	}
+	k.rate, k.held = st.Rate, st.Held
+	return nil
+}

@@ -202,6 +202,60 @@ func TestScheduleValues(t *testing.T) {
 	}
 }
 
+// Hold makes the rate of the step it is called at the final one: later
+// steps keep it, Final reports it, and a schedule restored from the saved
+// state is held the same way. Unheld, the state carries the rate and Final
+// is the target.
+func TestKeepScheduleHold(t *testing.T) {
+	k := NewKeepSchedule(DefaultSchedule(0.5))
+	const total, at = 1001, 300
+	for s := 0; s <= at; s++ {
+		k.BeforeStep(s, total)
+	}
+	want := k.At(at, total)
+	if !(want > 0.5 && want < 1) || k.KeepRate() != want || k.Held() || k.Final() != 0.5 {
+		t.Fatalf("mid-ramp rate %v (scheduled %v), held %v, final %v", k.KeepRate(), want, k.Held(), k.Final())
+	}
+	unheld, err := k.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Hold()
+	for s := at + 1; s < total; s++ {
+		k.BeforeStep(s, total)
+	}
+	if k.KeepRate() != want || k.Final() != want || !k.Held() {
+		t.Fatalf("after Hold at %v: rate %v, final %v, held %v", want, k.KeepRate(), k.Final(), k.Held())
+	}
+	b, err := k.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewKeepSchedule(DefaultSchedule(0.5))
+	if err := r.UnmarshalState(b); err != nil {
+		t.Fatal(err)
+	}
+	r.BeforeStep(total-1, total)
+	if !r.Held() || r.KeepRate() != want || r.Final() != want {
+		t.Errorf("restored: held %v, rate %v, final %v", r.Held(), r.KeepRate(), r.Final())
+	}
+	u := NewKeepSchedule(DefaultSchedule(0.5))
+	if err := u.UnmarshalState(unheld); err != nil {
+		t.Fatal(err)
+	}
+	if u.Held() || u.KeepRate() != want || u.Final() != 0.5 {
+		t.Errorf("restored unheld: held %v, rate %v, final %v", u.Held(), u.KeepRate(), u.Final())
+	}
+	if u.BeforeStep(total-1, total); u.KeepRate() != 0.5 {
+		t.Errorf("restored unheld schedule at its last step: %v", u.KeepRate())
+	}
+	for _, bad := range []string{`{"rate":0,"held":true}`, `{"rate":1.5}`, `[`} {
+		if err := u.UnmarshalState([]byte(bad)); err == nil {
+			t.Errorf("state %s accepted", bad)
+		}
+	}
+}
+
 func TestScheduleValidate(t *testing.T) {
 	bad := []Schedule{
 		{Target: 0, Warmup: 0.1, Ramp: 0.5},

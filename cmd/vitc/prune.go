@@ -132,6 +132,7 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 			}
 		}
 	}
+	job.Log = stderr
 	out, err := job.Train(ctx, o.Out, newProgress(stderr))
 	if err != nil {
 		return interrupted(err, "prune", o.Out)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,8 +80,17 @@ func testPruneTarget(t *testing.T, teacher string) {
 	if rep.Plan == nil || rep.Plan.FLOPsReduction < 2 || rep.Plan.FLOPsReduction > 2.1 {
 		t.Fatalf("plan %+v", rep.Plan)
 	}
-	if rep.FLOPsReduction < rep.Plan.FLOPsReduction*0.999 || rep.TokenKeep != rep.Plan.TokenKeep {
-		t.Errorf("trained %.3f× at keep %g; the plan said %.3f× at keep %g", rep.FLOPsReduction, rep.TokenKeep, rep.Plan.FLOPsReduction, rep.Plan.TokenKeep)
+	// The closed loop holds the schedules as soon as the structure meets
+	// the target: at the plan's endpoint at the latest, earlier when heads
+	// die. The model is what it held.
+	h := rep.Plan.Held
+	if h == nil || !strings.Contains(errOut, "target 2× fewer FLOPs met at step") {
+		t.Fatalf("loop did not hold (%+v): %q", rep.Plan, errOut)
+	}
+	if rep.FLOPsReduction < 2 || math.Abs(rep.FLOPsReduction-h.FLOPsReduction) > 1e-9*h.FLOPsReduction ||
+		h.Density < rep.Plan.Density || h.TokenKeep < rep.Plan.TokenKeep || rep.TokenKeep != h.TokenKeep && rep.TokenKeep != 1 {
+		t.Errorf("trained %.3f× at keep %g; the loop held %.3f× at density %g, keep %g (plan %g, %g)",
+			rep.FLOPsReduction, rep.TokenKeep, h.FLOPsReduction, h.Density, h.TokenKeep, rep.Plan.Density, rep.Plan.TokenKeep)
 	}
 	if rep.HWBatch != 64 || rep.ModelledSpeedupLatency <= 0 || rep.CyclesLatencyBefore <= 2*rep.CyclesBefore {
 		t.Errorf("throughput setting batch %d: %d cycles per image against %d at batch 1 (latency speed-up %g)", rep.HWBatch, rep.CyclesBefore, rep.CyclesLatencyBefore, rep.ModelledSpeedupLatency)

@@ -18,6 +18,8 @@ import (
 type parts struct {
 	teacher *distill.Teacher
 	pruner  *blockprune.Pruner
+	keep    *tokenprune.KeepSchedule
+	loop    *closedLoop // nil: no target, or a plan from before plans recorded theirs
 }
 
 // Build makes the run a Spec describes, on ds: the model (seeded, then
@@ -126,8 +128,12 @@ func components(spec Spec, r *training.Run) (*parts, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.pruner = pruner
-		r.Components = append(r.Components, pruner, tokenprune.NewKeepSchedule(pr.Tokens))
+		p.pruner, p.keep = pruner, tokenprune.NewKeepSchedule(pr.Tokens)
+		r.Components = append(r.Components, pruner, p.keep)
+		// After both schedules: it measures what they set for the step.
+		if p.loop = newClosedLoop(pr, m.Config, pruner, p.keep); p.loop != nil {
+			r.Components = append(r.Components, p.loop)
+		}
 	}
 	return p, nil
 }

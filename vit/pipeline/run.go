@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -105,6 +106,9 @@ type Job struct {
 	Run  *training.Run
 	// Resumed says the job continues a saved state.
 	Resumed bool
+	// Log, when set, receives the lines a run prints as it goes (the
+	// closed loop's hold).
+	Log io.Writer
 
 	parts *parts
 }
@@ -169,6 +173,9 @@ func (j *Job) Train(ctx context.Context, dir string, progress training.Progress)
 		return nil, err
 	}
 	r.Save, r.Progress = save, progress
+	if j.parts != nil && j.parts.loop != nil {
+		j.parts.loop.log = j.Log
+	}
 	res, err := r.Train(ctx)
 	if err != nil {
 		return nil, err
@@ -215,7 +222,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 	if err != nil {
 		return nil, err
 	}
-	compact.TokenKeep = spec.Train.Config.TokenKeep
+	compact.TokenKeep = p.keep.Final() // the plan's, or where the closed loop held it
 	raw, err := json.Marshal(ext)
 	if err != nil {
 		return nil, err
@@ -246,6 +253,9 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 	rep.FLOPsReduction = float64(rep.FLOPsBefore) / float64(rep.FLOPsAfter)
 	rep.ParamsCompression = float64(rep.ParamsBefore) / float64(rep.ParamsAfter)
 	rep.Plan = pr.Target
+	if p.loop != nil {
+		rep.Plan = p.loop.result()
+	}
 	modelSpeedup(rep, pr, tm.Config, compact)
 	for i := 0; i < compact.Depth; i++ {
 		_, n := compact.TokensAt(i)

@@ -38,7 +38,11 @@ type Target struct {
 // predicted to give. One density serves every kind of pruned matrix (qkv
 // and proj blocks, MLP neurons): blockprune has one target density.
 type PrunePlan struct {
-	Target         string             `json:"target"`
+	Target string `json:"target"`
+	// TargetFLOPs or TargetSpeedup is the target as a number, for the
+	// run's closed loop (closedLoop).
+	TargetFLOPs    float64            `json:"target_flops,omitempty"`
+	TargetSpeedup  float64            `json:"target_speedup,omitempty"`
 	Density        float64            `json:"density"`
 	KindDensity    map[string]float64 `json:"kind_density"` // kept fraction per kind once rounded to whole blocks and neurons
 	TokenKeep      float64            `json:"token_keep"`
@@ -51,6 +55,15 @@ type PrunePlan struct {
 	HW             string             `json:"hw,omitempty"`
 	Batch          int                `json:"hw_batch,omitempty"` // the throughput setting of the cycles
 	Candidates     int                `json:"candidates"`         // settings evaluated
+	// Held is where the run's closed loop held the density and keep
+	// schedules because the structure met the target (nil: it did not
+	// before the ramps ended, or the plan is not a run's yet). Checks
+	// structures were measured, in CheckSeconds; LoopError says why the
+	// loop gave up, if it did.
+	Held         *Hold   `json:"held,omitempty"`
+	Checks       int     `json:"loop_checks,omitempty"`
+	CheckSeconds float64 `json:"loop_seconds,omitempty"`
+	LoopError    string  `json:"loop_error,omitempty"`
 }
 
 // Lines is the plan as printed before training, one line each.
@@ -233,7 +246,7 @@ func (t Target) Plan(cfg vit.Config) (*PrunePlan, error) {
 			t.String(), got, most.density, most.keep, most.layers)
 	}
 	_, dens := PlannedConfig(cfg, t.Block, best.density, best.keep, best.layers)
-	p := &PrunePlan{Target: t.String(), Density: best.density, TokenKeep: best.keep, TokenLayers: best.cfg.TokenLayers,
+	p := &PrunePlan{Target: t.String(), TargetFLOPs: t.FLOPs, TargetSpeedup: t.Speedup, Density: best.density, TokenKeep: best.keep, TokenLayers: best.cfg.TokenLayers,
 		FLOPsReduction: best.flops, Speedup: best.speedup, Cycles: best.cycles, CyclesDense: refCycles, Candidates: n,
 		KindDensity: map[string]float64{"qkv": round3(dens(0, "attn.qkv")), "proj": round3(dens(0, "attn.proj")),
 			"mlp": round3(float64(best.cfg.HiddenAt(0)) / float64(cfg.Hidden()))}}

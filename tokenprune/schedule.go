@@ -103,6 +103,17 @@ func (k *KeepSchedule) KeepRate() float64 { return k.rate }
 // structure already meets what the run is for.
 func (k *KeepSchedule) Hold() { k.held = true }
 
+// HoldAt is Hold at a given rate, from this step on: a closed loop may keep
+// more tokens than the schedule has reached when fewer pruned still meet
+// its target.
+func (k *KeepSchedule) HoldAt(rate float64) error {
+	if !(rate > 0 && rate <= 1) {
+		return fmt.Errorf("token keep rate %v is outside (0, 1]", rate)
+	}
+	k.rate, k.held = rate, true
+	return nil
+}
+
 // Held reports whether Hold fixed the rate.
 func (k *KeepSchedule) Held() bool { return k.held }
 

@@ -63,7 +63,12 @@ resumable state; --resume --out DIR finishes the same run.
 run on vitc's cycle model of --hw, against the dense softmax model of the
 teacher's shape. The plan is printed before training and recorded in
 report.json, which also gives the trained model's FLOPs reduction, modelled
-speed-up and parameter compression.`,
+speed-up and parameter compression. The plan keeps every head, but training
+kills some; so while the density and keep rate ramp, the run measures the
+structure the current masks leave (dead heads removed, as the report
+measures the trained model) whenever it changes, and holds both where it
+first meets the target: it prints one line, and report.json records it as
+plan.held. A ramp that ends short of the target ends as the plan does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Resume && cmd.Flags().NFlag() > 2+boolToInt(cmd.Flags().Changed("json")) {

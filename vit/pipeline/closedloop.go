@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"vitc/blockprune"
@@ -17,13 +18,25 @@ import (
 // kill, and the current token keep rate) met the target, and what it
 // measured there.
 type Hold struct {
-	Step           int     `json:"step"`
-	Steps          int     `json:"steps"` // the run's total
-	Density        float64 `json:"density"`
+	Step    int     `json:"step"`
+	Steps   int     `json:"steps"` // the run's total
+	Density float64 `json:"density"`
+	// TokenKeep is the rate held: the highest that still meets the target
+	// with the step's masks, at least ScheduledKeep, the schedule's rate
+	// at the step.
 	TokenKeep      float64 `json:"token_keep"`
+	ScheduledKeep  float64 `json:"token_keep_scheduled"`
 	FLOPsReduction float64 `json:"flops_reduction"`
 	Speedup        float64 `json:"modelled_speedup,omitempty"`
 	Cycles         int64   `json:"cycles,omitempty"`
+}
+
+// value is what the target is about: the speed-up, or the FLOPs reduction.
+func (h *Hold) value(p *PrunePlan) float64 {
+	if p.TargetSpeedup > 0 {
+		return h.Speedup
+	}
+	return h.FLOPsReduction
 }
 
 // Line is the line printed when the loop holds.
@@ -32,8 +45,8 @@ func (h *Hold) Line(p *PrunePlan) string {
 	if p.TargetSpeedup > 0 {
 		got = fmt.Sprintf("modelled %.2f× (%.2f× fewer FLOPs)", h.Speedup, h.FLOPsReduction)
 	}
-	return fmt.Sprintf("target %s met at step %d of %d: density %.3f, keep %.3f, %s; holding both schedules there",
-		p.Target, h.Step, h.Steps, h.Density, h.TokenKeep, got)
+	return fmt.Sprintf("target %s met at step %d of %d: density %.3f, keep %.3f (scheduled %.3f), %s; holding both there",
+		p.Target, h.Step, h.Steps, h.Density, h.TokenKeep, h.ScheduledKeep, got)
 }
 
 // closedLoop closes the loop between a pruning target and training. The
@@ -108,56 +121,129 @@ func (l *closedLoop) BeforeStep(step, total int) {
 	}
 	l.last = sig
 	t0 := time.Now()
-	h := &Hold{Step: step, Steps: total, Density: l.pruner.Density(), TokenKeep: cfg.TokenKeep,
-		FLOPsReduction: l.refFLOPs / float64(cfg.SparseFLOPs(dens))}
-	l.measured = h.FLOPsReduction
-	met := h.FLOPsReduction >= l.plan.TargetFLOPs
-	if l.plan.TargetSpeedup > 0 {
-		cy, err := l.cycles()
-		if err != nil {
-			l.err = err
-			if l.log != nil {
-				fmt.Fprintf(l.log, "target loop: cannot model this structure (%v); following the plan to its end\n", err)
-			}
-			return
-		}
-		h.Cycles, h.Speedup = cy, float64(l.refCycles)/float64(cy)
-		l.measured, met = h.Speedup, h.Speedup >= l.plan.TargetSpeedup
+	defer func() { l.seconds += time.Since(t0).Seconds() }()
+	rate := cfg.TokenKeep
+	meas := l.measurer(cfg, dens)
+	h, met, err := meas(rate)
+	if err != nil {
+		l.fail(err)
+		return
 	}
 	l.checks++
-	l.seconds += time.Since(t0).Seconds()
+	l.measured = h.value(l.plan)
 	if !met {
 		return
 	}
+	// Met: the density stays here. The token counts move in whole tokens,
+	// and a head that died this step can carry the structure well past the
+	// target; keep the most tokens that still meet it.
+	h.Step, h.Steps, h.Density, h.ScheduledKeep = step, total, l.pruner.Density(), rate
+	for _, r := range l.keepsAbove(cfg) {
+		hr, ok, err := meas(r)
+		if err != nil {
+			l.fail(err)
+			return
+		}
+		l.checks++
+		if ok {
+			hr.Step, hr.Steps, hr.Density, hr.ScheduledKeep = h.Step, h.Steps, h.Density, h.ScheduledKeep
+			h = hr
+			break
+		}
+	}
+	l.measured = h.value(l.plan)
 	l.pruner.Hold()
-	l.keep.Hold()
+	if err := l.keep.HoldAt(h.TokenKeep); err != nil {
+		l.fail(err)
+		return
+	}
 	l.held = h
 	if l.log != nil {
 		fmt.Fprintln(l.log, h.Line(l.plan))
 	}
 }
 
-// cycles is the cycle model's count per image for the current structure,
-// measured as the report measures the trained model: compacted, with its
-// real weights and block masks.
-func (l *closedLoop) cycles() (int64, error) {
+// measurer returns how the structure of cfg (the current masks' config,
+// with their block densities dens) measures at a keep rate: as the report
+// measures the trained model, the FLOPs reduction and, for a speed-up
+// target, the cycle model's speed-up of the compacted model.
+func (l *closedLoop) measurer(cfg vit.Config, dens func(int, string) float64) func(rate float64) (*Hold, bool, error) {
+	var compact *vit.Model
+	return func(rate float64) (*Hold, bool, error) {
+		c := cfg
+		c.TokenKeep = rate
+		h := &Hold{TokenKeep: rate, FLOPsReduction: l.refFLOPs / float64(c.SparseFLOPs(dens))}
+		if l.plan.TargetSpeedup <= 0 {
+			return h, h.FLOPsReduction >= l.plan.TargetFLOPs, nil
+		}
+		if compact == nil {
+			var err error
+			if compact, err = l.compact(); err != nil {
+				return nil, false, err
+			}
+		}
+		compact.TokenKeep = rate
+		cy, err := ModelledCycles(compact, l.hw, l.batch)
+		if err != nil {
+			return nil, false, err
+		}
+		h.Cycles, h.Speedup = cy, float64(l.refCycles)/float64(cy)
+		return h, h.Speedup >= l.plan.TargetSpeedup, nil
+	}
+}
+
+// keepsAbove are the keep rates above cfg's that prune fewer tokens, one
+// per distinct set of token counts (the lowest rate giving it), from the
+// fewest tokens pruned (rate 1) down.
+func (l *closedLoop) keepsAbove(cfg vit.Config) []float64 {
+	tokens := func(rate float64) string {
+		c := cfg
+		c.TokenKeep = rate
+		out := make([]int, c.Depth)
+		for i := range out {
+			_, out[i] = c.TokensAt(i)
+		}
+		return fmt.Sprint(out)
+	}
+	var rates []float64
+	prev := tokens(cfg.TokenKeep)
+	for i := 1; ; i++ {
+		r := min(1, cfg.TokenKeep+0.005*float64(i))
+		if t := tokens(r); t != prev {
+			rates, prev = append(rates, r), t
+		}
+		if r == 1 {
+			break
+		}
+	}
+	slices.Reverse(rates)
+	return rates
+}
+
+func (l *closedLoop) fail(err error) {
+	l.err = err
+	if l.log != nil {
+		fmt.Fprintf(l.log, "target loop: cannot measure this structure (%v); following the plan to its end\n", err)
+	}
+}
+
+// compact is the current structure as the report measures the trained
+// model: compacted, with its real weights and block masks. It also fixes
+// the reference count the first time.
+func (l *closedLoop) compact() (*vit.Model, error) {
 	if l.refCycles == 0 {
 		if l.plan.CyclesDense > 0 && l.plan.Batch == l.batch && l.plan.HW == l.hw.Name {
 			l.refCycles = l.plan.CyclesDense // the planner's, computed the same way
 		} else {
 			c, err := structureCycles(denseSoftmax(l.cfg), l.block, 1, l.hw, l.batch)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			l.refCycles = c
 		}
 	}
 	m, _, err := l.pruner.Compact()
-	if err != nil {
-		return 0, err
-	}
-	m.TokenKeep = l.keep.KeepRate()
-	return ModelledCycles(m, l.hw, l.batch)
+	return m, err
 }
 
 // EpochMetrics implements training.EpochReporter: the last measured

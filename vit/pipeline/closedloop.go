@@ -56,10 +56,12 @@ func (h *Hold) Line(p *PrunePlan) string {
 // While the density and keep schedules ramp, closedLoop measures the
 // structure the current masks and keep rate leave, the same way the report
 // measures the trained model, and the first time it meets the target holds
-// both schedules there (blockprune.Pruner.Hold, tokenprune.KeepSchedule.Hold).
-// It can only stop the ramps early, so the run lands between the target and
-// the target plus one step's change of structure; a ramp that ends short of
-// the target (no heads died) ends as the plan does.
+// both schedules there (blockprune.Pruner.Hold, tokenprune.KeepSchedule.HoldAt),
+// at the highest keep rate that still meets it with the step's masks. It
+// can only stop the ramps early, so the run lands between the target and
+// the target plus one step's change of structure, less what the keep rate
+// gives back; a ramp that ends short of the target (no heads died) ends as
+// the plan does.
 type closedLoop struct {
 	plan   *PrunePlan
 	hw     hw.Config

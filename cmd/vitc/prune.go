@@ -135,6 +135,7 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 			for _, l := range p.Lines() {
 				fmt.Fprintln(stderr, l)
 			}
+			fmt.Fprintln(stderr, "  closed loop  training holds the density and keep where the structure first meets the target (dead heads count)")
 		}
 	}
 	job.Log = stderr

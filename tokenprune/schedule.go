@@ -1,7 +1,6 @@
 package tokenprune
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -74,8 +73,9 @@ func (s Schedule) At(step, total int) float64 {
 // KeepSchedule follows a Schedule in a training run: before each step it
 // sets the token keep rate of the training forward pass (it is a
 // vit.KeepRate), and it reports the rate in each epoch's metrics. The rate
-// is a function of the step until Hold fixes it; what Hold fixed is its
-// saved state.
+// is a function of the step until Hold fixes it, so there is no state to
+// save: whoever holds it (a closed loop) saves the held rate and holds it
+// again on resume. Prune runs saved before holds existed resume unchanged.
 type KeepSchedule struct {
 	Schedule
 	rate float64
@@ -127,27 +127,3 @@ func (k *KeepSchedule) Final() float64 {
 
 // EpochMetrics reports the rate at the epoch's last step.
 func (k *KeepSchedule) EpochMetrics() map[string]any { return map[string]any{"token_keep": k.rate} }
-
-// keepState is the saved state: the rate, and whether it is held.
-type keepState struct {
-	Rate float64 `json:"rate"`
-	Held bool    `json:"held"`
-}
-
-// MarshalState saves the current rate and whether it is held.
-func (k *KeepSchedule) MarshalState() ([]byte, error) {
-	return json.Marshal(keepState{Rate: k.rate, Held: k.held})
-}
-
-// UnmarshalState restores what MarshalState saved.
-func (k *KeepSchedule) UnmarshalState(b []byte) error {
-	var st keepState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return err
-	}
-	if !(st.Rate > 0 && st.Rate <= 1) {
-		return fmt.Errorf("saved token keep rate %v is outside (0, 1]", st.Rate)
-	}
-	k.rate, k.held = st.Rate, st.Held
-	return nil
-}

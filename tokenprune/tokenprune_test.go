@@ -203,8 +203,8 @@ func TestScheduleValues(t *testing.T) {
 }
 
 // Hold makes the rate of the step it is called at the final one: later
-// steps keep it, Final reports it, and a schedule restored from the saved
-// state is held the same way. Unheld, the state carries the rate and Final
+// steps keep it and Final reports it. HoldAt holds a given rate, which is
+// how a resumed run's closed loop holds the schedule again; unheld, Final
 // is the target.
 func TestKeepScheduleHold(t *testing.T) {
 	k := NewKeepSchedule(DefaultSchedule(0.5))
@@ -216,10 +216,6 @@ func TestKeepScheduleHold(t *testing.T) {
 	if !(want > 0.5 && want < 1) || k.KeepRate() != want || k.Held() || k.Final() != 0.5 {
 		t.Fatalf("mid-ramp rate %v (scheduled %v), held %v, final %v", k.KeepRate(), want, k.Held(), k.Final())
 	}
-	unheld, err := k.MarshalState()
-	if err != nil {
-		t.Fatal(err)
-	}
 	k.Hold()
 	for s := at + 1; s < total; s++ {
 		k.BeforeStep(s, total)
@@ -227,32 +223,23 @@ func TestKeepScheduleHold(t *testing.T) {
 	if k.KeepRate() != want || k.Final() != want || !k.Held() {
 		t.Fatalf("after Hold at %v: rate %v, final %v, held %v", want, k.KeepRate(), k.Final(), k.Held())
 	}
-	b, err := k.MarshalState()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A fresh schedule (a resumed run's) held at the saved rate.
 	r := NewKeepSchedule(DefaultSchedule(0.5))
-	if err := r.UnmarshalState(b); err != nil {
+	if err := r.HoldAt(k.KeepRate()); err != nil {
 		t.Fatal(err)
 	}
 	r.BeforeStep(total-1, total)
 	if !r.Held() || r.KeepRate() != want || r.Final() != want {
-		t.Errorf("restored: held %v, rate %v, final %v", r.Held(), r.KeepRate(), r.Final())
+		t.Errorf("held again: held %v, rate %v, final %v", r.Held(), r.KeepRate(), r.Final())
 	}
 	u := NewKeepSchedule(DefaultSchedule(0.5))
-	if err := u.UnmarshalState(unheld); err != nil {
-		t.Fatal(err)
-	}
-	if u.Held() || u.KeepRate() != want || u.Final() != 0.5 {
-		t.Errorf("restored unheld: held %v, rate %v, final %v", u.Held(), u.KeepRate(), u.Final())
-	}
-	if u.BeforeStep(total-1, total); u.KeepRate() != 0.5 {
-		t.Errorf("restored unheld schedule at its last step: %v", u.KeepRate())
-	}
-	for _, bad := range []string{`{"rate":0,"held":true}`, `{"rate":1.5}`, `[`} {
-		if err := u.UnmarshalState([]byte(bad)); err == nil {
-			t.Errorf("state %s accepted", bad)
+	for _, bad := range []float64{0, -0.1, 1.5, math.NaN()} {
+		if err := u.HoldAt(bad); err == nil || u.Held() {
+			t.Errorf("HoldAt(%v) accepted", bad)
 		}
+	}
+	if u.BeforeStep(total-1, total); u.KeepRate() != 0.5 || u.Final() != 0.5 {
+		t.Errorf("unheld schedule at its last step: %v, final %v", u.KeepRate(), u.Final())
 	}
 }
 

@@ -262,21 +262,27 @@ type loopState struct {
 }
 
 // MarshalState saves where the loop held (if it did) and its measuring
-// cost; the pruner and the keep schedule save their held values
-// themselves.
+// cost. The pruner saves its held density and masks itself; the keep
+// schedule has no state, so the loop holds it again on restore.
 func (l *closedLoop) MarshalState() ([]byte, error) {
 	return json.Marshal(loopState{Held: l.held, Checks: l.checks, Seconds: l.seconds})
 }
 
-// UnmarshalState restores what MarshalState saved. A resumed run that has
-// not held measures its structure again at its first step.
+// UnmarshalState restores what MarshalState saved, and holds the keep
+// schedule at the saved rate. A resumed run that has not held measures its
+// structure again at its first step.
 func (l *closedLoop) UnmarshalState(b []byte) error {
 	var st loopState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return err
 	}
-	if st.Held != nil && (!l.pruner.Held() || !l.keep.Held()) {
-		return fmt.Errorf("the loop held at step %d, but the pruner's and keep schedule's saved states are not held", st.Held.Step)
+	if st.Held != nil {
+		if !l.pruner.Held() {
+			return fmt.Errorf("the loop held at step %d, but the pruner's saved state is not held", st.Held.Step)
+		}
+		if err := l.keep.HoldAt(st.Held.TokenKeep); err != nil {
+			return err
+		}
 	}
 	l.held, l.checks, l.seconds = st.Held, st.Checks, st.Seconds
 	return nil

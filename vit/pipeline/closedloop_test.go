@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -85,9 +86,7 @@ func newLoopRig(t *testing.T, target Target) *loopRig {
 		loop: newClosedLoop(pr, m.Config, pruner, keep)}
 }
 
-func blockName(i int, name string) string {
-	return "blocks." + string(rune('0'+i)) + "." + name
-}
+func blockName(i int, name string) string { return fmt.Sprintf("blocks.%d.%s", i, name) }
 
 // step runs the step's hooks in the order a run has them, with check
 // called after the schedules and before the loop.

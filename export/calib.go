@@ -25,6 +25,9 @@ const DefaultCalibPercentile = 99.99
 type CalibOptions struct {
 	Method     string  // CalibAbsmax, CalibPercentile or CalibMSE ("": default)
 	Percentile float64 // in (0, 100], for CalibPercentile (0: default)
+	// ActBits is the width of the activation tensors, 8 or 16 (0: 8): with
+	// 16 each tensor's calibrated clip maps to 32767 instead of 127.
+	ActBits int
 }
 
 func (o CalibOptions) resolved() (CalibOptions, error) {
@@ -33,6 +36,12 @@ func (o CalibOptions) resolved() (CalibOptions, error) {
 	}
 	if o.Percentile == 0 {
 		o.Percentile = DefaultCalibPercentile
+	}
+	if o.ActBits == 0 {
+		o.ActBits = 8
+	}
+	if o.ActBits != 8 && o.ActBits != 16 {
+		return o, fmt.Errorf("activation bits %d: want 8 or 16", o.ActBits)
 	}
 	switch o.Method {
 	case CalibAbsmax, CalibPercentile, CalibMSE:

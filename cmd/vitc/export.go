@@ -26,13 +26,14 @@ type exportOptions struct {
 	Out         string
 	JSON        bool
 	Batch       int
+	ActBits     string
 }
 
 func newExportCmd() *cobra.Command {
 	o := &exportOptions{}
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Quantize a checkpoint to int8 and write an accelerator bundle: weights, program, golden vectors",
+		Short: "Quantize a checkpoint (int8 weights, int8 or int16 activations) and write an accelerator bundle: weights, program, golden vectors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runExport(o, cmd.OutOrStdout())
@@ -51,6 +52,7 @@ func newExportCmd() *cobra.Command {
 	f.StringVar(&o.Out, "out", "", "bundle directory to write")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
 	f.IntVar(&o.Batch, "batch", 1, "compile for throughput: keep the weights resident in the weight buffer across this many images (they must fit it; 1: reload them per image)")
+	f.StringVar(&o.ActBits, "act-bits", "8", "activation width: 8, or 16 (W8A16: int16 activations, int8 weights; more accurate, more cycles and activation buffer)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
@@ -68,6 +70,7 @@ type exportReport struct {
 	CalibImages   int    `json:"calibration_images"`
 	CalibData     string `json:"calibration_data"`
 	CalibMethod   string `json:"calibration_method"`
+	ActBits       int    `json:"act_bits"`
 	Batch         int    `json:"batch"`
 	Lockstep      int    `json:"lockstep"`
 }
@@ -98,6 +101,15 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	if !(o.CalibPct > 0 && o.CalibPct <= 100) {
 		return fmt.Errorf("--calib-percentile %g: want a value in (0, 100]", o.CalibPct)
 	}
+	var bits int
+	switch o.ActBits {
+	case "8":
+		bits = 8
+	case "16":
+		bits = 16
+	default:
+		return fmt.Errorf("--act-bits %q: want 8 or 16", o.ActBits)
+	}
 	m, meta, err := o.load()
 	if err != nil {
 		return err
@@ -124,7 +136,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	test := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 1, Stats: stats})
 	golden, _, _ := test.Batch(0, o.GoldenIndex)
-	qm, err := export.QuantizeWith(m, calib, n, export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct})
+	qm, err := export.QuantizeWith(m, calib, n, export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct, ActBits: bits})
 	if err != nil {
 		return err
 	}
@@ -142,7 +154,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
 		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
-		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method, Batch: cp.Batch, Lockstep: cp.Lockstep}
+		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method, ActBits: qm.Calib.ActBits, Batch: cp.Batch, Lockstep: cp.Lockstep}
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
@@ -155,6 +167,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 		method = fmt.Sprintf("%s %g", method, qm.Calib.Percentile)
 	}
 	fmt.Fprintf(stdout, "  calibration  %d images of %s, %s\n", n, spec, method)
+	fmt.Fprintf(stdout, "  activations  int%d (weights int8 per output channel)\n", qm.Calib.ActBits)
 	if cp.Batch > 1 {
 		fmt.Fprintf(stdout, "  batch        %d images per load of the weights (resident in the weight buffer), in lockstep groups of %d\n", cp.Batch, cp.Lockstep)
 	}

@@ -201,6 +201,7 @@ func testExportBadInput(t *testing.T, ckpt, bundleDir string) {
 		"batch too big":    {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--batch", "4", "--hw", smallWgtHW(t)}, "--batch 4: the weights need"},
 		"negative workers": {[]string{"sim", "--bundle", bundleDir, "--workers", "-1"}, "--workers"},
 		"calib method":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "kl"}, "--calib-method"},
+		"act bits":         {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--act-bits", "12"}, "--act-bits"},
 		"calib percentile": {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "percentile", "--calib-percentile", "0"}, "--calib-percentile"},
 	} {
 		code, stdout, errOut := vitcRun(t, c.args...)

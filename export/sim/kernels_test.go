@@ -90,7 +90,7 @@ func spgemmAtOrigin(t *testing.T, tiles int) {
 	prog := []isa.Instr{
 		isa.New(isa.OpLoad, 0, 1, 0, 0, wgtBytes),
 		isa.New(isa.OpLoad, 0, 0, 0, inputAt, uint64(b)),
-		isa.New(isa.OpSpgemm, 0, 64, 0, uint64(b), isa.DimImm(1), uint64(b), uint64(2*b), 0, biasAt, indexAt),
+		isa.New(isa.OpSpgemm, 0, 64, 0, uint64(b), isa.DimImm(1), uint64(b), uint64(2*b), 0, biasAt, indexAt, 0),
 		isa.New(isa.OpFinish, 0),
 	}
 	m, err := NewMachine(h, prog, dram, nil)
@@ -170,7 +170,7 @@ func TestMatmulInt16MatchesIntegers(t *testing.T) {
 				}
 				prog := []isa.Instr{
 					isa.New(isa.OpLoad, 0, 0, 0, 0, dstAt),
-					isa.New(isa.OpMatmul, 0, dstAt, uint64(n), aAt, uint64(aStride), bAt, uint64(bStride), isa.DimImm(m), isa.DimImm(k), isa.DimImm(n), uint64(layout), 1),
+					isa.New(isa.OpMatmul, 0, dstAt, uint64(n), aAt, uint64(aStride), bAt, uint64(bStride), isa.DimImm(m), isa.DimImm(k), isa.DimImm(n), uint64(layout), 1, 0, 0),
 					isa.New(isa.OpFinish, 0),
 				}
 				mach, err := NewMachine(hw.Default(), prog, dram, nil)

@@ -93,9 +93,11 @@ func LayerNormFromWordsBits(w []int32, d, bits int) (LayerNormParams, error) {
 // bits, and y_i = Sat8((n_i·γ_i + β_i·2^16 + 2^27) >> 28).
 func (p LayerNormParams) Row(dst, x []int8) { LayerNormRow(p, dst, x) }
 
-// LayerNormRow is Row over either activation type. For int16 the
-// reciprocal keeps 16 more bits, r = ⌊2^48/σ'⌋ and n_i = (c_i·r) >> 32 (σ'
-// is 256× larger, so 2^32/σ' would leave r about 13 bits), and y_i
+// LayerNormRow is Row over either activation type. For int16 (whose
+// output steps are 256× finer) the square root and the reciprocal keep
+// more bits: with v = Σc²/D + eps shifted left by the largest even k ≤ 28
+// that keeps it below 2^62, σ_k = ⌊√(v·2^k)⌋ is σ'·2^(k/2) with k/2 more
+// bits, r = ⌊2^(48+k/2)/σ_k⌋ is 2^48/σ', n_i = (c_i·r) >> 32, and y_i
 // saturates to int16. |c_i| ≤ 2√D·σ', so c_i·r stays below 2^49·√D.
 func LayerNormRow[T Act](p LayerNormParams, dst, x []T) {
 	d := int64(len(x))
@@ -108,12 +110,17 @@ func LayerNormRow[T Act](p LayerNormParams, dst, x []T) {
 		c := d*int64(v) - s
 		ss += c * c
 	}
-	sigma := int64(ISqrt(uint64(ss/d + int64(p.Eps))))
-	sigma = max(sigma, 1)
+	v := uint64(ss/d + int64(p.Eps))
 	one, sh := int64(1)<<32, uint(32-lnFrac)
 	if Wide[T]() {
-		one, sh = 1<<48, 48-lnFrac
+		k := 0
+		for k < 28 && v < 1<<60 {
+			v <<= 2
+			k += 2
+		}
+		one, sh = 1<<(48+k/2), 48-lnFrac
 	}
+	sigma := max(int64(ISqrt(v)), 1)
 	r := one / sigma
 	const round = 1 << (lnFrac + lnParamFrac - 1)
 	for i, v := range x {
@@ -463,9 +470,23 @@ func (p TaylorParams) Row(dst []int8, qg []int32, q []int8, vbar, kbar []int32, 
 	TaylorRow(p, dst, qg, q, vbar, kbar, n)
 }
 
-// TaylorRow is Row over either activation type.
+// TaylorRow is Row over either activation type. For int16 the reciprocal
+// keeps 8 more bits, r = ⌊2^44/den⌋ and out_c = Sat16((num_c·2^8·r + 2^43)
+// >> 44), with num_c clamped to ±min(2^30, 2^8·den) (beyond 2^7·den the
+// output saturates anyway) so that the product stays below 2^61.
 func TaylorRow[T Act](p TaylorParams, dst []T, qg []int32, q []T, vbar, kbar []int32, n int) {
-	r := (int64(1) << 36) / TaylorDen(p, n, q, kbar)
+	den := TaylorDen(p, n, q, kbar)
+	if Wide[T]() {
+		r := (int64(1) << 44) / den
+		lim := min(int64(1)<<30, den<<8)
+		for c := range dst {
+			num := p.VBar.Apply(int64(vbar[c])) + p.QG.Apply(int64(qg[c]))
+			num = min(max(num, -lim), lim)
+			dst[c] = Sat[T]((num<<taylorNumFrac*r + 1<<43) >> 44)
+		}
+		return
+	}
+	r := (int64(1) << 36) / den
 	for c := range dst {
 		num := p.VBar.Apply(int64(vbar[c])) + p.QG.Apply(int64(qg[c]))
 		num = min(max(num, -(1<<30)), 1<<30)

@@ -45,7 +45,7 @@ func newExportCmd() *cobra.Command {
 	f.StringVar(&o.HW, "hw", "", "hardware config hw.json (default: vitc's, export/hw/default.json)")
 	f.StringVar(&o.Calib, "calib", "", "calibration data spec; its train split is used (default: the checkpoint's data)")
 	f.IntVar(&o.CalibImages, "calib-images", 1024, "calibration images (at most the train split)")
-	f.StringVar(&o.CalibMethod, "calib-method", export.DefaultCalibMethod, "activation clipping: absmax, percentile (--calib-percentile of the magnitudes) or mse (the clip minimising int8 quantisation error)")
+	f.StringVar(&o.CalibMethod, "calib-method", "", "activation clipping: absmax, percentile (--calib-percentile of the magnitudes) or mse (the clip minimising the quantisation error at the activation width) (default: "+export.DefaultCalibMethod+" for --act-bits 8, "+export.DefaultCalibMethod16+" for 16)")
 	f.Float64Var(&o.CalibPct, "calib-percentile", export.DefaultCalibPercentile, "percentile of activation magnitudes that sets the int8 range (--calib-method percentile)")
 	f.IntVar(&o.GoldenIndex, "golden-index", 0, "test image whose run becomes the golden vectors")
 	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when the data is synthetic)")
@@ -91,7 +91,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 		return fmt.Errorf("--calib-images %d: need at least one image", o.CalibImages)
 	}
 	switch o.CalibMethod {
-	case export.CalibAbsmax, export.CalibPercentile, export.CalibMSE:
+	case "", export.CalibAbsmax, export.CalibPercentile, export.CalibMSE:
 	default:
 		return fmt.Errorf("--calib-method %q: want %s, %s or %s", o.CalibMethod, export.CalibAbsmax, export.CalibPercentile, export.CalibMSE)
 	}

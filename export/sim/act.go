@@ -30,6 +30,21 @@ func view[T intmath.Act](m *Machine, addr, n int) []T {
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
 }
 
+// scratchT is activation scratch slot resized to n, reused across
+// instructions like scratch8.
+func scratchT[T intmath.Act](m *Machine, slot, n int) []T {
+	if n == 0 {
+		return nil
+	}
+	// T is int8 or int16 itself, so the scratch slice of that type is a []T.
+	if intmath.Wide[T]() {
+		m.i16Scratch[slot] = grow(m.i16Scratch[slot], n)
+		return unsafe.Slice((*T)(unsafe.Pointer(&m.i16Scratch[slot][0])), n)
+	}
+	m.i8Scratch[slot] = grow(m.i8Scratch[slot], n)
+	return unsafe.Slice((*T)(unsafe.Pointer(&m.i8Scratch[slot][0])), n)
+}
+
 // wideField reports whether the enum field name selects int16 (value 1 for
 // act, a_type and b_type).
 func wideField(in isa.Instr, name string) bool { return in.Arg(name) == 1 }
@@ -61,7 +76,7 @@ func center[T intmath.Act](m *Machine, a args) {
 	}
 	es := int(unsafe.Sizeof(T(0)))
 	src, ss, dst, ds := a.u("src"), a.u("src_stride"), a.u("dst"), a.u("dst_stride")
-	col, out := make([]T, rows), make([]T, rows)
+	col, out := scratchT[T](m, 0, rows), scratchT[T](m, 1, rows)
 	for c := 0; c < cols; c++ {
 		for r := range col {
 			col[r] = view[T](m, src+es*(r*ss+c), 1)[0]
@@ -93,7 +108,7 @@ func layerNorm[T intmath.Act](m *Machine, a args) {
 	if err != nil || cols == 0 {
 		failf("bad LayerNorm table: %v", err)
 	}
-	out := make([]T, cols)
+	out := scratchT[T](m, 0, cols)
 	for r := 0; r < a.d("rows"); r++ {
 		intmath.LayerNormRow(p, out, view[T](m, a.u("src")+es*r*cols, cols))
 		copy(view[T](m, a.u("dst")+es*r*cols, cols), out)
@@ -108,6 +123,12 @@ func gelu[T intmath.Act](m *Machine, a args) {
 	n := a.d("rows") * a.u("cols")
 	in := m.r32(1, m.act, "act", a.u("src"), n)
 	out := view[T](m, a.u("dst"), n)
+	if !intmath.Wide[T]() {
+		for i, v := range in {
+			out[i] = T(p.Apply(v))
+		}
+		return
+	}
 	for i, v := range in {
 		out[i] = intmath.GELUApply[T](p, v)
 	}
@@ -121,7 +142,7 @@ func divrow[T intmath.Act](m *Machine, a args) {
 	es := int(unsafe.Sizeof(T(0)))
 	rows, cols := a.d("rows"), a.u("cols")
 	sums := m.r32(1, m.act, "act", a.u("sums"), 2*cols)
-	out := make([]T, cols)
+	out := scratchT[T](m, 0, cols)
 	for r := 0; r < rows; r++ {
 		qg := m.r32(2, m.act, "act", a.u("num")+4*r*cols, cols)
 		q := view[T](m, a.u("q")+es*r*a.u("q_stride"), cols)
@@ -169,13 +190,13 @@ func fuse[T intmath.Act](m *Machine, a args) {
 	}
 	s := m.r32(1, m.act, "act", a.u("scores"), rows)
 	x := view[T](m, src, rows*cols)
-	out := make([]T, outRows*cols)
+	out := scratchT[T](m, 0, outRows*cols)
 	copy(out, x[:cols])
 	for i, j := range idx[:k] {
 		copy(out[(i+1)*cols:(i+2)*cols], x[int(j)*cols:int(j+1)*cols])
 	}
 	dropped := idx[k:]
-	col, ws := make([]T, len(dropped)), m.scratch64(0, len(dropped))
+	col, ws := scratchT[T](m, 1, len(dropped)), m.scratch64(0, len(dropped))
 	for i, j := range dropped {
 		ws[i] = int64(s[j])
 	}

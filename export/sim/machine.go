@@ -45,6 +45,7 @@ type Machine struct {
 	acc64      []int64
 	i32Scratch [3][]int32
 	i8Scratch  [2][]int8
+	i16Scratch [2][]int16
 	i64Scratch [2][]int64
 	mults      []intmath.Multiplier
 	p16        []int16
@@ -342,7 +343,7 @@ func (m *Machine) requant(a args) {
 		default:
 			o := m.i8(m.act, dst+r*ds, cols)
 			for c, v := range in {
-				o[c] = int8(intmath.RequantTo(mults[c], v, out))
+				o[c] = int8(intmath.Requant(mults[c], v, false))
 			}
 		}
 	}
@@ -517,18 +518,24 @@ func (m *Machine) matmul(a args) {
 	dst := span(m.act, "act", a.u("dst"), 4*((mm-1)*ds+nn))
 	acc := m.acc(mm * nn)
 	clear(acc)
-	if kk > 0 {
+	if kk > 0 && !wideA && !wideB && shift == 0 {
+		// int8 × int8: the exact float32 path straight into the wrapping
+		// int32 accumulators.
+		af, bf := m.gather(0, av, mm, kk, ai, al), m.gather(2, bv, kk, nn, bl, bj)
+		m.fScratch = grow(m.fScratch, mm*nn)
+		exactGemm(acc, af, bf, mm, nn, kk, false, m.fScratch)
+	} else if kk > 0 {
 		// A as (m × k) and B as (k × n), contiguous. An int16 operand is
 		// 256·hi + lo, hi a signed and lo an unsigned byte, so every product
 		// of parts is one the float32 path computes exactly; the parts' sums
 		// combine in 64 bits before the shift.
-		pa := m.parts(0, av, mm, kk, ai, al, wideA)
-		pb := m.parts(2, bv, kk, nn, bl, bj, wideB)
+		pa, na := m.parts(0, av, mm, kk, ai, al, wideA)
+		pb, nb := m.parts(2, bv, kk, nn, bl, bj, wideB)
 		m.fScratch = grow(m.fScratch, mm*nn)
 		m.acc64 = grow(m.acc64, mm*nn)
 		clear(m.acc64)
-		for _, x := range pa {
-			for _, y := range pb {
+		for _, x := range pa[:na] {
+			for _, y := range pb[:nb] {
 				chunk := exactChunk >> (x.unsigned + y.unsigned)
 				exactGemm64(m.acc64, x.v, y.v, mm, nn, kk, m.fScratch, chunk, x.weight+y.weight)
 			}
@@ -556,12 +563,12 @@ type part struct {
 // parts gathers an operand (rows × cols, element (i, j) at i·ri + j·cj)
 // into float32 slots slot and slot+1: one part for int8, the high and low
 // bytes for int16.
-func (m *Machine) parts(slot int, src []byte, rows, cols, ri, cj int, wide bool) []part {
+func (m *Machine) parts(slot int, src []byte, rows, cols, ri, cj int, wide bool) (ps [2]part, n int) {
 	if !wide {
-		return []part{{v: m.gather(slot, src, rows, cols, ri, cj)}}
+		return [2]part{{v: m.gather(slot, src, rows, cols, ri, cj)}}, 1
 	}
 	hi, lo := m.gather16(src, slot, rows, cols, ri, cj)
-	return []part{{v: hi, weight: 8}, {v: lo, unsigned: 1}}
+	return [2]part{{v: hi, weight: 8}, {v: lo, unsigned: 1}}, 2
 }
 
 // gather16 splits the int16 matrix (rows × cols) whose element (i, j) is

@@ -54,6 +54,8 @@ type QuantInfo struct {
 	// ActBits is the activation width, 8 or 16; absent (bundles written
 	// before W8A16) means 8.
 	ActBits int `json:"act_bits,omitempty"`
+	// ActBitsAuto is set when --act-bits auto chose ActBits.
+	ActBitsAuto *AutoChoice `json:"act_bits_auto,omitempty"`
 }
 
 // Bits is the activation width, 8 unless the manifest says 16.
@@ -74,6 +76,8 @@ type Options struct {
 	// Batch is CompileOptions.Batch: above 1, the weights stay resident
 	// across that many images.
 	Batch int
+	// Auto, when set, records --act-bits auto's choice in the manifest.
+	Auto *AutoChoice
 }
 
 // WriteBundle compiles qm and writes the bundle directory: the float model
@@ -109,7 +113,7 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 	info := ModelInfo{Config: cfg, Dataset: o.Meta.Dataset, NormMean: o.Meta.NormMean, NormStd: o.Meta.NormStd,
 		ClassNames: o.Meta.ClassNames, InputShape: []int{cfg.Patches(), cfg.Channels * cfg.Patch * cfg.Patch}}
 	quant := QuantInfo{InputScale: qm.Scales["input"], LogitScale: qm.Scales["logits"], Scales: qm.Scales,
-		CalibImages: o.CalibImages, CalibData: o.CalibData, CalibMethod: qm.Calib.Method, ActBits: qm.bits()}
+		CalibImages: o.CalibImages, CalibData: o.CalibData, CalibMethod: qm.Calib.Method, ActBits: qm.bits(), ActBitsAuto: o.Auto}
 	if qm.Calib.Method == CalibPercentile {
 		quant.CalibPercentile = qm.Calib.Percentile
 	}

@@ -155,3 +155,30 @@ func TestActBitsCalibration(t *testing.T) {
 		t.Fatalf("12-bit activations: %v", err)
 	}
 }
+
+// Agreement (run on every core) counts the images whose integer top-1 class
+// is the float model's, at either activation width, as a serial count does.
+func TestAgreementOnImages(t *testing.T) {
+	base := vit.Config{Image: 8, Channels: 1, Patch: 2, Dim: 32, Depth: 2, Heads: 2, MLPRatio: 2, Classes: 10, Attention: "softmax"}
+	m := testModel(t, base, false)
+	const n = 24
+	imgs := randomImages(m.Config, n, 5)
+	logits := vit.Predict(m, imgs, n, 8)
+	chw := base.Channels * base.Image * base.Image
+	for _, bits := range []int{8, 16} {
+		qm, err := QuantizeWith(m, imgs, n, CalibOptions{ActBits: bits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for i := 0; i < n; i++ {
+			tr := qm.Reference(qm.QuantizeInput(imgs[i*chw : (i+1)*chw]))
+			if sim.Argmax(tr.Logits) == vit.Argmax(logits[i*base.Classes:(i+1)*base.Classes]) {
+				want++
+			}
+		}
+		if got := qm.Agreement(imgs, logits, n); got != float64(want)/n || want == 0 {
+			t.Fatalf("%d bits: agreement %g, want %d of %d", bits, got, want, n)
+		}
+	}
+}

@@ -52,7 +52,7 @@ func newExportCmd() *cobra.Command {
 	f.StringVar(&o.Out, "out", "", "bundle directory to write")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
 	f.IntVar(&o.Batch, "batch", 1, "compile for throughput: keep the weights resident in the weight buffer across this many images (they must fit it; 1: reload them per image)")
-	f.StringVar(&o.ActBits, "act-bits", "8", "activation width: 8, or 16 (W8A16: int16 activations, int8 weights; more accurate, more cycles and activation buffer)")
+	f.StringVar(&o.ActBits, "act-bits", "8", "activation width: 8, 16 (W8A16: int16 activations, int8 weights; more accurate, more cycles and activation buffer) or auto (8 when int8 agrees with float on ≥ 99.5% of the calibration images, else 16)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
@@ -71,8 +71,11 @@ type exportReport struct {
 	CalibData     string `json:"calibration_data"`
 	CalibMethod   string `json:"calibration_method"`
 	ActBits       int    `json:"act_bits"`
-	Batch         int    `json:"batch"`
-	Lockstep      int    `json:"lockstep"`
+	// AutoInt8Agreement is --act-bits auto's measure: int8's top-1
+	// agreement with float on the calibration images.
+	AutoInt8Agreement *float64 `json:"act_bits_auto_int8_agreement,omitempty"`
+	Batch             int      `json:"batch"`
+	Lockstep          int      `json:"lockstep"`
 }
 
 func loadHW(path string) (hw.Config, error) {
@@ -107,8 +110,9 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 		bits = 8
 	case "16":
 		bits = 16
+	case "auto":
 	default:
-		return fmt.Errorf("--act-bits %q: want 8 or 16", o.ActBits)
+		return fmt.Errorf("--act-bits %q: want 8, 16 or auto", o.ActBits)
 	}
 	m, meta, err := o.load()
 	if err != nil {
@@ -136,6 +140,20 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	test := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 1, Stats: stats})
 	golden, _, _ := test.Batch(0, o.GoldenIndex)
+	var auto *export.AutoChoice
+	if bits == 0 {
+		// auto: int8 unless it disagrees with float on the calibration
+		// images more than the target allows.
+		q8, err := export.QuantizeWith(m, calib, n, export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct, ActBits: 8})
+		if err != nil {
+			return err
+		}
+		auto = &export.AutoChoice{Int8Agreement: q8.Agreement(calib, vit.Predict(m, calib, n, 64), n), Images: n, Threshold: export.AutoAgreement}
+		bits = 8
+		if auto.Int8Agreement < export.AutoAgreement {
+			bits = 16
+		}
+	}
 	qm, err := export.QuantizeWith(m, calib, n, export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct, ActBits: bits})
 	if err != nil {
 		return err
@@ -144,7 +162,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	if len(meta.NormMean) == 0 {
 		meta.NormMean, meta.NormStd = stats.Mean, stats.Std
 	}
-	cp, err := export.WriteBundle(o.Out, m, qm, golden, export.Options{HW: h, Meta: meta, CalibData: spec, CalibImages: n, Created: "vitc " + version, Batch: o.Batch})
+	cp, err := export.WriteBundle(o.Out, m, qm, golden, export.Options{HW: h, Meta: meta, CalibData: spec, CalibImages: n, Created: "vitc " + version, Batch: o.Batch, Auto: auto})
 	var fit *export.WeightsFitError
 	if errors.As(err, &fit) {
 		return fmt.Errorf("--batch %d: the weights need %d bytes of weight buffer; %s has %d (use --batch 1, or a --hw with a larger wgt_buffer_bytes)", o.Batch, fit.Need, fit.HW, fit.Have)
@@ -155,6 +173,9 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
 		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
 		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method, ActBits: qm.Calib.ActBits, Batch: cp.Batch, Lockstep: cp.Lockstep}
+	if auto != nil {
+		rep.AutoInt8Agreement = &auto.Int8Agreement
+	}
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
@@ -168,6 +189,10 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "  calibration  %d images of %s, %s\n", n, spec, method)
 	fmt.Fprintf(stdout, "  activations  int%d (weights int8 per output channel)\n", qm.Calib.ActBits)
+	if auto != nil {
+		fmt.Fprintf(stdout, "               auto: int8 agreed with float on %.2f%% of the %d calibration images (threshold %.1f%%)\n",
+			100*auto.Int8Agreement, auto.Images, 100*auto.Threshold)
+	}
 	if cp.Batch > 1 {
 		fmt.Fprintf(stdout, "  batch        %d images per load of the weights (resident in the weight buffer), in lockstep groups of %d\n", cp.Batch, cp.Lockstep)
 	}

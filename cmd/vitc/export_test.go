@@ -35,6 +35,32 @@ func TestExportAndSim(t *testing.T) {
 	t.Run("bad input", func(t *testing.T) { testExportBadInput(t, ckpt, bundleDir) })
 	t.Run("batch", func(t *testing.T) { testExportBatch(t, ckpt, bundleDir) })
 	t.Run("act bits 16", func(t *testing.T) { testExportActBits16(t, ckpt, bundleDir) })
+	t.Run("act bits auto", func(t *testing.T) { testExportActBitsAuto(t, ckpt) })
+}
+
+// --act-bits auto measures int8's agreement on the calibration images,
+// picks the width by the 99.5 % threshold, and records both.
+func testExportActBitsAuto(t *testing.T, ckpt string) {
+	dir := filepath.Join(t.TempDir(), "auto")
+	code, stdout, errOut := vitcRun(t, "export", "--checkpoint", ckpt, "--out", dir, "--calib-images", "64", "--act-bits", "auto", "--json")
+	if code != 0 {
+		t.Fatalf("export --act-bits auto exit %d: %s", code, errOut)
+	}
+	var ex exportReport
+	if err := json.Unmarshal([]byte(stdout), &ex); err != nil || ex.AutoInt8Agreement == nil {
+		t.Fatalf("export report %q: %v", stdout, err)
+	}
+	a := *ex.AutoInt8Agreement
+	if want := map[bool]int{true: 8, false: 16}[a >= 0.995]; ex.ActBits != want || a < 0 || a > 1 || a*64 != float64(int(a*64)) {
+		t.Fatalf("int8 agreement %g on 64 images chose %d bits", a, ex.ActBits)
+	}
+	man, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil || !strings.Contains(string(man), `"act_bits_auto"`) {
+		t.Fatalf("manifest without act_bits_auto: %v", err)
+	}
+	if code, _, errOut := vitcRun(t, "sim", "--bundle", dir, "--limit", "4"); code != 0 {
+		t.Fatalf("sim exit %d: %s", code, errOut)
+	}
 }
 
 // --act-bits 16: the report and manifest record it, mse is the default

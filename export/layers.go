@@ -143,14 +143,6 @@ func (c *compiler) dramOf(name string) int {
 	panic("export: no tensor " + name)
 }
 
-func i8bytes(xs []int8) []byte {
-	out := make([]byte, len(xs))
-	for i, v := range xs {
-		out[i] = byte(v)
-	}
-	return out
-}
-
 // block is one transformer block.
 func (c *compiler) block(l int) *layerCode {
 	qm := c.qm

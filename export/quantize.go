@@ -151,8 +151,9 @@ func (q *quantizer) scaleTop(name string, top float64, clips bool) float64 {
 	if !(m > 0) || math.IsInf(m, 0) {
 		m = 1 // an all-zero tensor: any scale represents it
 	}
-	// The int8 tensors clip where the method says; the wide ones (fc1 at
-	// 2^15, logits at 2^20) have resolution to spare and keep their range.
+	// The activation tensors (int8 or int16) clip where the method says;
+	// the wide ones (fc1 at 2^15 or 2^23, logits at 2^20) have resolution to
+	// spare and keep their range.
 	if h := q.f.hists[name]; h != nil && clips {
 		var clip float64
 		switch q.calib.Method {

@@ -34,14 +34,17 @@ func TestBatchKeepsWeightsResident(t *testing.T) {
 	for name, tc := range map[string]struct {
 		cfg    vit.Config
 		sparse bool
+		bits   int
 	}{
-		"dense softmax": {digitsMicro("softmax"), false},
-		"pruned taylor": {prunedTaylor(), true},
+		"dense softmax":     {digitsMicro("softmax"), false, 8},
+		"pruned taylor":     {prunedTaylor(), true, 8},
+		"dense softmax/a16": {digitsMicro("softmax"), false, 16},
+		"pruned taylor/a16": {prunedTaylor(), true, 16},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := hw.Default()
 			m := testModel(t, tc.cfg, tc.sparse)
-			qm, err := Quantize(m, randomImages(tc.cfg, 4, 1), 4)
+			qm, err := QuantizeWith(m, randomImages(tc.cfg, 4, 1), 4, CalibOptions{ActBits: tc.bits})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,9 +31,15 @@ func BenchmarkSimulate(b *testing.B) {
 // BenchmarkSimulateDim128 is the speed target: a dim-128, depth-6,
 // 4-head softmax model on 28×28 images, patch 4 (50 tokens, about 805k
 // parameters), one image per iteration on one machine.
-func BenchmarkSimulateDim128(b *testing.B) {
+func BenchmarkSimulateDim128(b *testing.B) { benchDim128(b, 8) }
+
+// BenchmarkSimulateDim128A16 is the same model exported with 16-bit
+// activations: every GEMM and matmul splits its int16 operands into bytes.
+func BenchmarkSimulateDim128A16(b *testing.B) { benchDim128(b, 16) }
+
+func benchDim128(b *testing.B, bits int) {
 	cfg := dim128Config()
-	qm, _, r := compileForTest(b, testModel(b, cfg, false), 4)
+	qm, _, r := compileForTestBits(b, testModel(b, cfg, false), 4, bits)
 	in := qm.QuantizeInput(randomImages(cfg, 1, 2))
 	b.ReportAllocs()
 	cpu := processCPU()

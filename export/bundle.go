@@ -2,12 +2,14 @@ package export
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"vitc/export/bundle"
 	"vitc/export/hw"
+	"vitc/export/intmath"
 	"vitc/export/isa"
 	"vitc/export/sim"
 	"vitc/vit"
@@ -33,7 +35,7 @@ type ModelInfo struct {
 	NormMean   []float32  `json:"norm_mean,omitempty"`
 	NormStd    []float32  `json:"norm_std,omitempty"`
 	ClassNames []string   `json:"class_names,omitempty"`
-	// Input is the int8 matrix the program reads: (patches, C·p·p).
+	// Input is the int8 (or int16) matrix the program reads: (patches, C·p·p).
 	InputShape []int `json:"input_shape"`
 }
 
@@ -49,6 +51,19 @@ type QuantInfo struct {
 	// absent), CalibPercentile the percentile method's percentile.
 	CalibMethod     string  `json:"calibration_method,omitempty"`
 	CalibPercentile float64 `json:"calibration_percentile,omitempty"`
+	// ActBits is the activation width, 8 or 16; absent (bundles written
+	// before W8A16) means 8.
+	ActBits int `json:"act_bits,omitempty"`
+	// ActBitsAuto is set when --act-bits auto chose ActBits.
+	ActBitsAuto *AutoChoice `json:"act_bits_auto,omitempty"`
+}
+
+// Bits is the activation width, 8 unless the manifest says 16.
+func (q QuantInfo) Bits() int {
+	if q.ActBits == 16 {
+		return 16
+	}
+	return 8
 }
 
 // Options describe one export.
@@ -61,6 +76,8 @@ type Options struct {
 	// Batch is CompileOptions.Batch: above 1, the weights stay resident
 	// across that many images.
 	Batch int
+	// Auto, when set, records --act-bits auto's choice in the manifest.
+	Auto *AutoChoice
 }
 
 // WriteBundle compiles qm and writes the bundle directory: the float model
@@ -96,7 +113,7 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 	info := ModelInfo{Config: cfg, Dataset: o.Meta.Dataset, NormMean: o.Meta.NormMean, NormStd: o.Meta.NormStd,
 		ClassNames: o.Meta.ClassNames, InputShape: []int{cfg.Patches(), cfg.Channels * cfg.Patch * cfg.Patch}}
 	quant := QuantInfo{InputScale: qm.Scales["input"], LogitScale: qm.Scales["logits"], Scales: qm.Scales,
-		CalibImages: o.CalibImages, CalibData: o.CalibData, CalibMethod: qm.Calib.Method}
+		CalibImages: o.CalibImages, CalibData: o.CalibData, CalibMethod: qm.Calib.Method, ActBits: qm.bits(), ActBitsAuto: o.Auto}
 	if qm.Calib.Method == CalibPercentile {
 		quant.CalibPercentile = qm.Calib.Percentile
 	}
@@ -131,17 +148,18 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 		files[hex] = bundle.HexWords(data, sizeOf(dtype))
 		man.Golden = append(man.Golden, bundle.Golden{Name: name, File: bin, Hex: hex, DType: dtype, Shape: shape, DRAMAddr: addr})
 	}
-	addGolden(GoldenInputName, "int8", info.InputShape, cp.Memory.InputAddr, i8bytes(input))
+	adt := qm.actDType()
+	addGolden(GoldenInputName, adt, info.InputShape, cp.Memory.InputAddr, actBytes(input, qm.bits()))
 	kept := 0
 	for _, s := range cp.Slots {
 		var data []byte
 		switch {
 		case s.Name == "embed":
-			data = i8bytes(tr.Embed)
+			data = actBytes(tr.Embed, qm.bits())
 		case strings.HasPrefix(s.Name, "block"):
 			var l int
 			fmt.Sscanf(s.Name, "block%d", &l)
-			data = i8bytes(tr.Blocks[l])
+			data = actBytes(tr.Blocks[l], qm.bits())
 		case strings.HasPrefix(s.Name, "kept"):
 			data = le32(tr.Kept[kept])
 			kept++
@@ -160,10 +178,29 @@ func WriteBundle(dir string, m *vit.Model, qm *QModel, golden []float32, o Optio
 }
 
 func sizeOf(dtype string) int {
-	if dtype == "int8" {
+	switch dtype {
+	case "int8":
 		return 1
+	case "int16":
+		return 2
 	}
 	return 4
+}
+
+// actBytes encodes activation values as int8 bytes or little-endian int16.
+func actBytes(xs []int16, bits int) []byte {
+	if bits != 16 {
+		out := make([]byte, len(xs))
+		for i, v := range xs {
+			out[i] = byte(int8(v))
+		}
+		return out
+	}
+	out := make([]byte, 2*len(xs))
+	for i, v := range xs {
+		binary.LittleEndian.PutUint16(out[2*i:], uint16(v))
+	}
+	return out
 }
 
 // LoadedBundle is a bundle read back, verified and ready to simulate.
@@ -173,7 +210,7 @@ type LoadedBundle struct {
 	Model    ModelInfo
 	Quant    QuantInfo
 	Program  *sim.Program
-	Golden   []int8     // the golden input
+	Golden   []int16    // the golden input (int8 or int16 values)
 	Expected *sim.Trace // the golden values
 	files    map[string][]byte
 }
@@ -203,6 +240,9 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 	if err := lb.Model.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
 	}
+	if lb.Quant.ActBits != 0 && lb.Quant.ActBits != 8 && lb.Quant.ActBits != 16 {
+		return nil, fmt.Errorf("bundle %s: quant act_bits %d: want 8 or 16", dir, lb.Quant.ActBits)
+	}
 	if !(lb.Quant.InputScale > 0) {
 		return nil, fmt.Errorf("bundle %s: input scale %g", dir, lb.Quant.InputScale)
 	}
@@ -225,7 +265,7 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 	}
 	p := &sim.Program{HW: h, Instrs: instrs, Weights: weights, DRAMBytes: man.Memory.DRAMBytes,
 		InputAddr: man.Memory.InputAddr, InputLen: man.Memory.InputBytes, Batch: man.Program.Batch,
-		Lockstep: man.Program.Lockstep}
+		Lockstep: man.Program.Lockstep, ActBytes: lb.Quant.Bits() / 8}
 	for _, l := range man.Program.Layers {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}
@@ -235,15 +275,22 @@ func OpenBundle(dir string, h hw.Config) (*LoadedBundle, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s: %w", dir, err)
 		}
+		adt := "int8"
+		if lb.Quant.Bits() == 16 {
+			adt = "int16"
+		}
 		if g.Name == GoldenInputName {
-			lb.Golden = bytesI8(data)
+			if g.DType != adt {
+				return nil, fmt.Errorf("bundle %s: golden input has dtype %s; %d-bit activations are %s", dir, g.DType, lb.Quant.Bits(), adt)
+			}
+			lb.Golden = sim.ActValues(adt, data)
 			continue
 		}
-		if g.DType != "int8" && g.DType != "int32" {
+		if g.DType != adt && g.DType != "int32" {
 			return nil, fmt.Errorf("bundle %s: golden %s has dtype %s", dir, g.Name, g.DType)
 		}
 		p.Slots = append(p.Slots, bundle.Slot{Name: g.Name, Addr: g.DRAMAddr, DType: g.DType, Shape: g.Shape})
-		lb.Expected.Add(g.Name, data)
+		lb.Expected.Add(g.Name, g.DType, data)
 	}
 	if lb.Golden == nil || len(p.Slots) == 0 {
 		return nil, fmt.Errorf("bundle %s has no golden input or outputs", dir)
@@ -257,19 +304,11 @@ func (lb *LoadedBundle) FloatModel() (*vit.Model, vit.Meta, error) {
 	return vit.LoadBytes(lb.Dir+"/"+FloatModelFile, lb.files[FloatModelFile], vit.LoadOptions{})
 }
 
-// QuantizeInput maps a normalised image to the program's int8 input with
-// the bundle's input scale.
-func (lb *LoadedBundle) QuantizeInput(img []float32) []int8 {
+// QuantizeInput maps a normalised image to the program's int8 (or int16)
+// input with the bundle's input scale.
+func (lb *LoadedBundle) QuantizeInput(img []float32) []int16 {
 	c := lb.Model.Config
-	return quantizeVec(patchesOf(img, c.Channels, c.Image, c.Patch), lb.Quant.InputScale)
-}
-
-func bytesI8(b []byte) []int8 {
-	out := make([]int8, len(b))
-	for i, v := range b {
-		out[i] = int8(v)
-	}
-	return out
+	return quantizeVec(patchesOf(img, c.Channels, c.Image, c.Patch), lb.Quant.InputScale, intmath.Top(lb.Quant.Bits()))
 }
 
 func strictJSON(raw json.RawMessage, v any) error {

@@ -120,3 +120,65 @@ func pruned3(c vit.Config) vit.Config {
 	c.TokenLayers = []int{0}
 	return c
 }
+
+// The default method follows the activation width, 16-bit scales put the
+// same clip on 32767, and an unsupported width is refused naming the option.
+func TestActBitsCalibration(t *testing.T) {
+	base := vit.Config{Image: 8, Channels: 1, Patch: 2, Dim: 32, Depth: 1, Heads: 2, MLPRatio: 2, Classes: 10, Attention: "softmax"}
+	m := testModel(t, base, false)
+	calib := randomImages(m.Config, 16, 1)
+	q8, err := QuantizeWith(m, calib, 16, CalibOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q16, err := QuantizeWith(m, calib, 16, CalibOptions{ActBits: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q8.Calib.Method != CalibPercentile || q8.ActBits != 8 || q16.Calib.Method != CalibMSE || q16.ActBits != 16 {
+		t.Fatalf("defaults: 8 bits %s/%d, 16 bits %s/%d", q8.Calib.Method, q8.ActBits, q16.Calib.Method, q16.ActBits)
+	}
+	a8, err := QuantizeWith(m, calib, 16, CalibOptions{Method: CalibAbsmax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a16, err := QuantizeWith(m, calib, 16, CalibOptions{Method: CalibAbsmax, ActBits: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"input", "x0", "blocks.0.q", "blocks.0.gelu", "norm"} {
+		if r := a8.Scales[name] / a16.Scales[name]; math.Abs(r-32767.0/127) > 1e-9*r {
+			t.Errorf("%s: absmax scales 8/16 bits in ratio %g, want 32767/127", name, r)
+		}
+	}
+	if _, err := QuantizeWith(m, calib, 16, CalibOptions{ActBits: 12}); err == nil || !strings.Contains(err.Error(), "activation bits 12") {
+		t.Fatalf("12-bit activations: %v", err)
+	}
+}
+
+// Agreement (run on every core) counts the images whose integer top-1 class
+// is the float model's, at either activation width, as a serial count does.
+func TestAgreementOnImages(t *testing.T) {
+	base := vit.Config{Image: 8, Channels: 1, Patch: 2, Dim: 32, Depth: 2, Heads: 2, MLPRatio: 2, Classes: 10, Attention: "softmax"}
+	m := testModel(t, base, false)
+	const n = 24
+	imgs := randomImages(m.Config, n, 5)
+	logits := vit.Predict(m, imgs, n, 8)
+	chw := base.Channels * base.Image * base.Image
+	for _, bits := range []int{8, 16} {
+		qm, err := QuantizeWith(m, imgs, n, CalibOptions{ActBits: bits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for i := 0; i < n; i++ {
+			tr := qm.Reference(qm.QuantizeInput(imgs[i*chw : (i+1)*chw]))
+			if sim.Argmax(tr.Logits) == vit.Argmax(logits[i*base.Classes:(i+1)*base.Classes]) {
+				want++
+			}
+		}
+		if got := qm.Agreement(imgs, logits, n); got != float64(want)/n || want == 0 {
+			t.Fatalf("%d bits: agreement %g, want %d of %d", bits, got, want, n)
+		}
+	}
+}

@@ -44,6 +44,9 @@ type Compiled struct {
 	// (sim.Program.Lockstep): the largest divisor of Batch whose copies of
 	// the activation map fit the activation buffer.
 	Lockstep int
+	// ActBytes is the size of an activation element: 1, or 2 for 16-bit
+	// activations.
+	ActBytes int
 }
 
 // CompileOptions are the compiler's choices beyond the hardware.
@@ -132,6 +135,8 @@ type actMap struct {
 
 type compiler struct {
 	hw     hw.Config
+	es     int    // bytes per activation element: 1, or 2 for 16-bit activations
+	act16  uint64 // the instructions' act field: 0 (i8) or 1 (i16)
 	qm     *QModel
 	out    Compiled
 	act    actMap
@@ -156,7 +161,10 @@ func CompileWith(qm *QModel, h hw.Config, o CompileOptions) (*Compiled, error) {
 	if o.Batch < 0 || o.Batch > 1<<20 {
 		return nil, fmt.Errorf("batch %d: want 0 to %d images", o.Batch, 1<<20)
 	}
-	c := &compiler{hw: h, qm: qm, half: h.WgtBufferBytes / 2, batch: max(o.Batch, 1)}
+	c := &compiler{hw: h, qm: qm, half: h.WgtBufferBytes / 2, batch: max(o.Batch, 1), es: qm.actBytes()}
+	if c.es == 2 {
+		c.act16 = 1
+	}
 	if err := c.plan(); err != nil {
 		return nil, err
 	}
@@ -164,6 +172,7 @@ func CompileWith(qm *QModel, h hw.Config, o CompileOptions) (*Compiled, error) {
 		return nil, err
 	}
 	c.out.DenseTiles = denseTiles(qm.Config, h.Block)
+	c.out.ActBytes = c.es
 	c.out.Batch = c.batch
 	c.out.Lockstep = 1
 	for g := c.batch; g > 1; g-- {
@@ -194,26 +203,27 @@ func (c *compiler) plan() error {
 		return off
 	}
 	m := &c.act
-	m.in, m.pos = alloc(np*cpp), alloc(np*d)
-	m.x = [2]int{alloc(n0 * d), alloc(n0 * d)}
-	m.mid, m.fused, m.h = alloc(n0*d), alloc(n0*d), alloc(n0*d)
+	e := c.es // activation buffers: int8 or int16 elements
+	m.in, m.pos = alloc(e*np*cpp), alloc(e*np*d)
+	m.x = [2]int{alloc(e * n0 * d), alloc(e * n0 * d)}
+	m.mid, m.fused, m.h = alloc(e*n0*d), alloc(e*n0*d), alloc(e*n0*d)
 	m.acc = alloc(4 * n0 * max(3*a, d, hidden, cfg.Classes))
-	m.qkv, m.attn = alloc(n0*3*a), alloc(n0*a)
-	m.kh, m.g32, m.g8 = alloc(n0*hd), alloc(4*hd*hd), alloc(hd*hd)
+	m.qkv, m.attn = alloc(e*n0*3*a), alloc(e*n0*a)
+	m.kh, m.g32, m.g8 = alloc(e*n0*hd), alloc(4*hd*hd), alloc(e*hd*hd)
 	m.sums, m.qg = alloc(4*2*hd), alloc(4*n0*hd)
 	m.s32, m.p16, m.o32 = alloc(4*n0*n0), alloc(2*n0*n0), alloc(4*n0*hd)
 	m.scores, m.index = alloc(4*n0), alloc(4*n0)
-	m.f32, m.gl, m.f8 = alloc(4*n0*hidden), alloc(n0*hidden), alloc(n0*d)
-	m.lnf, m.logits = alloc(d), alloc(4*cfg.Classes)
+	m.f32, m.gl, m.f8 = alloc(4*n0*hidden), alloc(e*n0*hidden), alloc(e*n0*d)
+	m.lnf, m.logits = alloc(e*d), alloc(4*cfg.Classes)
 	if c.resident() {
-		m.cls = alloc(d)
+		m.cls = alloc(e * d)
 	}
 	m.size = next
 	if next > c.hw.ActBufferBytes {
 		return fmt.Errorf("the model needs %d bytes of activation buffer; %s has %d", next, c.hw.Name, c.hw.ActBufferBytes)
 	}
 	// Every width an instruction carries in a 16-bit field.
-	for _, w := range []int{3 * a, n0, hidden, cpp, d, 4 * cfg.Classes, 4 * (n0 - 1)} {
+	for _, w := range []int{3 * a, n0, hidden, cpp, e * d, 4 * cfg.Classes, 4 * (n0 - 1)} {
 		if w > 1<<16-1 {
 			return fmt.Errorf("a width of %d does not fit the instructions' 16-bit fields", w)
 		}
@@ -294,8 +304,8 @@ func (c *compiler) emitAll() error {
 	// DRAM after the weights: the input, then the stored values.
 	in := alignUp(len(c.out.Weights), align)
 	np, cpp := cfg.Patches(), cfg.Channels*cfg.Patch*cfg.Patch
-	c.out.Memory.InputAddr, c.out.Memory.InputBytes = int64(in), int64(np*cpp)
-	next := alignUp(in+np*cpp, align)
+	c.out.Memory.InputAddr, c.out.Memory.InputBytes = int64(in), int64(c.es*np*cpp)
+	next := alignUp(in+c.es*np*cpp, align)
 	c.out.Memory.OutputAddr = int64(next)
 	for _, lc := range layers {
 		for i := range lc.slots {
@@ -310,7 +320,7 @@ func (c *compiler) emitAll() error {
 	c.emit(isa.OpSetr, 0, regTokens, uint64(cfg.Tokens()))
 	c.emit(isa.OpSetr, 0, regPatches, uint64(np))
 	c.load(spaceWgt, base[0], dram[0], len(layers[0].blob.data), 0)
-	c.load(spaceAct, c.act.in, in, np*cpp, 0)
+	c.load(spaceAct, c.act.in, in, c.es*np*cpp, 0)
 	for _, lc := range layers {
 		if lc.pre != nil {
 			lc.pre()
@@ -370,7 +380,7 @@ func (c *compiler) generate(lc *layerCode, base int) []isa.Instr {
 func (cp *Compiled) SimProgram(h hw.Config) *sim.Program {
 	p := &sim.Program{HW: h, Instrs: cp.Program, Weights: cp.Weights, DRAMBytes: cp.Memory.DRAMBytes,
 		InputAddr: cp.Memory.InputAddr, InputLen: cp.Memory.InputBytes, Slots: cp.Slots, Batch: cp.Batch,
-		Lockstep: cp.Lockstep}
+		Lockstep: cp.Lockstep, ActBytes: cp.ActBytes}
 	for _, l := range cp.Layers {
 		p.Layers = append(p.Layers, sim.LayerRange{Name: l.Name, First: l.First, Last: l.Last})
 	}

@@ -43,19 +43,33 @@ func (c *compiler) addLinear(bl *blob, l *QLinear) linearRef {
 func (c *compiler) gemm(base int, r linearRef, dst, src, srcStride int, rows uint64) {
 	args := []uint64{u(dst), u(src), u(srcStride), rows, u(r.l.In), u(r.l.Out), u(base + r.wgt), u(base + r.bias)}
 	if r.sparse {
-		c.emit(isa.OpSpgemm, 0, append(args, u(base+r.index))...)
+		c.emit(isa.OpSpgemm, 0, append(args, u(base+r.index), c.act16)...)
 		return
 	}
-	c.emit(isa.OpGemm, 0, args...)
+	c.emit(isa.OpGemm, 0, append(args, c.act16)...)
 }
 
-// requant emits the per-channel requantisation of a linear layer's output.
+// requant emits the per-channel requantisation of a linear layer's output
+// to an activation (wide false) or to int32.
 func (c *compiler) requant(dst, dstStride, src, srcStride int, rows uint64, cols, params int, wide bool) {
-	out := uint64(0)
+	out := uint64(intmath.OutI8)
 	if wide {
-		out = 1
+		out = intmath.OutI32
+	} else if c.es == 2 {
+		out = intmath.OutI16
 	}
 	c.emit(isa.OpRequant, 0, u(dst), u(dstStride), u(src), u(srcStride), rows, u(cols), u(params), out)
+}
+
+// actType is the matmul operand type of an activation, typeI8 or typeI16.
+func (c *compiler) actType() uint64 { return c.act16 }
+
+// mmShift is the shift of an activation × activation matmul.
+func (c *compiler) mmShift() uint64 {
+	if c.es == 2 {
+		return wideMatmulShift
+	}
+	return 0
 }
 
 func u(v int) uint64 { return uint64(v) }
@@ -76,9 +90,10 @@ func (c *compiler) embed() *layerCode {
 	proj := c.addLinear(bl, &qm.Patch)
 	// pos and token 0 are operands of vector instructions, which read the
 	// activation buffer: the program loads them there from DRAM up front.
-	bl.put("pos_embed", "int8", []int{np, d}, "row_major", []float64{qm.Scales["pos"]}, "rows 1.. of pos_embed; loaded to the activation buffer", i8bytes(qm.Pos))
-	bl.put("cls_token+pos_embed[0]", "int8", []int{d}, "row_major", []float64{qm.Scales["x0"]}, "token 0 of x0; loaded to the activation buffer", i8bytes(qm.Row0))
-	lc.slots = []bundle.Slot{{Name: "embed", DType: "int8", Shape: []int{cfg.Tokens(), d}}}
+	adt, e := qm.actDType(), c.es
+	bl.put("pos_embed", adt, []int{np, d}, "row_major", []float64{qm.Scales["pos"]}, "rows 1.. of pos_embed; loaded to the activation buffer", actBytes(qm.Pos, qm.bits()))
+	bl.put("cls_token+pos_embed[0]", adt, []int{d}, "row_major", []float64{qm.Scales["x0"]}, "token 0 of x0; loaded to the activation buffer", actBytes(qm.Row0, qm.bits()))
+	lc.slots = []bundle.Slot{{Name: "embed", DType: adt, Shape: []int{cfg.Tokens(), d}}}
 	a := &c.act
 	// With the weights resident across a batch, the cls row gets a place of
 	// its own beside pos_embed: both are loaded for the batch's first image
@@ -89,8 +104,8 @@ func (c *compiler) embed() *layerCode {
 		clsAt = a.cls
 	}
 	lc.pre = func() {
-		c.load(spaceAct, a.pos, c.dramOf("pos_embed"), np*d, 0)
-		c.load(spaceAct, clsAt, c.dramOf("cls_token+pos_embed[0]"), d, 0)
+		c.load(spaceAct, a.pos, c.dramOf("pos_embed"), e*np*d, 0)
+		c.load(spaceAct, clsAt, c.dramOf("cls_token+pos_embed[0]"), e*d, 0)
 	}
 	lc.gen = func(base int, slots []bundle.Slot) {
 		c.gemm(base, proj, a.acc, a.in, cfg.Channels*cfg.Patch*cfg.Patch, reg(regPatches))
@@ -98,18 +113,18 @@ func (c *compiler) embed() *layerCode {
 			c.add(a.x[0], a.cls, a.cls, imm(1), d, intmath.Pair{A: 1}, 0)
 		}
 		c.requant(a.f8, d, a.acc, d, reg(regPatches), d, base+proj.req, false)
-		c.add(a.x[0]+d, a.f8, a.pos, reg(regPatches), d, qm.AddEmb, 0)
-		c.store(a.x[0], slots[0], reg(regTokens), d)
+		c.add(a.x[0]+e*d, a.f8, a.pos, reg(regPatches), d, qm.AddEmb, 0)
+		c.store(a.x[0], slots[0], reg(regTokens), e*d)
 	}
 	return lc
 }
 
 func (c *compiler) add(dst, x, y int, rows uint64, cols int, p intmath.Pair, flags isa.Flags) {
-	c.emit(isa.OpAdd, flags, u(dst), u(x), u(y), rows, u(cols), uint64(uint32(p.A)), uint64(uint32(p.B)), u(int(p.Shift)))
+	c.emit(isa.OpAdd, flags, u(dst), u(x), u(y), rows, u(cols), uint64(uint32(p.A)), uint64(uint32(p.B)), u(int(p.Shift)), c.act16)
 }
 
 func (c *compiler) layerNorm(dst, src int, rows uint64, cols, params int) {
-	c.emit(isa.OpLayerNorm, 0, u(dst), u(src), rows, u(cols), u(params))
+	c.emit(isa.OpLayerNorm, 0, u(dst), u(src), rows, u(cols), u(params), c.act16)
 }
 
 // store writes rows × rowBytes from the activation buffer to a slot; it
@@ -126,14 +141,6 @@ func (c *compiler) dramOf(name string) int {
 		}
 	}
 	panic("export: no tensor " + name)
-}
-
-func i8bytes(xs []int8) []byte {
-	out := make([]byte, len(xs))
-	for i, v := range xs {
-		out[i] = byte(v)
-	}
-	return out
 }
 
 // block is one transformer block.
@@ -169,42 +176,44 @@ func (c *compiler) block(l int) *layerCode {
 		stage = c.pstage
 		c.pstage++
 	}
-	lc.slots = append(lc.slots, bundle.Slot{Name: fmt.Sprintf("block%d", l), DType: "int8", Shape: []int{nOut, d}})
+	lc.slots = append(lc.slots, bundle.Slot{Name: fmt.Sprintf("block%d", l), DType: qm.actDType(), Shape: []int{nOut, d}})
 	lc.gen = func(base int, slots []bundle.Slot) {
 		a := &c.act
 		nr := c.tokensReg(l)
 		rows := reg(nr)
 		x, xNext := a.x[l%2], a.x[(l+1)%2]
+		e, at, sh := c.es, c.actType(), c.mmShift()
 		c.layerNorm(a.h, x, rows, d, base+norm1)
 		c.gemm(base, qkv, a.acc, a.h, d, rows)
 		c.requant(a.qkv, 3*aw, a.acc, 3*aw, rows, 3*aw, base+qkv.req, false)
 		for h := 0; h < b.Heads; h++ {
-			q, k, v := a.qkv+h*hd, a.qkv+aw+h*hd, a.qkv+2*aw+h*hd
-			out := a.attn + h*hd
+			q, k, v := a.qkv+e*h*hd, a.qkv+e*(aw+h*hd), a.qkv+e*(2*aw+h*hd)
+			out := a.attn + e*h*hd
 			acc := uint64(0)
 			if h > 0 {
 				acc = 1
 			}
 			if cfg.Attention == "taylor" {
-				c.emit(isa.OpCenter, 0, u(a.kh), u(hd), u(k), u(3*aw), rows, u(hd), uint64(uint32(b.Center.M)), u(int(b.Center.Shift)))
-				c.emit(isa.OpMatmul, 0, u(a.g32), u(hd), u(a.kh), u(hd), u(v), u(3*aw), imm(hd), rows, imm(hd), layoutTN, typeI8)
+				c.emit(isa.OpCenter, 0, u(a.kh), u(hd), u(k), u(3*aw), rows, u(hd), uint64(uint32(b.Center.M)), u(int(b.Center.Shift)), c.act16)
+				c.emit(isa.OpMatmul, 0, u(a.g32), u(hd), u(a.kh), u(hd), u(v), u(3*aw), imm(hd), rows, imm(hd), layoutTN, at, at, sh)
 				c.requant(a.g8, hd, a.g32, hd, imm(hd), hd, base+greq, false)
-				c.emit(isa.OpColsum, 0, u(a.sums), u(v), u(3*aw), rows, u(hd))
-				c.emit(isa.OpColsum, 0, u(a.sums+4*hd), u(a.kh), u(hd), rows, u(hd))
-				c.emit(isa.OpMatmul, 0, u(a.qg), u(hd), u(q), u(3*aw), u(a.g8), u(hd), rows, imm(hd), imm(hd), layoutNN, typeI8)
-				c.emit(isa.OpDivrow, 0, u(out), u(aw), u(a.qg), u(q), u(3*aw), u(a.sums), rows, u(hd), u(base+taylor))
+				c.emit(isa.OpColsum, 0, u(a.sums), u(v), u(3*aw), rows, u(hd), c.act16)
+				c.emit(isa.OpColsum, 0, u(a.sums+4*hd), u(a.kh), u(hd), rows, u(hd), c.act16)
+				c.emit(isa.OpMatmul, 0, u(a.qg), u(hd), u(q), u(3*aw), u(a.g8), u(hd), rows, imm(hd), imm(hd), layoutNN, at, at, sh)
+				c.emit(isa.OpDivrow, 0, u(out), u(aw), u(a.qg), u(q), u(3*aw), u(a.sums), rows, u(hd), u(base+taylor), c.act16)
 				if b.Prune {
-					c.emit(isa.OpClsscore, 0, u(a.scores), modeTaylor, u(q), u(a.kh), u(hd), u(a.sums), rows, u(hd), u(base+qk), acc)
+					c.emit(isa.OpClsscore, 0, u(a.scores), modeTaylor, u(q), u(a.kh), u(hd), u(a.sums), rows, u(hd), u(base+qk), acc, c.act16)
 				}
 				continue
 			}
 			n0 := cfg.Tokens()
-			c.emit(isa.OpMatmul, 0, u(a.s32), u(n0), u(q), u(3*aw), u(k), u(3*aw), rows, imm(hd), rows, layoutNT, typeI8)
+			c.emit(isa.OpMatmul, 0, u(a.s32), u(n0), u(q), u(3*aw), u(k), u(3*aw), rows, imm(hd), rows, layoutNT, at, at, sh)
 			c.emit(isa.OpSoftmax, 0, u(a.p16), u(n0), u(a.s32), u(n0), rows, rows, u(base+softmax), typeI16)
 			if b.Prune {
-				c.emit(isa.OpClsscore, 0, u(a.scores), modeSoftmax, u(a.s32), 0, 0, 0, rows, 0, u(base+softmax), acc)
+				c.emit(isa.OpClsscore, 0, u(a.scores), modeSoftmax, u(a.s32), 0, 0, 0, rows, 0, u(base+softmax), acc, 0)
 			}
-			c.emit(isa.OpMatmul, 0, u(a.o32), u(hd), u(a.p16), u(n0), u(v), u(3*aw), rows, rows, imm(hd), layoutNN, typeI16)
+			// Σp ≈ 32767, so P·V stays inside int32 unshifted even for an int16 V.
+			c.emit(isa.OpMatmul, 0, u(a.o32), u(hd), u(a.p16), u(n0), u(v), u(3*aw), rows, rows, imm(hd), layoutNN, typeI16, at, 0)
 			c.requant(out, aw, a.o32, hd, rows, hd, base+pv, false)
 		}
 		c.gemm(base, proj, a.acc, a.attn, aw, rows)
@@ -215,19 +224,19 @@ func (c *compiler) block(l int) *layerCode {
 			out := regPruned + stage
 			// top-k rewrites the index list the previous stage's STORE reads.
 			c.emit(isa.OpTopk, isa.WaitStore, u(a.index), u(a.scores), rows, u(out), regKept, u(b.KeepNum), u(b.KeepDen))
-			c.emit(isa.OpFuse, 0, u(a.fused), u(a.mid), u(a.index), u(a.scores), rows, reg(regKept), u(d), uint64(b.Heads)*intmath.ScoreOne)
+			c.emit(isa.OpFuse, 0, u(a.fused), u(a.mid), u(a.index), u(a.scores), rows, reg(regKept), u(d), uint64(b.Heads)*intmath.ScoreOne, c.act16)
 			c.emit(isa.OpStore, isa.WaitCompute, u(a.index), uint64(slots[0].Addr), imm(1), u(4*(nIn-1)), u(4*(nIn-1)))
 			cur, rows = a.fused, reg(out)
 		}
 		c.layerNorm(a.h, cur, rows, d, base+norm2)
 		c.gemm(base, fc1, a.acc, a.h, d, rows)
 		c.requant(a.f32, b.Hidden, a.acc, b.Hidden, rows, b.Hidden, base+fc1.req, true)
-		c.emit(isa.OpGelu, 0, u(a.gl), u(a.f32), rows, u(b.Hidden), u(base+gelu))
+		c.emit(isa.OpGelu, 0, u(a.gl), u(a.f32), rows, u(b.Hidden), u(base+gelu), c.act16)
 		c.gemm(base, fc2, a.acc, a.gl, b.Hidden, rows)
 		c.requant(a.f8, d, a.acc, d, rows, d, base+fc2.req, false)
 		// xNext was last read by the STORE of two blocks back.
 		c.add(xNext, cur, a.f8, rows, d, b.AddMLP, isa.WaitStore)
-		c.store(xNext, slots[len(slots)-1], rows, d)
+		c.store(xNext, slots[len(slots)-1], rows, e*d)
 	}
 	return lc
 }

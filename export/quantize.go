@@ -49,19 +49,44 @@ type QModel struct {
 	Config  vit.Config
 	Scales  map[string]float64 // activation scale by tensor name (docs/bundle.md)
 	Patch   QLinear            // patch_embed.proj as (D, C·p·p)
-	Pos     []int8             // (P, D) pos_embed rows 1.. at the "pos" scale
-	Row0    []int8             // (D) cls_token + pos_embed[0] at the "x0" scale
+	Pos     []int16            // (P, D) pos_embed rows 1.. at the "pos" scale
+	Row0    []int16            // (D) cls_token + pos_embed[0] at the "x0" scale
 	AddEmb  intmath.Pair       // embed + pos
 	Blocks  []QBlock
 	Norm    intmath.LayerNormParams
 	Head    QLinear // requantised to int32 logits at the "logits" scale
 	Classes int
 	Calib   CalibOptions // how the activation scales were chosen
+	// ActBits is the activation width, 8 or 16 (W8A16): every activation
+	// tensor, the input included, is int8 or int16; weights stay int8 per
+	// channel and accumulators int32.
+	ActBits int
+}
+
+// actBytes is the size of one activation element.
+func (qm *QModel) actBytes() int { return qm.bits() / 8 }
+
+func (qm *QModel) bits() int {
+	if qm.ActBits == 16 {
+		return 16
+	}
+	return 8
+}
+
+func (qm *QModel) actDType() string {
+	if qm.bits() == 16 {
+		return "int16"
+	}
+	return "int8"
 }
 
 // fc1Bits is the precision of the int32 GELU input: its calibrated range
-// maps to ±2^15.
-const fc1Bits = 15
+// maps to ±2^15; with 16-bit activations to ±2^23, so that the GELU output
+// keeps its 16 bits.
+const (
+	fc1Bits   = 15
+	fc1Bits16 = 23
+)
 
 // logitBits maps the calibrated logit range to ±2^20 in the int32 logits.
 const logitBits = 20
@@ -90,10 +115,11 @@ func QuantizeWith(m *vit.Model, calib []float32, n int, o CalibOptions) (*QModel
 	for i := 0; i < n; i++ {
 		f.forward(calib[i*chw : (i+1)*chw])
 	}
-	q := &quantizer{f: f, scales: map[string]float64{}, calib: o}
+	q := &quantizer{f: f, scales: map[string]float64{}, calib: o, top: intmath.Top(o.ActBits)}
 	qm, err := q.model(m)
 	if qm != nil {
 		qm.Calib = o
+		qm.ActBits = o.ActBits
 	}
 	return qm, err
 }
@@ -102,13 +128,19 @@ type quantizer struct {
 	f      *floatModel
 	scales map[string]float64
 	calib  CalibOptions
+	top    float64 // the activations' largest code: 127 or 32767
 	err    error
 }
 
-// scale is the int8 scale of a calibrated tensor: absmax/127.
-func (q *quantizer) scale(name string) float64 { return q.scaleBits(name, 127) }
+// scale is the scale of a calibrated activation tensor: clip/127, or
+// clip/32767 with 16-bit activations.
+func (q *quantizer) scale(name string) float64 { return q.scaleTop(name, q.top, true) }
 
-func (q *quantizer) scaleBits(name string, top float64) float64 {
+// scaleBits is the scale of a wide (int32) tensor whose calibrated range
+// maps to ±top.
+func (q *quantizer) scaleBits(name string, top float64) float64 { return q.scaleTop(name, top, false) }
+
+func (q *quantizer) scaleTop(name string, top float64, clips bool) float64 {
 	if s, ok := q.scales[name]; ok {
 		return s
 	}
@@ -119,9 +151,10 @@ func (q *quantizer) scaleBits(name string, top float64) float64 {
 	if !(m > 0) || math.IsInf(m, 0) {
 		m = 1 // an all-zero tensor: any scale represents it
 	}
-	// The int8 tensors clip where the method says; the wide ones (fc1 at
-	// 2^15, logits at 2^20) have resolution to spare and keep their range.
-	if h := q.f.hists[name]; h != nil && top == 127 {
+	// The activation tensors (int8 or int16) clip where the method says;
+	// the wide ones (fc1 at 2^15 or 2^23, logits at 2^20) have resolution to
+	// spare and keep their range.
+	if h := q.f.hists[name]; h != nil && clips {
 		var clip float64
 		switch q.calib.Method {
 		case CalibPercentile:
@@ -157,7 +190,7 @@ func (q *quantizer) pair(ra, rb float64) intmath.Pair {
 }
 
 func (q *quantizer) layerNorm(name string, sIn, sOut float64) intmath.LayerNormParams {
-	p, err := intmath.NewLayerNorm(q.f.w(name+".weight"), q.f.w(name+".bias"), q.f.cfg.Eps(), sIn, sOut)
+	p, err := intmath.NewLayerNormBits(q.f.w(name+".weight"), q.f.w(name+".bias"), q.f.cfg.Eps(), sIn, sOut, q.calib.ActBits)
 	q.fail(err)
 	return p
 }
@@ -202,12 +235,12 @@ func (q *quantizer) model(m *vit.Model) (*QModel, error) {
 	// The conv weight [D, C, p, p] is the (D, C·p·p) matrix of patch rows.
 	qm.Patch = q.linear("patch_embed.proj", d, cpp, sIn, func(int) float64 { return sEmb })
 	pos, cls := q.f.w("pos_embed"), q.f.w("cls_token")
-	qm.Pos = quantizeVec(pos[d:], sPos)
+	qm.Pos = quantizeVec(pos[d:], sPos, q.top)
 	row0 := make([]float32, d)
 	for i := range row0 {
 		row0[i] = cls[i] + pos[i]
 	}
-	qm.Row0 = quantizeVec(row0, sX)
+	qm.Row0 = quantizeVec(row0, sX, q.top)
 	qm.AddEmb = q.pair(sEmb/sX, sPos/sX)
 	for l := 0; l < c.Depth; l++ {
 		qm.Blocks = append(qm.Blocks, q.block(c, l, sX))
@@ -237,12 +270,20 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 	if c.Attention == "taylor" {
 		sKh, sG := q.scale(pre+".khat"), q.scale(pre+".g")
 		b.Center = q.mult(sK / sKh)
-		b.GReq = q.mult(sKh * sV / sG)
-		t, err := intmath.NewTaylor(s, sQ, sKh, sV, sG, sAttn)
+		b.GReq = q.mult(sKh * sV * q.qkScale() / sG)
+		// With 16-bit activations q·G comes out of its matmul shifted right
+		// by wideMatmulShift and the q·k̄, q·k̂ dot products by
+		// TaylorDotShift: the multipliers take the factors back.
+		sKd, sGd := sKh, sG
+		if q.calib.ActBits == 16 {
+			sKd *= 1 << intmath.TaylorDotShift
+			sGd *= 1 << wideMatmulShift
+		}
+		t, err := intmath.NewTaylor(s, sQ, sKd, sV, sGd, sAttn)
 		q.fail(err)
 		b.Taylor = t
 	} else {
-		sm, err := intmath.NewSoftmax(s * sQ * sK)
+		sm, err := intmath.NewSoftmax(s * sQ * sK * q.qkScale())
 		q.fail(err)
 		b.Softmax = sm
 		b.PVReq = q.mult(sV / intmath.ProbOne16 / sAttn)
@@ -263,7 +304,7 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 	}
 	sN2 := q.scale(pre + ".norm2")
 	b.Norm2 = q.layerNorm(pre+".norm2", sMid, sN2)
-	sFC1 := q.scaleBits(pre+".fc1", 1<<fc1Bits)
+	sFC1 := q.scaleBits(pre+".fc1", float64(int(1)<<q.fc1Bits()))
 	b.FC1 = q.linear(pre+".mlp.fc1", b.Hidden, d, sN2, func(int) float64 { return sFC1 })
 	sGELU := q.scale(pre + ".gelu")
 	g, err := intmath.NewGELUTable(sFC1, sGELU)
@@ -275,17 +316,39 @@ func (q *quantizer) block(c vit.Config, l int, sX float64) QBlock {
 	return b
 }
 
-func quantizeVec(xs []float32, s float64) []int8 {
-	out := make([]int8, len(xs))
+// wideMatmulShift is the right shift of the int16 × int16 matmuls (q·kᵀ,
+// k̂ᵀ·V, q·G): their products reach 2^30, so the sums are shifted back into
+// int32; the consumers' multipliers carry the 2^8.
+const wideMatmulShift = 8
+
+// qkScale is the factor an activation × activation matmul's shift puts on
+// its int32 result's scale: 2^8 with 16-bit activations, else 1.
+func (q *quantizer) qkScale() float64 {
+	if q.calib.ActBits == 16 {
+		return 1 << wideMatmulShift
+	}
+	return 1
+}
+
+func (q *quantizer) fc1Bits() int {
+	if q.calib.ActBits == 16 {
+		return fc1Bits16
+	}
+	return fc1Bits
+}
+
+// quantizeVec rounds xs at scale s into ±top (127 or 32767).
+func quantizeVec(xs []float32, s, top float64) []int16 {
+	out := make([]int16, len(xs))
 	for i, v := range xs {
-		out[i] = intmath.Sat8(int64(math.Round(float64(v) / s)))
+		out[i] = int16(min(max(math.Round(float64(v)/s), -top-1), top))
 	}
 	return out
 }
 
-// QuantizeInput maps one normalised image to the int8 patch matrix
-// (P, C·p·p) the accelerator reads: the host's only arithmetic.
-func (qm *QModel) QuantizeInput(img []float32) []int8 {
+// QuantizeInput maps one normalised image to the patch matrix (P, C·p·p)
+// the accelerator reads, int8 or int16 values: the host's only arithmetic.
+func (qm *QModel) QuantizeInput(img []float32) []int16 {
 	c := qm.Config
-	return quantizeVec(patchesOf(img, c.Channels, c.Image, c.Patch), qm.Scales["input"])
+	return quantizeVec(patchesOf(img, c.Channels, c.Image, c.Patch), qm.Scales["input"], intmath.Top(qm.bits()))
 }

@@ -1,8 +1,6 @@
 package export
 
 import (
-	"slices"
-
 	"vitc/export/intmath"
 	"vitc/export/sim"
 )
@@ -10,13 +8,14 @@ import (
 // Reference runs the integer model on one quantized input (P, C·p·p) layer
 // by layer, straight from the QModel: no tiling, no instruction stream, no
 // buffers. It is the specification the simulator must match bit for bit.
-func (qm *QModel) Reference(input []int8) *sim.Trace { return qm.reference(input, nil) }
+// The input's values are int8 or int16 as the model's ActBits says.
+func (qm *QModel) Reference(input []int16) *sim.Trace { return qm.reference(input, nil) }
 
 // intTap receives a quantized tensor by its activation-scale name, in the
 // order and layout the float model's tap gives it.
 type intTap func(name string, q []int32)
 
-func (t intTap) i8(name string, xs []int8) {
+func tapAct[T intmath.Act](t intTap, name string, xs []T) {
 	if t != nil {
 		t(name, widen(xs))
 	}
@@ -28,7 +27,7 @@ func (t intTap) i32(name string, xs []int32) {
 	}
 }
 
-func widen(xs []int8) []int32 {
+func widen[T intmath.Act](xs []T) []int32 {
 	out := make([]int32, len(xs))
 	for i, v := range xs {
 		out[i] = int32(v)
@@ -36,43 +35,77 @@ func widen(xs []int8) []int32 {
 	return out
 }
 
-func (qm *QModel) reference(input []int8, tap intTap) *sim.Trace {
+func to16[T intmath.Act](xs []T) []int16 {
+	out := make([]int16, len(xs))
+	for i, v := range xs {
+		out[i] = int16(v)
+	}
+	return out
+}
+
+func fromI16[T intmath.Act](xs []int16) []T {
+	out := make([]T, len(xs))
+	for i, v := range xs {
+		out[i] = T(v)
+	}
+	return out
+}
+
+func (qm *QModel) reference(input []int16, tap intTap) *sim.Trace {
+	if qm.bits() == 16 {
+		return refRun[int16](qm, input, tap)
+	}
+	return refRun[int8](qm, input, tap)
+}
+
+// refRun is the reference over the activation type T.
+func refRun[T intmath.Act](qm *QModel, in16 []int16, tap intTap) *sim.Trace {
+	input := fromI16[T](in16)
 	c := qm.Config
 	d, np := c.Dim, c.Patches()
 	tr := &sim.Trace{}
-	tap.i8("input", input)
-	emb := narrow(qm.Patch.apply(input, np, false)) // (P, D) int8
-	tap.i8("embed", emb)
-	tap.i8("pos", qm.Pos)
+	tapAct(tap, "input", input)
+	emb := narrow[T](applyLinear(&qm.Patch, input, np, outOf[T]())) // (P, D)
+	tapAct(tap, "embed", emb)
+	pos := fromI16[T](qm.Pos)
+	tapAct(tap, "pos", pos)
 	n := np + 1
-	x := make([]int8, n*d) // (N, D)
-	copy(x, qm.Row0)
+	x := make([]T, n*d) // (N, D)
+	copy(x, fromI16[T](qm.Row0))
 	for i := range emb {
-		x[d+i] = qm.AddEmb.Apply(int64(emb[i]), int64(qm.Pos[i]))
+		x[d+i] = intmath.AddAct[T](qm.AddEmb, int64(emb[i]), int64(pos[i]))
 	}
-	tap.i8("x0", x)
-	tr.Embed = slices.Clone(x)
+	tapAct(tap, "x0", x)
+	tr.Embed = to16(x)
 	for l := range qm.Blocks {
 		var kept []int32
-		x, n, kept = qm.block(l, x, n, tap)
+		x, n, kept = refBlock(qm, l, x, n, tap)
 		if kept != nil {
 			tr.Kept = append(tr.Kept, kept)
 		}
-		tap.i8(blockOut(l), x)
-		tr.Blocks = append(tr.Blocks, slices.Clone(x))
+		tapAct(tap, blockOut(l), x)
+		tr.Blocks = append(tr.Blocks, to16(x))
 	}
-	h := make([]int8, d)
-	qm.Norm.Row(h, x[:d])
-	tap.i8("norm", h)
-	tr.Logits = qm.Head.apply(h, 1, true)
+	h := make([]T, d)
+	intmath.LayerNormRow(qm.Norm, h, x[:d])
+	tapAct(tap, "norm", h)
+	tr.Logits = applyLinear(&qm.Head, h, 1, intmath.OutI32)
 	tap.i32("logits", tr.Logits)
 	return tr
 }
 
-// apply is the quantized linear layer on rows × In int8 inputs, the
-// accumulators requantised per channel to int8 (or int32 when wide).
-func (l *QLinear) apply(x []int8, rows int, wide bool) []int32 {
-	out := make([]int32, rows*l.Out)
+// outOf is the requant output type that writes T.
+func outOf[T intmath.Act]() int {
+	if intmath.Wide[T]() {
+		return intmath.OutI16
+	}
+	return intmath.OutI8
+}
+
+// applyLinear is the quantized linear layer on rows × In inputs, the
+// accumulators (wrapping int32) requantised per channel to out.
+func applyLinear[T intmath.Act](l *QLinear, x []T, rows int, out int) []int32 {
+	res := make([]int32, rows*l.Out)
 	for r := 0; r < rows; r++ {
 		xr := x[r*l.In : (r+1)*l.In]
 		for o := 0; o < l.Out; o++ {
@@ -80,72 +113,73 @@ func (l *QLinear) apply(x []int8, rows int, wide bool) []int32 {
 			for i, w := range l.W[o*l.In : (o+1)*l.In] {
 				acc += int64(w) * int64(xr[i])
 			}
-			out[r*l.Out+o] = intmath.Requant(l.Req[o], int32(acc), wide)
+			res[r*l.Out+o] = intmath.RequantTo(l.Req[o], int32(acc), out)
 		}
 	}
-	return out
+	return res
 }
 
-func narrow(xs []int32) []int8 {
-	out := make([]int8, len(xs))
+func narrow[T intmath.Act](xs []int32) []T {
+	out := make([]T, len(xs))
 	for i, v := range xs {
-		out[i] = int8(v)
+		out[i] = T(v)
 	}
 	return out
 }
 
 // block runs block l on x (n, D); it returns the output, its token count
 // and, when the block prunes tokens, the index list.
-func (qm *QModel) block(l int, x []int8, n int, tap intTap) ([]int8, int, []int32) {
+func refBlock[T intmath.Act](qm *QModel, l int, x []T, n int, tap intTap) ([]T, int, []int32) {
 	b := &qm.Blocks[l]
 	c := qm.Config
 	pre := blockName(l)
 	d, hd := c.Dim, c.HeadDim()
 	a := b.Heads * hd
-	h := make([]int8, n*d)
+	ot := outOf[T]()
+	h := make([]T, n*d)
 	for r := 0; r < n; r++ {
-		b.Norm1.Row(h[r*d:(r+1)*d], x[r*d:(r+1)*d])
+		intmath.LayerNormRow(b.Norm1, h[r*d:(r+1)*d], x[r*d:(r+1)*d])
 	}
-	tap.i8(pre+".norm1", h)
-	qkv := narrow(b.QKV.apply(h, n, false)) // (N, 3A)
+	tapAct(tap, pre+".norm1", h)
+	qkv := narrow[T](applyLinear(&b.QKV, h, n, ot)) // (N, 3A)
 	if tap != nil {
 		for which, name := range []string{".q", ".k", ".v"} {
-			part := make([]int8, n*a) // (N, A)
+			part := make([]T, n*a) // (N, A)
 			for t := 0; t < n; t++ {
 				copy(part[t*a:(t+1)*a], qkv[t*3*a+which*a:])
 			}
-			tap.i8(pre+name, part)
+			tapAct(tap, pre+name, part)
 		}
 	}
-	part := func(which, head int) []int8 { // (N, hd) of q, k or v
-		out := make([]int8, n*hd)
+	part := func(which, head int) []T { // (N, hd) of q, k or v
+		out := make([]T, n*hd)
 		for t := 0; t < n; t++ {
 			copy(out[t*hd:(t+1)*hd], qkv[t*3*a+which*a+head*hd:])
 		}
 		return out
 	}
-	attn := make([]int8, n*a)  // (N, A)
+	attn := make([]T, n*a)     // (N, A)
 	scores := make([]int64, n) // cls scores summed over heads, 16 fraction bits
 	for hh := 0; hh < b.Heads; hh++ {
 		q, k, v := part(0, hh), part(1, hh), part(2, hh)
-		var o []int8 // (N, hd)
+		var o []T // (N, hd)
 		if c.Attention == "taylor" {
-			o = b.taylorHead(q, k, v, n, hd, scores, pre, tap)
+			o = taylorHead(b, q, k, v, n, hd, scores, pre, tap)
 		} else {
-			o = b.softmaxHead(q, k, v, n, hd, scores)
+			o = softmaxHead(b, q, k, v, n, hd, scores)
 		}
 		for t := 0; t < n; t++ {
 			copy(attn[t*a+hh*hd:], o[t*hd:(t+1)*hd])
 		}
 	}
-	tap.i8(pre+".attn", attn)
-	proj := narrow(b.Proj.apply(attn, n, false))
-	tap.i8(pre+".proj", proj)
-	mid := make([]int8, n*d)
+	tapAct(tap, pre+".attn", attn)
+	proj := narrow[T](applyLinear(&b.Proj, attn, n, ot))
+	tapAct(tap, pre+".proj", proj)
+	mid := make([]T, n*d)
 	for i := range mid {
-		mid[i] = b.AddAttn.Apply(int64(x[i]), int64(proj[i]))
+		mid[i] = intmath.AddAct[T](b.AddAttn, int64(x[i]), int64(proj[i]))
 	}
-	tap.i8(pre+".mid", mid)
+	tapAct(tap, pre+".mid", mid)
 	var kept []int32
 	if b.Prune {
 		k := intmath.KeepCount(n, b.KeepNum, b.KeepDen)
@@ -159,36 +193,36 @@ func (qm *QModel) block(l int, x []int8, n int, tap intTap) ([]int8, int, []int3
 			n = k + 2
 		}
 	}
-	h = make([]int8, n*d)
+	h = make([]T, n*d)
 	for r := 0; r < n; r++ {
-		b.Norm2.Row(h[r*d:(r+1)*d], mid[r*d:(r+1)*d])
+		intmath.LayerNormRow(b.Norm2, h[r*d:(r+1)*d], mid[r*d:(r+1)*d])
 	}
-	tap.i8(pre+".norm2", h)
-	f1 := b.FC1.apply(h, n, true) // (N, hidden) int32
+	tapAct(tap, pre+".norm2", h)
+	f1 := applyLinear(&b.FC1, h, n, intmath.OutI32) // (N, hidden) int32
 	tap.i32(pre+".fc1", f1)
-	g := make([]int8, len(f1))
+	g := make([]T, len(f1))
 	for i, v := range f1 {
-		g[i] = b.GELU.Apply(v)
+		g[i] = intmath.GELUApply[T](b.GELU, v)
 	}
-	tap.i8(pre+".gelu", g)
-	f2 := narrow(b.FC2.apply(g, n, false))
-	tap.i8(pre+".fc2", f2)
-	out := make([]int8, n*d)
+	tapAct(tap, pre+".gelu", g)
+	f2 := narrow[T](applyLinear(&b.FC2, g, n, ot))
+	tapAct(tap, pre+".fc2", f2)
+	out := make([]T, n*d)
 	for i := range out {
-		out[i] = b.AddMLP.Apply(int64(mid[i]), int64(f2[i]))
+		out[i] = intmath.AddAct[T](b.AddMLP, int64(mid[i]), int64(f2[i]))
 	}
 	return out, n, kept
 }
 
 // fuseTokens keeps cls, the k kept tokens and one fused token.
-func fuseTokens(x []int8, idx []int, k int, scores []int64, d int, divisor int64) []int8 {
-	y := make([]int8, (k+2)*d)
+func fuseTokens[T intmath.Act](x []T, idx []int, k int, scores []int64, d int, divisor int64) []T {
+	y := make([]T, (k+2)*d)
 	copy(y, x[:d])
 	for i, j := range idx[:k] {
 		copy(y[(i+1)*d:(i+2)*d], x[j*d:(j+1)*d])
 	}
 	dropped := idx[k:]
-	col, ws := make([]int8, len(dropped)), make([]int64, len(dropped))
+	col, ws := make([]T, len(dropped)), make([]int64, len(dropped))
 	for i, j := range dropped {
 		ws[i] = scores[j]
 	}
@@ -202,8 +236,9 @@ func fuseTokens(x []int8, idx []int, k int, scores []int64, d int, divisor int64
 }
 
 // matmul is C (m, p) = A (m, k) · B (k, p) over integers, A and B
-// row-major: A is int8, or int16 for the softmax probabilities.
-func matmul[A int8 | int16](a []A, b []int8, m, k, p int) []int32 {
+// row-major, each int8 or int16, the sum shifted right by shift (rounded)
+// and wrapped to int32.
+func matmul[A, B intmath.Act](a []A, b []B, m, k, p int, shift uint) []int32 {
 	out := make([]int32, m*p)
 	for i := 0; i < m; i++ {
 		for j := 0; j < p; j++ {
@@ -211,14 +246,14 @@ func matmul[A int8 | int16](a []A, b []int8, m, k, p int) []int32 {
 			for l := 0; l < k; l++ {
 				s += int64(a[i*k+l]) * int64(b[l*p+j])
 			}
-			out[i*p+j] = int32(s)
+			out[i*p+j] = intmath.MatmulShift(s, shift)
 		}
 	}
 	return out
 }
 
-func transpose(x []int8, rows, cols int) []int8 {
-	out := make([]int8, len(x))
+func transpose[T intmath.Act](x []T, rows, cols int) []T {
+	out := make([]T, len(x))
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
 			out[c*rows+r] = x[r*cols+c]
@@ -227,7 +262,7 @@ func transpose(x []int8, rows, cols int) []int8 {
 	return out
 }
 
-func colSums(x []int8, rows, cols int) []int32 {
+func colSums[T intmath.Act](x []T, rows, cols int) []int32 {
 	out := make([]int32, cols)
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
@@ -239,30 +274,31 @@ func colSums(x []int8, rows, cols int) []int32 {
 
 // taylorHead is one head of integer Taylor attention; it adds the head's
 // cls scores to scores.
-func (b *QBlock) taylorHead(q, k, v []int8, n, hd int, scores []int64, pre string, tap intTap) []int8 {
+func taylorHead[T intmath.Act](b *QBlock, q, k, v []T, n, hd int, scores []int64, pre string, tap intTap) []T {
+	sh := actMatmulShift[T]()
 	kt := transpose(k, n, hd) // (hd, N): one centred column per row
-	kht := make([]int8, n*hd)
+	kht := make([]T, n*hd)
 	for c := 0; c < hd; c++ {
 		intmath.CenterColumn(kht[c*n:(c+1)*n], kt[c*n:(c+1)*n], b.Center)
 	}
 	kh := transpose(kht, hd, n) // (N, hd)
-	tap.i8(pre+".khat", kh)
-	g32 := matmul(kht, v, hd, n, hd)
-	g := make([]int8, len(g32)) // (hd, hd)
+	tapAct(tap, pre+".khat", kh)
+	g32 := matmul(kht, v, hd, n, hd, sh)
+	g := make([]T, len(g32)) // (hd, hd)
 	for i, v := range g32 {
-		g[i] = int8(intmath.Requant(b.GReq, v, false))
+		g[i] = T(intmath.RequantTo(b.GReq, v, outOf[T]()))
 	}
-	tap.i8(pre+".g", g)
+	tapAct(tap, pre+".g", g)
 	vbar, kbar := colSums(v, n, hd), colSums(kh, n, hd)
-	qg := matmul(q, g, n, hd, hd) // (N, hd)
-	out := make([]int8, n*hd)
+	qg := matmul(q, g, n, hd, hd, sh) // (N, hd)
+	out := make([]T, n*hd)
 	for t := 0; t < n; t++ {
-		b.Taylor.Row(out[t*hd:(t+1)*hd], qg[t*hd:(t+1)*hd], q[t*hd:(t+1)*hd], vbar, kbar, n)
+		intmath.TaylorRow(b.Taylor, out[t*hd:(t+1)*hd], qg[t*hd:(t+1)*hd], q[t*hd:(t+1)*hd], vbar, kbar, n)
 	}
 	if b.Prune {
-		den0 := b.Taylor.Den(n, q[:hd], kbar)
+		den0 := intmath.TaylorDen(b.Taylor, n, q[:hd], kbar)
 		for j := 0; j < n; j++ {
-			scores[j] = addScore(scores[j], b.Taylor.ClsScore(q[:hd], kh[j*hd:(j+1)*hd], den0))
+			scores[j] = addScore(scores[j], intmath.TaylorClsScore(b.Taylor, q[:hd], kh[j*hd:(j+1)*hd], den0))
 		}
 	}
 	return out
@@ -273,8 +309,8 @@ func (b *QBlock) taylorHead(q, k, v []int8, n, hd int, scores []int64, pre strin
 func addScore(sum, s int64) int64 { return int64(intmath.Sat32(sum + s)) }
 
 // softmaxHead is one head of integer softmax attention.
-func (b *QBlock) softmaxHead(q, k, v []int8, n, hd int, scores []int64) []int8 {
-	s := matmul(q, transpose(k, n, hd), n, hd, n) // (N, N)
+func softmaxHead[T intmath.Act](b *QBlock, q, k, v []T, n, hd int, scores []int64) []T {
+	s := matmul(q, transpose(k, n, hd), n, hd, n, actMatmulShift[T]()) // (N, N)
 	p := make([]int16, n*n)
 	scratch := make([]int64, n)
 	for t := 0; t < n; t++ {
@@ -287,10 +323,19 @@ func (b *QBlock) softmaxHead(q, k, v []int8, n, hd int, scores []int64) []int8 {
 			scores[j] = addScore(scores[j], cls[j])
 		}
 	}
-	o32 := matmul(p, v, n, n, hd)
-	out := make([]int8, len(o32))
+	o32 := matmul(p, v, n, n, hd, 0) // Σp ≈ 32767: P·V stays in int32 unshifted
+	out := make([]T, len(o32))
 	for i, v := range o32 {
-		out[i] = int8(intmath.Requant(b.PVReq, v, false))
+		out[i] = T(intmath.RequantTo(b.PVReq, v, outOf[T]()))
 	}
 	return out
+}
+
+// actMatmulShift is the shift of an activation × activation matmul over T
+// (wideMatmulShift for int16, else 0).
+func actMatmulShift[T intmath.Act]() uint {
+	if intmath.Wide[T]() {
+		return wideMatmulShift
+	}
+	return 0
 }

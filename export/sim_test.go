@@ -74,8 +74,25 @@ func TestSimulatorMatchesIntegerReference(t *testing.T) {
 		"taylor keep 0.2501": {cfg: keep(pruned(withAttention(base, "taylor")), 0.2501), sparse: false},
 	}
 	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			qm, cp, r := compileForTest(t, testModel(t, tc.cfg, tc.sparse), 16)
+		for _, bits := range []int{8, 16} {
+			t.Run(fmt.Sprintf("%s/a%d", name, bits), func(t *testing.T) {
+				simMatchesReference(t, tc.cfg, tc.sparse, bits)
+			})
+		}
+	}
+}
+
+func simMatchesReference(t *testing.T, cfg vit.Config, sparse bool, bits int) {
+	tc := struct {
+		cfg    vit.Config
+		sparse bool
+	}{cfg, sparse}
+	{
+		{
+			qm, cp, r := compileForTestBits(t, testModel(t, tc.cfg, tc.sparse), 16, bits)
+			if cp.ActBytes != bits/8 {
+				t.Fatalf("%d-bit activations compiled with %d-byte elements", bits, cp.ActBytes)
+			}
 			ops := map[isa.Opcode]int{}
 			for _, in := range cp.Program {
 				ops[in.Op]++
@@ -118,7 +135,7 @@ func TestSimulatorMatchesIntegerReference(t *testing.T) {
 			if err == nil && got.Diff(qm.Reference(in)) == "" {
 				t.Fatal("a corrupted weight went unnoticed")
 			}
-		})
+		}
 	}
 }
 
@@ -202,7 +219,13 @@ func TestSimulatorAtDeiTTinyScale(t *testing.T) {
 // default hardware and builds a simulator for it.
 func compileForTest(t testing.TB, m *vit.Model, calib int) (*QModel, *Compiled, *sim.Runner) {
 	t.Helper()
-	qm, err := Quantize(m, randomImages(m.Config, calib, 1), calib)
+	return compileForTestBits(t, m, calib, 8)
+}
+
+// compileForTestBits is compileForTest with bits-bit activations.
+func compileForTestBits(t testing.TB, m *vit.Model, calib, bits int) (*QModel, *Compiled, *sim.Runner) {
+	t.Helper()
+	qm, err := QuantizeWith(m, randomImages(m.Config, calib, 1), calib, CalibOptions{ActBits: bits})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 
+	"vitc/export/intmath"
 	"vitc/export/sim"
 	"vitc/vit"
 )
@@ -23,8 +24,12 @@ type LayerProbe struct {
 // LayerProbe rebuilds the bundle's integer model from the float checkpoint
 // m and the manifest's activation scales.
 func (lb *LoadedBundle) LayerProbe(m *vit.Model) (*LayerProbe, error) {
-	q := &quantizer{f: newFloatModel(m), scales: maps.Clone(lb.Quant.Scales)}
+	bits := lb.Quant.Bits()
+	q := &quantizer{f: newFloatModel(m), scales: maps.Clone(lb.Quant.Scales), calib: CalibOptions{ActBits: bits}, top: intmath.Top(bits)}
 	qm, err := q.model(m)
+	if qm != nil {
+		qm.ActBits = bits
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding the integer model from the bundle's scales: %w", err)
 	}
@@ -60,7 +65,7 @@ type LayerSums struct {
 // reproduces the simulator's trace got, and returns each tensor's sums.
 // Tensors whose token selection differs (pruning chose other tokens in
 // int8) are compared as they are: that is part of the error.
-func (p *LayerProbe) Image(img []float32, input []int8, got *sim.Trace) (LayerSums, error) {
+func (p *LayerProbe) Image(img []float32, input []int16, got *sim.Trace) (LayerSums, error) {
 	floats := map[string][][]float32{}
 	var order []string
 	f := newFloatModel(p.m)

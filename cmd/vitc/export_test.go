@@ -34,6 +34,64 @@ func TestExportAndSim(t *testing.T) {
 	t.Run("inspect", func(t *testing.T) { testInspectBundle(t, bundleDir) })
 	t.Run("bad input", func(t *testing.T) { testExportBadInput(t, ckpt, bundleDir) })
 	t.Run("batch", func(t *testing.T) { testExportBatch(t, ckpt, bundleDir) })
+	t.Run("act bits 16", func(t *testing.T) { testExportActBits16(t, ckpt, bundleDir) })
+	t.Run("act bits auto", func(t *testing.T) { testExportActBitsAuto(t, ckpt) })
+}
+
+// --act-bits auto measures int8's agreement on the calibration images,
+// picks the width by the 99.5 % threshold, and records both.
+func testExportActBitsAuto(t *testing.T, ckpt string) {
+	dir := filepath.Join(t.TempDir(), "auto")
+	code, stdout, errOut := vitcRun(t, "export", "--checkpoint", ckpt, "--out", dir, "--calib-images", "64", "--act-bits", "auto", "--json")
+	if code != 0 {
+		t.Fatalf("export --act-bits auto exit %d: %s", code, errOut)
+	}
+	var ex exportReport
+	if err := json.Unmarshal([]byte(stdout), &ex); err != nil || ex.AutoInt8Agreement == nil {
+		t.Fatalf("export report %q: %v", stdout, err)
+	}
+	a := *ex.AutoInt8Agreement
+	if want := map[bool]int{true: 8, false: 16}[a >= 0.995]; ex.ActBits != want || a < 0 || a > 1 || a*64 != float64(int(a*64)) {
+		t.Fatalf("int8 agreement %g on 64 images chose %d bits", a, ex.ActBits)
+	}
+	man, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil || !strings.Contains(string(man), `"act_bits_auto"`) {
+		t.Fatalf("manifest without act_bits_auto: %v", err)
+	}
+	if code, _, errOut := vitcRun(t, "sim", "--bundle", dir, "--limit", "4"); code != 0 {
+		t.Fatalf("sim exit %d: %s", code, errOut)
+	}
+}
+
+// --act-bits 16: the report and manifest record it, mse is the default
+// calibration, the golden vectors are int16 and reproduce (in a batch
+// too), sim and --layers run, and the int16 program takes more cycles.
+func testExportActBits16(t *testing.T, ckpt, int8Bundle string) {
+	dir := filepath.Join(t.TempDir(), "a16")
+	code, stdout, errOut := vitcRun(t, "export", "--checkpoint", ckpt, "--out", dir, "--calib-images", "64", "--act-bits", "16", "--batch", "8", "--json")
+	if code != 0 {
+		t.Fatalf("export --act-bits 16 exit %d: %s", code, errOut)
+	}
+	var ex exportReport
+	if err := json.Unmarshal([]byte(stdout), &ex); err != nil || ex.ActBits != 16 || ex.CalibMethod != "mse" {
+		t.Fatalf("export report %q: %v", stdout, err)
+	}
+	man, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil || !strings.Contains(string(man), `"act_bits": 16`) || !strings.Contains(string(man), `"dtype": "int16"`) {
+		t.Fatalf("manifest without act_bits 16 and int16 golden vectors: %v", err)
+	}
+	code, stdout, errOut = vitcRun(t, "sim", "--bundle", dir, "--limit", "20", "--layers", "--compare", int8Bundle, "--json")
+	if code != 0 {
+		t.Fatalf("sim exit %d: %s", code, errOut)
+	}
+	var rep simReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || !rep.GoldenOK || rep.ActBits != 16 || len(rep.TensorErrors) == 0 {
+		t.Fatalf("sim report %q: %v", stdout, err)
+	}
+	code, stdout, errOut = vitcRun(t, "sim", "--bundle", dir, "--limit", "4")
+	if code != 0 || !strings.Contains(stdout, "accuracy: int16") {
+		t.Fatalf("sim exit %d: %s%s", code, stdout, errOut)
+	}
 }
 
 // --batch keeps the weights resident: the manifest records it, sim checks
@@ -201,6 +259,7 @@ func testExportBadInput(t *testing.T, ckpt, bundleDir string) {
 		"batch too big":    {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--batch", "4", "--hw", smallWgtHW(t)}, "--batch 4: the weights need"},
 		"negative workers": {[]string{"sim", "--bundle", bundleDir, "--workers", "-1"}, "--workers"},
 		"calib method":     {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "kl"}, "--calib-method"},
+		"act bits":         {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--act-bits", "12"}, "--act-bits"},
 		"calib percentile": {[]string{"export", "--checkpoint", ckpt, "--out", filepath.Join(t.TempDir(), "b"), "--calib-method", "percentile", "--calib-percentile", "0"}, "--calib-percentile"},
 	} {
 		code, stdout, errOut := vitcRun(t, c.args...)

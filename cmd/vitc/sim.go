@@ -68,7 +68,8 @@ type simReport struct {
 	N              int     `json:"n"`
 	GoldenOK       bool    `json:"golden_vectors_match"`
 	Top1Agreement  float64 `json:"top1_agreement"`
-	AccuracyInt    float64 `json:"accuracy_int8"`
+	AccuracyInt    float64 `json:"accuracy_int8"` // the integer pipeline's, whatever ActBits
+	ActBits        int     `json:"act_bits"`
 	AccuracyFloat  float64 `json:"accuracy_float"`
 	ImagesPerSec   float64 `json:"images_per_second_at_clock"`
 	SimSeconds     float64 `json:"simulation_seconds"`
@@ -99,7 +100,7 @@ func runSim(ctx context.Context, o *simOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rep := simReport{Bundle: o.Bundle, HW: h.Name, GoldenOK: true, Stats: stats}
+	rep := simReport{Bundle: o.Bundle, HW: h.Name, GoldenOK: true, Stats: stats, ActBits: lb.Quant.Bits()}
 	if stats.Cycles > 0 {
 		rep.ImagesPerSec = 1 / stats.Seconds
 	}
@@ -308,7 +309,7 @@ func printSim(w io.Writer, r *simReport) {
 	fmt.Fprintf(w, "%s on %s: golden vectors reproduce bit for bit\n", r.Bundle, r.HW)
 	fmt.Fprintf(w, "%d test images of %s (%.1fs of simulation)\n", r.N, r.Data, r.SimSeconds)
 	fmt.Fprintf(w, "  top-1 agreement with the float model  %.2f%%\n", 100*r.Top1Agreement)
-	fmt.Fprintf(w, "  accuracy: int8 %.2f%%, float %.2f%%\n\n", 100*r.AccuracyInt, 100*r.AccuracyFloat)
+	fmt.Fprintf(w, "  accuracy: int%d %.2f%%, float %.2f%%\n\n", r.ActBits, 100*r.AccuracyInt, 100*r.AccuracyFloat)
 	if len(r.TensorErrors) > 0 {
 		printTensorErrors(w, r.TensorErrors)
 	}

@@ -228,15 +228,15 @@ func (b *Bundle) GoldenBytes(name string) ([]byte, *Golden, error) {
 type Slot struct {
 	Name  string // "embed", "block3", "kept1", "logits"
 	Addr  int64
-	DType string // "int8" or "int32"
+	DType string // "int8", "int16" (16-bit activations) or "int32"
 	Shape []int
 }
 
 // Bytes is the slot's size.
 func (s Slot) Bytes() int64 {
 	n := int64(1)
-	if s.DType == "int32" {
-		n = 4
+	if sz, ok := dtypeSize[s.DType]; ok {
+		n = sz
 	}
 	for _, d := range s.Shape {
 		n *= int64(d)

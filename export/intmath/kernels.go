@@ -14,16 +14,32 @@ const (
 	lnParamFrac = 12
 )
 
-// LayerNormParams are one LayerNorm's integer constants for an int8 input
-// at scale sIn and an int8 output at scale sOut.
+// LayerNormParams are one LayerNorm's integer constants for an int8 (or
+// int16) input at scale sIn and output at scale sOut.
 type LayerNormParams struct {
 	Eps   int32   // ε·D²/sIn², added to the centred sum of squares
 	Gamma []int32 // γ_i/sOut · 2^12
 	Beta  []int32 // β_i/sOut · 2^12
 }
 
-// NewLayerNorm derives the constants.
+// lnParamMax16 bounds γ and β in an int16 LayerNorm's table: the output
+// scale is 256× smaller than int8's, so they are 256× larger.
+const (
+	lnParamMax   = 1 << 24
+	lnParamMax16 = 1 << 30
+)
+
+// NewLayerNorm derives the constants of an int8 LayerNorm.
 func NewLayerNorm(gamma, beta []float32, eps, sIn, sOut float64) (LayerNormParams, error) {
+	return NewLayerNormBits(gamma, beta, eps, sIn, sOut, 8)
+}
+
+// NewLayerNormBits derives the constants for bits-bit activations (8 or 16).
+func NewLayerNormBits(gamma, beta []float32, eps, sIn, sOut float64, bits int) (LayerNormParams, error) {
+	limit := float64(lnParamMax)
+	if bits == 16 {
+		limit = lnParamMax16
+	}
 	d := float64(len(gamma))
 	e := math.Round(eps * d * d / (sIn * sIn))
 	if !(sIn > 0 && sOut > 0) || e > math.MaxInt32 {
@@ -33,7 +49,7 @@ func NewLayerNorm(gamma, beta []float32, eps, sIn, sOut float64) (LayerNormParam
 	for i := range gamma {
 		g := math.Round(float64(gamma[i]) / sOut * (1 << lnParamFrac))
 		b := math.Round(float64(beta[i]) / sOut * (1 << lnParamFrac))
-		if math.Abs(g) > 1<<24 || math.Abs(b) > 1<<24 {
+		if math.Abs(g) > limit || math.Abs(b) > limit {
 			return LayerNormParams{}, fmt.Errorf("intmath: LayerNorm parameter %d does not fit (γ %g, β %g at output scale %g)", i, gamma[i], beta[i], sOut)
 		}
 		p.Gamma[i], p.Beta[i] = int32(g), int32(b)
@@ -49,13 +65,22 @@ func (p LayerNormParams) Words() []int32 {
 	return append(append([]int32{p.Eps}, p.Gamma...), p.Beta...)
 }
 
-// LayerNormFromWords reads a D-wide table.
+// LayerNormFromWords reads a D-wide table of an int8 LayerNorm.
 func LayerNormFromWords(w []int32, d int) (LayerNormParams, error) {
+	return LayerNormFromWordsBits(w, d, 8)
+}
+
+// LayerNormFromWordsBits reads a D-wide table for bits-bit activations.
+func LayerNormFromWordsBits(w []int32, d, bits int) (LayerNormParams, error) {
 	if len(w) != LayerNormWords(d) || w[0] < 0 {
 		return LayerNormParams{}, fmt.Errorf("intmath: bad LayerNorm table")
 	}
+	limit := int32(lnParamMax)
+	if bits == 16 {
+		limit = lnParamMax16
+	}
 	for _, v := range w[1:] {
-		if v > 1<<24 || v < -(1<<24) {
+		if v > limit || v < -limit {
 			return LayerNormParams{}, fmt.Errorf("intmath: LayerNorm constant %d out of range", v)
 		}
 	}
@@ -66,7 +91,15 @@ func LayerNormFromWords(w []int32, d int) (LayerNormParams, error) {
 // value times D), σ' = ⌊√(Σc²/D + eps)⌋ is D·σ/sIn, r = ⌊2^32/σ'⌋ is one
 // reciprocal per row, n_i = (c_i·r) >> 16 is (x_i−μ)/σ with 16 fraction
 // bits, and y_i = Sat8((n_i·γ_i + β_i·2^16 + 2^27) >> 28).
-func (p LayerNormParams) Row(dst, x []int8) {
+func (p LayerNormParams) Row(dst, x []int8) { LayerNormRow(p, dst, x) }
+
+// LayerNormRow is Row over either activation type. For int16 (whose
+// output steps are 256× finer) the square root and the reciprocal keep
+// more bits: with v = Σc²/D + eps shifted left by the largest even k ≤ 28
+// that keeps it below 2^62, σ_k = ⌊√(v·2^k)⌋ is σ'·2^(k/2) with k/2 more
+// bits, r = ⌊2^(48+k/2)/σ_k⌋ is 2^48/σ', n_i = (c_i·r) >> 32, and y_i
+// saturates to int16. |c_i| ≤ 2√D·σ', so c_i·r stays below 2^49·√D.
+func LayerNormRow[T Act](p LayerNormParams, dst, x []T) {
 	d := int64(len(x))
 	var s int64
 	for _, v := range x {
@@ -77,14 +110,23 @@ func (p LayerNormParams) Row(dst, x []int8) {
 		c := d*int64(v) - s
 		ss += c * c
 	}
-	sigma := int64(ISqrt(uint64(ss/d + int64(p.Eps))))
-	sigma = max(sigma, 1)
-	r := (int64(1) << 32) / sigma
+	v := uint64(ss/d + int64(p.Eps))
+	one, sh := int64(1)<<32, uint(32-lnFrac)
+	if Wide[T]() {
+		k := 0
+		for k < 28 && v < 1<<60 {
+			v <<= 2
+			k += 2
+		}
+		one, sh = 1<<(48+k/2), 48-lnFrac
+	}
+	sigma := max(int64(ISqrt(v)), 1)
+	r := one / sigma
 	const round = 1 << (lnFrac + lnParamFrac - 1)
 	for i, v := range x {
 		c := d*int64(v) - s
-		n := (c * r) >> (32 - lnFrac)
-		dst[i] = Sat8((n*int64(p.Gamma[i]) + int64(p.Beta[i])<<lnFrac + round) >> (lnFrac + lnParamFrac))
+		n := (c * r) >> sh
+		dst[i] = Sat[T]((n*int64(p.Gamma[i]) + int64(p.Beta[i])<<lnFrac + round) >> (lnFrac + lnParamFrac))
 	}
 }
 
@@ -203,7 +245,13 @@ func GELUFromWords(w []int32) (GELUParams, error) {
 // Apply maps one int32 input to int8: t = clip − min(|x|, clip),
 // e = 2^15 − (t²·coef >> shift) is erf(|x|/√2) with 15 fraction bits,
 // v = (x·(2^15 ± e) + 2^15) >> 16 is GELU(x) in input units, y = Sat8(Out(v)).
-func (p GELUParams) Apply(x int32) int8 {
+func (p GELUParams) Apply(x int32) int8 { return Sat8(p.value(x)) }
+
+// GELUApply is Apply with an output of either activation type.
+func GELUApply[T Act](p GELUParams, x int32) T { return Sat[T](p.value(x)) }
+
+// value is the output before saturation.
+func (p GELUParams) value(x int32) int64 {
 	u := int64(x)
 	neg := u < 0
 	if neg {
@@ -218,14 +266,14 @@ func (p GELUParams) Apply(x int32) int8 {
 		e = -e
 	}
 	v := (int64(x)*(1<<geluFrac+e) + 1<<geluFrac) >> (geluFrac + 1)
-	return Sat8(p.Out.Apply(v))
+	return p.Out.Apply(v)
 }
 
 // applyTable is the table form: pos = Pos(|x|) (8 fraction bits),
 // Φ = 2^16 beyond the table, else T[i] + ((T[i+1] − T[i])·f + 2^7) >> 8
 // with i = pos >> 8, f = pos & 255; e = Φ, or 2^16 − Φ for x < 0;
 // v = (x·e + 2^15) >> 16 is GELU(x) in input units, y = Sat8(Out(v)).
-func (p GELUParams) applyTable(x int32, u int64, neg bool) int8 {
+func (p GELUParams) applyTable(x int32, u int64, neg bool) int64 {
 	pos := p.Pos.Apply(u)
 	phi := int64(1) << geluTabFrac
 	if pos < (geluTabLen-1)<<geluPosFrac {
@@ -236,7 +284,7 @@ func (p GELUParams) applyTable(x int32, u int64, neg bool) int8 {
 		phi = 1<<geluTabFrac - phi
 	}
 	v := (int64(x)*phi + 1<<(geluTabFrac-1)) >> geluTabFrac
-	return Sat8(p.Out.Apply(v))
+	return p.Out.Apply(v)
 }
 
 // Softmax and cls scores work on a fixed-point exponent argument with
@@ -402,11 +450,16 @@ func TaylorFromWords(w []int32) (TaylorParams, error) {
 
 // Den is N + s·q·k̄ with 16 fraction bits, clamped to [2^12, 2^40] so that
 // Row's reciprocal stays in range.
-func (p TaylorParams) Den(n int, q []int8, kbar []int32) int64 {
+func (p TaylorParams) Den(n int, q []int8, kbar []int32) int64 { return TaylorDen(p, n, q, kbar) }
+
+// TaylorDen is Den over either activation type; for int16 the dot product
+// is first shifted right by TaylorDotShift, rounded (QK carries the 2^8).
+func TaylorDen[T Act](p TaylorParams, n int, q []T, kbar []int32) int64 {
 	var dot int64
 	for c, v := range q {
 		dot += int64(v) * int64(kbar[c])
 	}
+	dot = dotShift[T](dot)
 	return min(max(int64(n)<<taylorDenFrac+p.QK.Apply(Clamp32(dot)), 1<<12), 1<<40)
 }
 
@@ -414,21 +467,54 @@ func (p TaylorParams) Den(n int, q []int8, kbar []int32) int64 {
 // VBar(v̄_c) + QG(qG_c) clamped to ±2^30, one reciprocal r = ⌊2^36/den⌋,
 // out_c = Sat8((num_c·2^8·r + 2^35) >> 36). n is the token count.
 func (p TaylorParams) Row(dst []int8, qg []int32, q []int8, vbar, kbar []int32, n int) {
-	r := (int64(1) << 36) / p.Den(n, q, kbar)
+	TaylorRow(p, dst, qg, q, vbar, kbar, n)
+}
+
+// TaylorRow is Row over either activation type. For int16 the reciprocal
+// keeps 8 more bits, r = ⌊2^44/den⌋ and out_c = Sat16((num_c·2^8·r + 2^43)
+// >> 44), with num_c clamped to ±min(2^30, 2^8·den) (beyond 2^7·den the
+// output saturates anyway) so that the product stays below 2^61.
+func TaylorRow[T Act](p TaylorParams, dst []T, qg []int32, q []T, vbar, kbar []int32, n int) {
+	den := TaylorDen(p, n, q, kbar)
+	if Wide[T]() {
+		r := (int64(1) << 44) / den
+		lim := min(int64(1)<<30, den<<8)
+		for c := range dst {
+			num := p.VBar.Apply(int64(vbar[c])) + p.QG.Apply(int64(qg[c]))
+			num = min(max(num, -lim), lim)
+			dst[c] = Sat[T]((num<<taylorNumFrac*r + 1<<43) >> 44)
+		}
+		return
+	}
+	r := (int64(1) << 36) / den
 	for c := range dst {
 		num := p.VBar.Apply(int64(vbar[c])) + p.QG.Apply(int64(qg[c]))
 		num = min(max(num, -(1<<30)), 1<<30)
-		dst[c] = Sat8((num<<taylorNumFrac*r + 1<<35) >> 36)
+		dst[c] = Sat[T]((num<<taylorNumFrac*r + 1<<35) >> 36)
 	}
+}
+
+// dotShift is TaylorDotShift's rounding shift for int16 operands.
+func dotShift[T Act](dot int64) int64 {
+	if Wide[T]() {
+		return (dot + 1<<(TaylorDotShift-1)) >> TaylorDotShift
+	}
+	return dot
 }
 
 // ClsScore is token j's Taylor attention from the cls token with 16
 // fraction bits: (2^16 + QK(q_0·k̂_j))·2^16 / den_0, rounded.
 func (p TaylorParams) ClsScore(q0, kj []int8, den0 int64) int64 {
+	return TaylorClsScore(p, q0, kj, den0)
+}
+
+// TaylorClsScore is ClsScore over either activation type.
+func TaylorClsScore[T Act](p TaylorParams, q0, kj []T, den0 int64) int64 {
 	var dot int64
 	for c, v := range q0 {
 		dot += int64(v) * int64(kj[c])
 	}
+	dot = dotShift[T](dot)
 	return RoundDiv((ScoreOne+p.QK.Apply(Clamp32(dot)))<<taylorDenFrac, den0)
 }
 
@@ -447,14 +533,14 @@ func Requant(m Multiplier, acc int32, wide bool) int32 {
 
 // CenterColumn subtracts the rounded column mean from col (one column of
 // rows values) and rescales: y = Sat8(m(x − RoundDiv(Σx, rows))).
-func CenterColumn(dst, col []int8, m Multiplier) {
+func CenterColumn[T Act](dst, col []T, m Multiplier) {
 	var s int64
 	for _, v := range col {
 		s += int64(v)
 	}
 	mu := RoundDiv(s, int64(len(col)))
 	for i, v := range col {
-		dst[i] = Sat8(m.Apply(int64(v) - mu))
+		dst[i] = Sat[T](m.Apply(int64(v) - mu))
 	}
 }
 
@@ -489,10 +575,10 @@ func TopK(scores []int64, k int) []int {
 
 // Fuse is the fused token's column: Sat8(RoundDiv(Σ_j score_j·x_j, divisor))
 // over the dropped tokens, divisor = heads·2^16 (the mean over heads).
-func Fuse(xs []int8, scores []int64, divisor int64) int8 {
+func Fuse[T Act](xs []T, scores []int64, divisor int64) T {
 	var s int64
 	for j, v := range xs {
 		s += scores[j] * int64(v)
 	}
-	return Sat8(RoundDiv(s, divisor))
+	return Sat[T](RoundDiv(s, divisor))
 }

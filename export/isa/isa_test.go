@@ -317,7 +317,7 @@ func TestEncodeErrors(t *testing.T) {
 		{Instr{Op: OpSync, Flags: 0x08}, "isa: sync: reserved flag bits 0x08 set"},
 		{Instr{Op: OpSetr, Args: []uint64{1}}, "isa: setr: 1 args, want 2"},
 		{Instr{Op: OpFinish, Args: []uint64{1}}, "isa: finish: 1 args, want 0"},
-		{Instr{Op: OpMatmul, Args: []uint64{0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0}}, "isa: matmul: field layout: enum value 3 out of range (nn, tn, nt)"},
+		{Instr{Op: OpMatmul, Args: []uint64{0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0, 0, 0}}, "isa: matmul: field layout: enum value 3 out of range (nn, tn, nt)"},
 		{Instr{Op: OpSetr, Args: []uint64{16, 0}}, "isa: setr: field reg: value 0x10 does not fit in 4 bits"},
 	}
 	for _, c := range cases {
@@ -328,7 +328,7 @@ func TestEncodeErrors(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	valid := mustEncode(t, New(OpMatmul, WaitLoad, 0x100, 64, 0x200, 64, 0x300, 64, DimReg(1), DimImm(64), DimReg(1), 2, 0))
+	valid := mustEncode(t, New(OpMatmul, WaitLoad, 0x100, 64, 0x200, 64, 0x300, 64, DimReg(1), DimImm(64), DimReg(1), 2, 0, 0, 0))
 	mod := func(f func(b *[Size]byte)) []byte {
 		b := valid
 		f(&b)
@@ -414,7 +414,7 @@ func TestPrograms(t *testing.T) {
 	p := []Instr{
 		New(OpSetr, 0, 1, 197),
 		New(OpLoad, 0, 1, 0x2000, 0x10000, 4096),
-		New(OpGemm, WaitLoad, 0x100, 0, 64, DimReg(1), 64, 192, 0x2000, 0x8000),
+		New(OpGemm, WaitLoad, 0x100, 0, 64, DimReg(1), 64, 192, 0x2000, 0x8000, 0),
 		New(OpStore, WaitCompute, 0x100, 0x20000, DimReg(1), 768, 768),
 		New(OpFinish, WaitStore),
 	}
@@ -452,7 +452,7 @@ func TestPrograms(t *testing.T) {
 	}
 	badP := slices.Clone(p)
 	badP[2] = Instr{Op: OpGemm, Args: []uint64{1}}
-	if _, err := EncodeProgram(badP); err == nil || err.Error() != "isa: instruction 2: gemm: 1 args, want 8" {
+	if _, err := EncodeProgram(badP); err == nil || err.Error() != "isa: instruction 2: gemm: 1 args, want 9" {
 		t.Errorf("EncodeProgram with bad instruction 2: error %v", err)
 	}
 }
@@ -483,7 +483,7 @@ func TestDims(t *testing.T) {
 }
 
 func TestNewAndArg(t *testing.T) {
-	args := []uint64{0x100, 0, 64, DimReg(1), 64, 192, 0x2000, 0x8000}
+	args := []uint64{0x100, 0, 64, DimReg(1), 64, 192, 0x2000, 0x8000, 0}
 	in := New(OpGemm, 0, args...)
 	args[0] = 7
 	if in.Arg("dst") != 0x100 {

@@ -44,42 +44,46 @@ var Table = []OpSpec{
 	},
 	{
 		Op: OpGemm, Name: "gemm", Queue: QueueCompute,
-		Doc:    "Activation times weight matrix plus bias, int8 x int8 -> int32: dst[r][o] = bias[o] + sum_i src[r][i]*W[o][i] for r < rows, o < n, i < k.",
-		Fields: gemmFields(),
+		Doc:    "Activation times weight matrix plus bias, int8 (or int16) x int8 -> int32: dst[r][o] = bias[o] + sum_i src[r][i]*W[o][i] for r < rows, o < n, i < k, wrapping to 32 bits.",
+		Fields: append(gemmFields(), srcTypeField),
 	},
 	{
 		Op: OpSpgemm, Name: "spgemm", Queue: QueueCompute,
 		Doc: "Block-sparse gemm: the same operands and result as gemm, but only the weight tiles listed in the index table are stored and multiplied; missing tiles count as zero.",
 		Fields: append(gemmFields(),
 			Field{Name: "index", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Block index table: which weight tiles are present and the processing element each one is assigned to."},
+			srcTypeField,
 		),
 	},
 	{
 		Op: OpMatmul, Name: "matmul", Queue: QueueCompute,
-		Doc: "Activation times activation, int8 (or int16) x int8 -> int32: C[i][j] = sum_l A(i,l)*B(l,j) for i < m, j < n, l < k, stored at dst[i*dst_stride+j]. layout says which operand is read transposed; a_type says whether A holds int8 or int16 elements.",
+		Doc: "Activation times activation, int8 or int16 each -> int32: C[i][j] = (sum_l A(i,l)*B(l,j) + 2^(shift-1)) >> shift (no rounding term for shift 0), wrapped to 32 bits, for i < m, j < n, l < k, stored at dst[i*dst_stride+j]. layout says which operand is read transposed; a_type and b_type give the element types.",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 result C."},
 			{Name: "dst_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive rows of C."},
 			{Name: "a", Bits: 32, Kind: Addr, Space: "act", Doc: "Operand A, elements of type a_type."},
 			{Name: "a_stride", Bits: 16, Kind: Imm, Doc: "Elements between consecutive rows of a as stored."},
-			{Name: "b", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 operand B."},
+			{Name: "b", Bits: 32, Kind: Addr, Space: "act", Doc: "Operand B, elements of type b_type."},
 			{Name: "b_stride", Bits: 16, Kind: Imm, Doc: "Elements between consecutive rows of b as stored."},
 			{Name: "m", Bits: 17, Kind: Dim, Doc: "Rows of C."},
 			{Name: "k", Bits: 17, Kind: Dim, Doc: "Reduction length."},
 			{Name: "n", Bits: 17, Kind: Dim, Doc: "Columns of C."},
 			{Name: "layout", Bits: 2, Kind: Enum, Enum: []string{"nn", "tn", "nt"}, Doc: "A(i,l) is a[i*a_stride+l] for nn and nt, a[l*a_stride+i] for tn; B(l,j) is b[l*b_stride+j] for nn and tn, b[j*b_stride+l] for nt."},
-			{Name: "a_type", Bits: 1, Kind: Enum, Enum: []string{"i8", "i16"}, Doc: "Element type of A: i8, or i16 (little-endian; strides and addresses count elements of 2 bytes), the softmax probabilities of P.V."},
+			{Name: "a_type", Bits: 1, Kind: Enum, Enum: []string{"i8", "i16"}, Doc: "Element type of A: i8, or i16 (little-endian; strides count elements of 2 bytes), the softmax probabilities of P.V or 16-bit activations."},
+			{Name: "b_type", Bits: 1, Kind: Enum, Enum: []string{"i8", "i16"}, Doc: "Element type of B: i8, or i16 (16-bit activations; strides count elements of 2 bytes)."},
+			{Name: "shift", Bits: 5, Kind: Imm, Doc: "Rounding right shift of the sum: 0 for int8 operands; int16 x int16 products reach 2^30, so their sums are shifted back into int32."},
 		},
 	},
 	{
 		Op: OpColsum, Name: "colsum", Queue: QueueCompute,
-		Doc: "Column sums of an int8 matrix: dst[c] = sum_r src[r*stride+c] for r < rows, c < cols.",
+		Doc: "Column sums of an int8 (or int16) matrix: dst[c] = sum_r src[r*stride+c] for r < rows, c < cols.",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 sums, cols values."},
 			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 input matrix."},
 			{Name: "stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive src rows."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Rows summed over."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Number of columns."},
+			actField("Element type of src: i8, or i16 (strides count elements of 2 bytes)."),
 		},
 	},
 	{
@@ -94,11 +98,12 @@ var Table = []OpSpec{
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Number of columns."},
 			{Name: "mult", Bits: 32, Kind: Imm, Doc: "Requantisation multiplier."},
 			{Name: "shift", Bits: 8, Kind: Imm, Doc: "Requantisation right shift."},
+			actField("Element type of src and dst: i8, or i16 (saturated to int16; strides count elements of 2 bytes)."),
 		},
 	},
 	{
 		Op: OpRequant, Name: "requant", Queue: QueueCompute,
-		Doc: "Requantises an int32 matrix column by column with a per-column multiplier and shift, writing int8 (saturated) or int32.",
+		Doc: "Requantises an int32 matrix column by column with a per-column multiplier and shift, writing int8 (saturated), int32 or int16 (saturated).",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "Output, element type chosen by out."},
 			{Name: "dst_stride", Bits: 16, Kind: Imm, Doc: "Elements between the starts of consecutive dst rows."},
@@ -107,12 +112,12 @@ var Table = []OpSpec{
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Number of columns."},
 			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Two int32 words per column: multiplier and right shift."},
-			{Name: "out", Bits: 1, Kind: Enum, Enum: []string{"i8", "i32"}, Doc: "Output element type: i8 (saturated) or i32."},
+			{Name: "out", Bits: 2, Kind: Enum, Enum: []string{"i8", "i32", "i16"}, Doc: "Output element type: i8 (saturated), i32, or i16 (saturated; dst_stride counts elements of 2 bytes)."},
 		},
 	},
 	{
 		Op: OpAdd, Name: "add", Queue: QueueCompute,
-		Doc: "Residual add of two int8 tensors: each is scaled by its multiplier, the sum is shifted right by shift and saturated to int8.",
+		Doc: "Residual add of two int8 (or int16) tensors: each is scaled by its multiplier, the sum is shifted right by shift and saturated to the element type.",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 sum, rows x cols, contiguous."},
 			{Name: "a", Bits: 32, Kind: Addr, Space: "act", Doc: "First int8 input, rows x cols, contiguous."},
@@ -122,28 +127,31 @@ var Table = []OpSpec{
 			{Name: "mult_a", Bits: 32, Kind: Imm, Doc: "Multiplier applied to a."},
 			{Name: "mult_b", Bits: 32, Kind: Imm, Doc: "Multiplier applied to b."},
 			{Name: "shift", Bits: 8, Kind: Imm, Doc: "Right shift applied to the scaled sum."},
+			actField("Element type of a, b and dst: i8 or i16."),
 		},
 	},
 	{
 		Op: OpLayerNorm, Name: "layernorm", Queue: QueueCompute,
-		Doc: "Integer LayerNorm of each int8 row to int8 (integer mean, variance and square root; docs/bundle.md gives the arithmetic).",
+		Doc: "Integer LayerNorm of each int8 (or int16) row to the same type (integer mean, variance and square root; docs/bundle.md gives the arithmetic).",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "Normalised output, rows x cols, contiguous."},
 			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "Input, rows x cols, contiguous."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows (tokens)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Row length the statistics are taken over."},
 			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "1 + 2*cols words: eps, then gamma and beta per column, each over the output scale with 12 fraction bits."},
+			actField("Element type of src and dst: i8, or i16 (the reciprocal keeps 16 more bits; docs/bundle.md)."),
 		},
 	},
 	{
 		Op: OpGelu, Name: "gelu", Queue: QueueCompute,
-		Doc: "Integer GELU applied element by element to an int32 matrix, producing int8.",
+		Doc: "Integer GELU applied element by element to an int32 matrix, producing int8 (or int16).",
 		Fields: []Field{
 			{Name: "dst", Bits: 32, Kind: Addr, Space: "act", Doc: "int8 output, rows x cols, contiguous."},
 			{Name: "src", Bits: 32, Kind: Addr, Space: "act", Doc: "int32 input, rows x cols, contiguous."},
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows (tokens)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Number of columns."},
 			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Five words: clip, coef, shift, output multiplier and output shift (docs/bundle.md)."},
+			{Name: "out", Bits: 1, Kind: Enum, Enum: []string{"i8", "i16"}, Doc: "Output element type: i8 or i16 (saturated)."},
 		},
 	},
 	{
@@ -173,6 +181,7 @@ var Table = []OpSpec{
 			{Name: "rows", Bits: 17, Kind: Dim, Doc: "Number of rows (tokens)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Row length (head dimension)."},
 			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Six words: (multiplier, shift) for v-bar, for q.G and for q.k-bar (docs/bundle.md)."},
+			actField("Element type of q and dst: i8, or i16 (q.k-bar shifted right by 8 first; strides count elements of 2 bytes)."),
 		},
 	},
 	{
@@ -189,6 +198,7 @@ var Table = []OpSpec{
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Head dimension."},
 			{Name: "params", Bits: 32, Kind: Addr, Space: "wgt", Doc: "Two words (multiplier, shift): q.k-hat to 16 fraction bits (taylor), or scores to the exponent argument (softmax, the softmax table)."},
 			{Name: "accumulate", Bits: 1, Kind: Enum, Enum: []string{"set", "add"}, Doc: "set overwrites dst; add adds to it, so the heads sum into one score."},
+			actField("taylor: element type of the query and keys, i8 or i16 (q.k-hat shifted right by 8 first; k_stride counts elements of 2 bytes)."),
 		},
 	},
 	{
@@ -216,6 +226,7 @@ var Table = []OpSpec{
 			{Name: "kept", Bits: 17, Kind: Dim, Doc: "Number of patch tokens kept (topk's kept_reg)."},
 			{Name: "cols", Bits: 16, Kind: Imm, Doc: "Embedding dimension."},
 			{Name: "divisor", Bits: 32, Kind: Imm, Doc: "heads x 65536: the fused token is sum_j score_j*x_j / divisor, rounded, so the head-summed 16-bit scores become their mean."},
+			actField("Element type of src and dst: i8 or i16."),
 		},
 	},
 	{
@@ -226,6 +237,15 @@ var Table = []OpSpec{
 		Op: OpFinish, Name: "finish", Queue: QueueCompute,
 		Doc: "Ends the program; its flags name the queues that must drain first.",
 	},
+}
+
+// srcTypeField is gemm's and spgemm's last field; the act fields come
+// last in every instruction so that programs written before them decode
+// unchanged (zero = int8).
+var srcTypeField = actField("Element type of src: i8, or i16 (16-bit activations; src_stride counts elements of 2 bytes).")
+
+func actField(doc string) Field {
+	return Field{Name: "act", Bits: 1, Kind: Enum, Enum: []string{"i8", "i16"}, Doc: doc}
 }
 
 // gemmFields returns a fresh slice each call so that spgemm can append its

@@ -132,8 +132,8 @@
 #define VITC_SETR_END 52
 
 /* gemm (0x04, compute queue): Activation times weight matrix plus bias,
- * int8 x int8 -> int32: dst[r][o] = bias[o] + sum_i src[r][i]*W[o][i] for
- * r < rows, o < n, i < k. */
+ * int8 (or int16) x int8 -> int32: dst[r][o] = bias[o] + sum_i
+ * src[r][i]*W[o][i] for r < rows, o < n, i < k, wrapping to 32 bits. */
 #define VITC_GEMM_QUEUE VITC_QUEUE_COMPUTE
 /* gemm.dst (addr act, bits 16..47): int32 output, rows x n, row stride n
  * elements. */
@@ -162,7 +162,13 @@
 /* gemm.bias (addr wgt, bits 177..208): int32 bias, n values. */
 #define VITC_GEMM_BIAS_LSB 177
 #define VITC_GEMM_BIAS_BITS 32
-#define VITC_GEMM_END 209
+/* gemm.act (enum 0=i8, 1=i16, bits 209..209): Element type of src: i8, or
+ * i16 (16-bit activations; src_stride counts elements of 2 bytes). */
+#define VITC_GEMM_ACT_LSB 209
+#define VITC_GEMM_ACT_BITS 1
+#define VITC_GEMM_ACT_I8 0
+#define VITC_GEMM_ACT_I16 1
+#define VITC_GEMM_END 210
 
 /* spgemm (0x05, compute queue): Block-sparse gemm: the same operands and
  * result as gemm, but only the weight tiles listed in the index table are
@@ -199,12 +205,19 @@
  * tiles are present and the processing element each one is assigned to. */
 #define VITC_SPGEMM_INDEX_LSB 209
 #define VITC_SPGEMM_INDEX_BITS 32
-#define VITC_SPGEMM_END 241
+/* spgemm.act (enum 0=i8, 1=i16, bits 241..241): Element type of src: i8,
+ * or i16 (16-bit activations; src_stride counts elements of 2 bytes). */
+#define VITC_SPGEMM_ACT_LSB 241
+#define VITC_SPGEMM_ACT_BITS 1
+#define VITC_SPGEMM_ACT_I8 0
+#define VITC_SPGEMM_ACT_I16 1
+#define VITC_SPGEMM_END 242
 
-/* matmul (0x06, compute queue): Activation times activation, int8 (or
- * int16) x int8 -> int32: C[i][j] = sum_l A(i,l)*B(l,j) for i < m, j < n,
- * l < k, stored at dst[i*dst_stride+j]. layout says which operand is read
- * transposed; a_type says whether A holds int8 or int16 elements. */
+/* matmul (0x06, compute queue): Activation times activation, int8 or int16
+ * each -> int32: C[i][j] = (sum_l A(i,l)*B(l,j) + 2^(shift-1)) >> shift
+ * (no rounding term for shift 0), wrapped to 32 bits, for i < m, j < n, l
+ * < k, stored at dst[i*dst_stride+j]. layout says which operand is read
+ * transposed; a_type and b_type give the element types. */
 #define VITC_MATMUL_QUEUE VITC_QUEUE_COMPUTE
 /* matmul.dst (addr act, bits 16..47): int32 result C. */
 #define VITC_MATMUL_DST_LSB 16
@@ -220,7 +233,7 @@
  * of a as stored. */
 #define VITC_MATMUL_A_STRIDE_LSB 96
 #define VITC_MATMUL_A_STRIDE_BITS 16
-/* matmul.b (addr act, bits 112..143): int8 operand B. */
+/* matmul.b (addr act, bits 112..143): Operand B, elements of type b_type. */
 #define VITC_MATMUL_B_LSB 112
 #define VITC_MATMUL_B_BITS 32
 /* matmul.b_stride (imm, bits 144..159): Elements between consecutive rows
@@ -245,16 +258,27 @@
 #define VITC_MATMUL_LAYOUT_TN 1
 #define VITC_MATMUL_LAYOUT_NT 2
 /* matmul.a_type (enum 0=i8, 1=i16, bits 213..213): Element type of A: i8,
- * or i16 (little-endian; strides and addresses count elements of 2 bytes),
- * the softmax probabilities of P.V. */
+ * or i16 (little-endian; strides count elements of 2 bytes), the softmax
+ * probabilities of P.V or 16-bit activations. */
 #define VITC_MATMUL_A_TYPE_LSB 213
 #define VITC_MATMUL_A_TYPE_BITS 1
 #define VITC_MATMUL_A_TYPE_I8 0
 #define VITC_MATMUL_A_TYPE_I16 1
-#define VITC_MATMUL_END 214
+/* matmul.b_type (enum 0=i8, 1=i16, bits 214..214): Element type of B: i8,
+ * or i16 (16-bit activations; strides count elements of 2 bytes). */
+#define VITC_MATMUL_B_TYPE_LSB 214
+#define VITC_MATMUL_B_TYPE_BITS 1
+#define VITC_MATMUL_B_TYPE_I8 0
+#define VITC_MATMUL_B_TYPE_I16 1
+/* matmul.shift (imm, bits 215..219): Rounding right shift of the sum: 0
+ * for int8 operands; int16 x int16 products reach 2^30, so their sums are
+ * shifted back into int32. */
+#define VITC_MATMUL_SHIFT_LSB 215
+#define VITC_MATMUL_SHIFT_BITS 5
+#define VITC_MATMUL_END 220
 
-/* colsum (0x07, compute queue): Column sums of an int8 matrix: dst[c] =
- * sum_r src[r*stride+c] for r < rows, c < cols. */
+/* colsum (0x07, compute queue): Column sums of an int8 (or int16) matrix:
+ * dst[c] = sum_r src[r*stride+c] for r < rows, c < cols. */
 #define VITC_COLSUM_QUEUE VITC_QUEUE_COMPUTE
 /* colsum.dst (addr act, bits 16..47): int32 sums, cols values. */
 #define VITC_COLSUM_DST_LSB 16
@@ -272,7 +296,13 @@
 /* colsum.cols (imm, bits 113..128): Number of columns. */
 #define VITC_COLSUM_COLS_LSB 113
 #define VITC_COLSUM_COLS_BITS 16
-#define VITC_COLSUM_END 129
+/* colsum.act (enum 0=i8, 1=i16, bits 129..129): Element type of src: i8,
+ * or i16 (strides count elements of 2 bytes). */
+#define VITC_COLSUM_ACT_LSB 129
+#define VITC_COLSUM_ACT_BITS 1
+#define VITC_COLSUM_ACT_I8 0
+#define VITC_COLSUM_ACT_I16 1
+#define VITC_COLSUM_END 130
 
 /* center (0x08, compute queue): Subtracts each column's rounded mean over
  * the rows and requantises the difference to int8 with mult and shift.
@@ -305,11 +335,17 @@
 /* center.shift (imm, bits 177..184): Requantisation right shift. */
 #define VITC_CENTER_SHIFT_LSB 177
 #define VITC_CENTER_SHIFT_BITS 8
-#define VITC_CENTER_END 185
+/* center.act (enum 0=i8, 1=i16, bits 185..185): Element type of src and
+ * dst: i8, or i16 (saturated to int16; strides count elements of 2 bytes). */
+#define VITC_CENTER_ACT_LSB 185
+#define VITC_CENTER_ACT_BITS 1
+#define VITC_CENTER_ACT_I8 0
+#define VITC_CENTER_ACT_I16 1
+#define VITC_CENTER_END 186
 
 /* requant (0x09, compute queue): Requantises an int32 matrix column by
- * column with a per-column multiplier and shift, writing int8 (saturated)
- * or int32. */
+ * column with a per-column multiplier and shift, writing int8 (saturated),
+ * int32 or int16 (saturated). */
 #define VITC_REQUANT_QUEUE VITC_QUEUE_COMPUTE
 /* requant.dst (addr act, bits 16..47): Output, element type chosen by out. */
 #define VITC_REQUANT_DST_LSB 16
@@ -335,17 +371,19 @@
  * multiplier and right shift. */
 #define VITC_REQUANT_PARAMS_LSB 145
 #define VITC_REQUANT_PARAMS_BITS 32
-/* requant.out (enum 0=i8, 1=i32, bits 177..177): Output element type: i8
- * (saturated) or i32. */
+/* requant.out (enum 0=i8, 1=i32, 2=i16, bits 177..178): Output element
+ * type: i8 (saturated), i32, or i16 (saturated; dst_stride counts elements
+ * of 2 bytes). */
 #define VITC_REQUANT_OUT_LSB 177
-#define VITC_REQUANT_OUT_BITS 1
+#define VITC_REQUANT_OUT_BITS 2
 #define VITC_REQUANT_OUT_I8 0
 #define VITC_REQUANT_OUT_I32 1
-#define VITC_REQUANT_END 178
+#define VITC_REQUANT_OUT_I16 2
+#define VITC_REQUANT_END 179
 
-/* add (0x0a, compute queue): Residual add of two int8 tensors: each is
- * scaled by its multiplier, the sum is shifted right by shift and
- * saturated to int8. */
+/* add (0x0a, compute queue): Residual add of two int8 (or int16) tensors:
+ * each is scaled by its multiplier, the sum is shifted right by shift and
+ * saturated to the element type. */
 #define VITC_ADD_QUEUE VITC_QUEUE_COMPUTE
 /* add.dst (addr act, bits 16..47): int8 sum, rows x cols, contiguous. */
 #define VITC_ADD_DST_LSB 16
@@ -373,11 +411,17 @@
 /* add.shift (imm, bits 209..216): Right shift applied to the scaled sum. */
 #define VITC_ADD_SHIFT_LSB 209
 #define VITC_ADD_SHIFT_BITS 8
-#define VITC_ADD_END 217
+/* add.act (enum 0=i8, 1=i16, bits 217..217): Element type of a, b and dst:
+ * i8 or i16. */
+#define VITC_ADD_ACT_LSB 217
+#define VITC_ADD_ACT_BITS 1
+#define VITC_ADD_ACT_I8 0
+#define VITC_ADD_ACT_I16 1
+#define VITC_ADD_END 218
 
-/* layernorm (0x0b, compute queue): Integer LayerNorm of each int8 row to
- * int8 (integer mean, variance and square root; docs/bundle.md gives the
- * arithmetic). */
+/* layernorm (0x0b, compute queue): Integer LayerNorm of each int8 (or
+ * int16) row to the same type (integer mean, variance and square root;
+ * docs/bundle.md gives the arithmetic). */
 #define VITC_LAYERNORM_QUEUE VITC_QUEUE_COMPUTE
 /* layernorm.dst (addr act, bits 16..47): Normalised output, rows x cols,
  * contiguous. */
@@ -398,10 +442,16 @@
  * bits. */
 #define VITC_LAYERNORM_PARAMS_LSB 113
 #define VITC_LAYERNORM_PARAMS_BITS 32
-#define VITC_LAYERNORM_END 145
+/* layernorm.act (enum 0=i8, 1=i16, bits 145..145): Element type of src and
+ * dst: i8, or i16 (the reciprocal keeps 16 more bits; docs/bundle.md). */
+#define VITC_LAYERNORM_ACT_LSB 145
+#define VITC_LAYERNORM_ACT_BITS 1
+#define VITC_LAYERNORM_ACT_I8 0
+#define VITC_LAYERNORM_ACT_I16 1
+#define VITC_LAYERNORM_END 146
 
 /* gelu (0x0c, compute queue): Integer GELU applied element by element to
- * an int32 matrix, producing int8. */
+ * an int32 matrix, producing int8 (or int16). */
 #define VITC_GELU_QUEUE VITC_QUEUE_COMPUTE
 /* gelu.dst (addr act, bits 16..47): int8 output, rows x cols, contiguous. */
 #define VITC_GELU_DST_LSB 16
@@ -419,7 +469,13 @@
  * output multiplier and output shift (docs/bundle.md). */
 #define VITC_GELU_PARAMS_LSB 113
 #define VITC_GELU_PARAMS_BITS 32
-#define VITC_GELU_END 145
+/* gelu.out (enum 0=i8, 1=i16, bits 145..145): Output element type: i8 or
+ * i16 (saturated). */
+#define VITC_GELU_OUT_LSB 145
+#define VITC_GELU_OUT_BITS 1
+#define VITC_GELU_OUT_I8 0
+#define VITC_GELU_OUT_I16 1
+#define VITC_GELU_END 146
 
 /* softmax (0x0d, compute queue): Integer softmax of each row of an int32
  * score matrix, producing int8 probabilities (1.0 = 127) or int16 ones
@@ -495,7 +551,14 @@
  * for v-bar, for q.G and for q.k-bar (docs/bundle.md). */
 #define VITC_DIVROW_PARAMS_LSB 209
 #define VITC_DIVROW_PARAMS_BITS 32
-#define VITC_DIVROW_END 241
+/* divrow.act (enum 0=i8, 1=i16, bits 241..241): Element type of q and dst:
+ * i8, or i16 (q.k-bar shifted right by 8 first; strides count elements of
+ * 2 bytes). */
+#define VITC_DIVROW_ACT_LSB 241
+#define VITC_DIVROW_ACT_BITS 1
+#define VITC_DIVROW_ACT_I8 0
+#define VITC_DIVROW_ACT_I16 1
+#define VITC_DIVROW_END 242
 
 /* clsscore (0x0f, compute queue): Attention score of every token from the
  * cls token, for one head. Accumulating over the heads gives the ranking
@@ -546,7 +609,14 @@
 #define VITC_CLSSCORE_ACCUMULATE_BITS 1
 #define VITC_CLSSCORE_ACCUMULATE_SET 0
 #define VITC_CLSSCORE_ACCUMULATE_ADD 1
-#define VITC_CLSSCORE_END 227
+/* clsscore.act (enum 0=i8, 1=i16, bits 227..227): taylor: element type of
+ * the query and keys, i8 or i16 (q.k-hat shifted right by 8 first;
+ * k_stride counts elements of 2 bytes). */
+#define VITC_CLSSCORE_ACT_LSB 227
+#define VITC_CLSSCORE_ACT_BITS 1
+#define VITC_CLSSCORE_ACT_I8 0
+#define VITC_CLSSCORE_ACT_I16 1
+#define VITC_CLSSCORE_END 228
 
 /* topk (0x10, compute queue): Keeps k = ceil(keep_num/keep_den*(rows-1)),
  * clamped to 1..rows-1, highest-scoring patch tokens (token 0, the cls
@@ -615,7 +685,13 @@
  * become their mean. */
 #define VITC_FUSE_DIVISOR_LSB 194
 #define VITC_FUSE_DIVISOR_BITS 32
-#define VITC_FUSE_END 226
+/* fuse.act (enum 0=i8, 1=i16, bits 226..226): Element type of src and dst:
+ * i8 or i16. */
+#define VITC_FUSE_ACT_LSB 226
+#define VITC_FUSE_ACT_BITS 1
+#define VITC_FUSE_ACT_I8 0
+#define VITC_FUSE_ACT_I16 1
+#define VITC_FUSE_END 227
 
 /* sync (0x12, compute queue): Does nothing but wait for the queues named
  * by its flags: a barrier between queues. */

@@ -14,10 +14,12 @@ import (
 //   - gemm/spgemm: token rows are split over the compute modules and each
 //     module holds every stored tile, spread over its PEs as the exporter
 //     assigned them (dense: round-robin); a b×b tile takes (b/array_rows)·
-//     (b/array_cols) passes of ⌈rows/modules⌉ cycles, so the cost is
-//     max-tiles-per-PE · passes · ⌈rows/modules⌉ + array_rows + array_cols;
+//     (b/array_cols) passes of ⌈rows/modules⌉ cycles (twice that for int16
+//     rows), so the cost is max-tiles-per-PE · passes · ⌈rows/modules⌉ +
+//     array_rows + array_cols;
 //   - matmul: (m, n) output tiles of array_rows × array_cols spread over all
-//     PEs, each k cycles: ⌈tiles/PEs⌉·k + array_rows + array_cols;
+//     PEs, each k cycles, every int16 operand doubling the tiles:
+//     ⌈tiles/PEs⌉·k + array_rows + array_cols;
 //   - vector instructions: ⌈elements · passes / vector_lanes⌉ with the
 //     passes of vectorPasses;
 //   - setr, sync, finish: nothing beyond issue.
@@ -245,13 +247,21 @@ func (m *Machine) cost(in isa.Instr) Cost {
 		// spreads evenly in whole tile-rows, even when a pruned matrix has
 		// fewer tiles than a module has PEs.
 		passes := (b / h.ArrayRows) * (b / h.ArrayCols)
+		if in.Arg("act") == 1 { // int16 rows: two passes of the int8 array
+			passes *= 2
+		}
 		perModule := ceil(rows, h.ComputeModules)
 		busiest := ceil(tiles*perModule, pes)
 		return Cost{Cycles: int64(busiest*passes) + fill, MACs: int64(tiles * b * b * rows)}
 	case isa.OpMatmul:
 		mm, kk, nn := a.d("m"), a.d("k"), a.d("n")
 		tiles := g * ceil(mm, h.ArrayRows) * ceil(nn, h.ArrayCols)
-		if a.u("a_type") == 1 { // int16 A: two passes of the int8 array
+		// An int16 operand takes two passes of the int8 array, int16 × int16
+		// four.
+		if a.u("a_type") == 1 {
+			tiles *= 2
+		}
+		if a.u("b_type") == 1 {
 			tiles *= 2
 		}
 		return Cost{Cycles: int64(ceil(tiles, h.PEs())*kk) + fill, MACs: int64(g * mm * kk * nn)}

@@ -131,3 +131,15 @@ func (c *denseWeights) matrix(w []byte, b int) []float32 {
 	c.tiles = append(c.tiles[:0], w...)
 	return c.w
 }
+
+// exactGemm64 adds into c (m×n int64) the product of a (m×k) and b (k×n),
+// each chunk of chunk products exact in float32, shifted left by shift.
+func exactGemm64(c []int64, a, b []float32, m, n, k int, f []float32, chunk int, shift uint) {
+	for k0 := 0; k0 < k; k0 += chunk {
+		kc := min(chunk, k-k0)
+		autograd.Gemm(false, false, m, n, kc, 1, a[k0:], k, b[k0*n:], n, 0, f[:m*n], n)
+		for i, v := range f[:m*n] {
+			c[i] += int64(v) << shift
+		}
+	}
+}

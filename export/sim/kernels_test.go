@@ -90,7 +90,7 @@ func spgemmAtOrigin(t *testing.T, tiles int) {
 	prog := []isa.Instr{
 		isa.New(isa.OpLoad, 0, 1, 0, 0, wgtBytes),
 		isa.New(isa.OpLoad, 0, 0, 0, inputAt, uint64(b)),
-		isa.New(isa.OpSpgemm, 0, 64, 0, uint64(b), isa.DimImm(1), uint64(b), uint64(2*b), 0, biasAt, indexAt),
+		isa.New(isa.OpSpgemm, 0, 64, 0, uint64(b), isa.DimImm(1), uint64(b), uint64(2*b), 0, biasAt, indexAt, 0),
 		isa.New(isa.OpFinish, 0),
 	}
 	m, err := NewMachine(h, prog, dram, nil)
@@ -119,75 +119,98 @@ func spgemmAtOrigin(t *testing.T, tiles int) {
 	}
 }
 
-// matmul with an int16 A equals the integer product bit for bit in every
-// layout, at the extremes of int16 (whose high byte is negative and low byte
-// 255) and past one chunk of the unsigned low-byte product.
+// matmul with int16 operands (A, B or both) equals the integer product,
+// shifted and wrapped, bit for bit in every layout, at the extremes of int16
+// (whose high byte is negative and low byte 255) and past one chunk of the
+// unsigned low-byte products.
 func TestMatmulInt16MatchesIntegers(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	const aAt, bAt, dstAt = 0, 1 << 14, 1 << 15
-	for _, layout := range []int{0, 1, 2} { // nn, tn, nt
-		for _, k := range []int{1, 7, exactChunkU8 + 3} {
-			for _, extreme := range []bool{false, true} {
-				m, n := 3, 4
-				a, b := make([]int16, m*k), make([]int8, k*n) // A(i,l), B(l,j) row-major
-				for i := range a {
-					a[i] = int16(rng.Intn(1<<16) - 1<<15)
-					if extreme {
-						a[i] = [2]int16{-1 << 15, 1<<15 - 1}[i%2]
-					}
-				}
-				for i := range b {
-					b[i] = int8(rng.Intn(256) - 128)
-					if extreme {
-						b[i] = -128
-					}
-				}
-				dram := make([]byte, 1<<16)
-				aStride, bStride := k, n // nn
-				if layout == 1 {
-					aStride = m
-				}
-				if layout == 2 {
-					bStride = k
-				}
-				for i := 0; i < m; i++ {
-					for l := 0; l < k; l++ {
-						at := i*aStride + l
-						if layout == 1 {
-							at = l*aStride + i
+	types := []struct {
+		a, b  int // element bytes
+		shift uint
+	}{{2, 1, 0}, {1, 2, 0}, {2, 2, 0}, {2, 2, 8}, {1, 1, 3}}
+	for _, ty := range types {
+		for _, layout := range []int{0, 1, 2} { // nn, tn, nt
+			for _, k := range []int{1, 7, exactChunk>>2 + 3} {
+				for _, extreme := range []bool{false, true} {
+					m, n := 3, 4
+					val := func(bytes, i int) int64 {
+						if bytes == 1 {
+							if extreme {
+								return -128
+							}
+							return int64(rng.Intn(256) - 128)
 						}
-						binary.LittleEndian.PutUint16(dram[aAt+2*at:], uint16(a[i*k+l]))
-					}
-				}
-				for l := 0; l < k; l++ {
-					for j := 0; j < n; j++ {
-						at := l*bStride + j
-						if layout == 2 {
-							at = j*bStride + l
+						if extreme {
+							return [2]int64{-1 << 15, 1<<15 - 1}[i%2]
 						}
-						dram[bAt+at] = byte(b[l*n+j])
+						return int64(rng.Intn(1<<16) - 1<<15)
 					}
-				}
-				prog := []isa.Instr{
-					isa.New(isa.OpLoad, 0, 0, 0, 0, dstAt),
-					isa.New(isa.OpMatmul, 0, dstAt, uint64(n), aAt, uint64(aStride), bAt, uint64(bStride), isa.DimImm(m), isa.DimImm(k), isa.DimImm(n), uint64(layout), 1),
-					isa.New(isa.OpFinish, 0),
-				}
-				mach, err := NewMachine(hw.Default(), prog, dram, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := mach.Run(); err != nil {
-					t.Fatal(err)
-				}
-				for i := 0; i < m; i++ {
-					for j := 0; j < n; j++ {
-						var s int64
+					put := func(dram []byte, at, bytes int, v int64) {
+						if bytes == 1 {
+							dram[at] = byte(v)
+							return
+						}
+						binary.LittleEndian.PutUint16(dram[2*at:], uint16(v))
+					}
+					a, b := make([]int64, m*k), make([]int64, k*n) // A(i,l), B(l,j) row-major
+					for i := range a {
+						a[i] = val(ty.a, i)
+					}
+					for i := range b {
+						b[i] = val(ty.b, i)
+					}
+					dram := make([]byte, 1<<16)
+					aStride, bStride := k, n // nn
+					if layout == 1 {
+						aStride = m
+					}
+					if layout == 2 {
+						bStride = k
+					}
+					for i := 0; i < m; i++ {
 						for l := 0; l < k; l++ {
-							s += int64(a[i*k+l]) * int64(b[l*n+j])
+							at := i*aStride + l
+							if layout == 1 {
+								at = l*aStride + i
+							}
+							put(dram[aAt:], at, ty.a, a[i*k+l])
 						}
-						if got := int32(binary.LittleEndian.Uint32(mach.act[dstAt+4*(i*n+j):])); got != int32(s) {
-							t.Fatalf("layout %d k %d extreme %v: C[%d][%d] = %d, want %d", layout, k, extreme, i, j, got, int32(s))
+					}
+					for l := 0; l < k; l++ {
+						for j := 0; j < n; j++ {
+							at := l*bStride + j
+							if layout == 2 {
+								at = j*bStride + l
+							}
+							put(dram[bAt:], at, ty.b, b[l*n+j])
+						}
+					}
+					prog := []isa.Instr{
+						isa.New(isa.OpLoad, 0, 0, 0, 0, dstAt),
+						isa.New(isa.OpMatmul, 0, dstAt, uint64(n), aAt, uint64(aStride), bAt, uint64(bStride), isa.DimImm(m), isa.DimImm(k), isa.DimImm(n), uint64(layout), uint64(ty.a-1), uint64(ty.b-1), uint64(ty.shift)),
+						isa.New(isa.OpFinish, 0),
+					}
+					mach, err := NewMachine(hw.Default(), prog, dram, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := mach.Run(); err != nil {
+						t.Fatal(err)
+					}
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							var s int64
+							for l := 0; l < k; l++ {
+								s += a[i*k+l] * b[l*n+j]
+							}
+							if ty.shift > 0 {
+								s = (s + 1<<(ty.shift-1)) >> ty.shift
+							}
+							if got := int32(binary.LittleEndian.Uint32(mach.act[dstAt+4*(i*n+j):])); got != int32(s) {
+								t.Fatalf("types %v layout %d k %d extreme %v: C[%d][%d] = %d, want %d", ty, layout, k, extreme, i, j, got, int32(s))
+							}
 						}
 					}
 				}

@@ -40,9 +40,12 @@ type Machine struct {
 	dense      map[int]*denseWeights
 	accScratch []int32
 	fScratch   []float32
-	fOperand   [3][]float32
+	fOperand   [4][]float32
+	tmp32      []int32
+	acc64      []int64
 	i32Scratch [3][]int32
 	i8Scratch  [2][]int8
+	i16Scratch [2][]int16
 	i64Scratch [2][]int64
 	mults      []intmath.Multiplier
 	p16        []int16
@@ -232,97 +235,36 @@ func (m *Machine) exec(in isa.Instr) {
 	case isa.OpMatmul:
 		m.matmul(a)
 	case isa.OpColsum:
-		dst, src, stride, rows, cols := a.u("dst"), a.u("src"), a.u("stride"), a.d("rows"), a.u("cols")
-		sums := m.acc(cols)
-		clear(sums)
-		for r := 0; r < rows; r++ {
-			for c, v := range m.i8(m.act, src+r*stride, cols) {
-				sums[c] += int32(v)
-			}
-		}
-		out := span(m.act, "act", dst, 4*cols)
-		for c, v := range sums {
-			binary.LittleEndian.PutUint32(out[4*c:], uint32(v))
+		if wideField(in, "act") {
+			colsum[int16](m, a)
+		} else {
+			colsum[int8](m, a)
 		}
 	case isa.OpCenter:
-		mult := intmath.Multiplier{M: int32(uint32(a.u("mult"))), Shift: uint8(a.u("shift"))}
-		if mult.M < 0 || mult.Shift > intmath.MaxShift {
-			failf("invalid multiplier")
-		}
-		rows, cols := a.d("rows"), a.u("cols")
-		if rows < 1 {
-			failf("no rows to centre")
-		}
-		src, ss, dst, ds := a.u("src"), a.u("src_stride"), a.u("dst"), a.u("dst_stride")
-		col, out := m.scratch8(0, rows), m.scratch8(1, rows)
-		for c := 0; c < cols; c++ {
-			for r := range col {
-				col[r] = m.i8(m.act, src+r*ss+c, 1)[0]
-			}
-			intmath.CenterColumn(out, col, mult)
-			for r, v := range out {
-				m.i8(m.act, dst+r*ds+c, 1)[0] = v
-			}
+		if wideField(in, "act") {
+			center[int16](m, a)
+		} else {
+			center[int8](m, a)
 		}
 	case isa.OpRequant:
-		rows, cols := a.d("rows"), a.u("cols")
-		table := m.r32(0, m.wgt, "wgt", a.u("params"), 2*cols)
-		wide := a.u("out") == 1
-		src, ss, dst, ds := a.u("src"), a.u("src_stride"), a.u("dst"), a.u("dst_stride")
-		m.mults = grow(m.mults, cols)
-		mults := m.mults
-		for c := range mults {
-			var err error
-			if mults[c], err = intmath.MultiplierFromWords(table[2*c], table[2*c+1]); err != nil {
-				failf("%v", err)
-			}
-		}
-		for r := 0; r < rows; r++ {
-			in := m.r32(1, m.act, "act", src+4*r*ss, cols)
-			if wide {
-				out := span(m.act, "act", dst+4*r*ds, 4*cols)
-				for c, v := range in {
-					binary.LittleEndian.PutUint32(out[4*c:], uint32(intmath.Requant(mults[c], v, true)))
-				}
-				continue
-			}
-			out := m.i8(m.act, dst+r*ds, cols)
-			for c, v := range in {
-				out[c] = int8(intmath.Requant(mults[c], v, false))
-			}
-		}
+		m.requant(a)
 	case isa.OpAdd:
-		p := intmath.Pair{A: int32(uint32(a.u("mult_a"))), B: int32(uint32(a.u("mult_b"))), Shift: uint8(a.u("shift"))}
-		if p.Shift > intmath.MaxShift {
-			failf("shift %d out of range", p.Shift)
-		}
-		n := a.d("rows") * a.u("cols")
-		x, y := m.i8(m.act, a.u("a"), n), m.i8(m.act, a.u("b"), n)
-		out := m.i8(m.act, a.u("dst"), n)
-		for i := range x {
-			out[i] = p.Apply(int64(x[i]), int64(y[i]))
+		if wideField(in, "act") {
+			add[int16](m, a)
+		} else {
+			add[int8](m, a)
 		}
 	case isa.OpLayerNorm:
-		cols := a.u("cols")
-		p, err := intmath.LayerNormFromWords(m.r32(0, m.wgt, "wgt", a.u("params"), intmath.LayerNormWords(cols)), cols)
-		if err != nil || cols == 0 {
-			failf("bad LayerNorm table: %v", err)
-		}
-		out := m.scratch8(0, cols)
-		for r := 0; r < a.d("rows"); r++ {
-			p.Row(out, m.i8(m.act, a.u("src")+r*cols, cols))
-			copy(m.i8(m.act, a.u("dst")+r*cols, cols), out)
+		if wideField(in, "act") {
+			layerNorm[int16](m, a)
+		} else {
+			layerNorm[int8](m, a)
 		}
 	case isa.OpGelu:
-		p, err := intmath.GELUFromWords(m.r32(0, m.wgt, "wgt", a.u("params"), intmath.GELUWords))
-		if err != nil {
-			failf("%v", err)
-		}
-		n := a.d("rows") * a.u("cols")
-		in := m.r32(1, m.act, "act", a.u("src"), n)
-		out := m.i8(m.act, a.u("dst"), n)
-		for i, v := range in {
-			out[i] = p.Apply(v)
+		if wideField(in, "out") {
+			gelu[int16](m, a)
+		} else {
+			gelu[int8](m, a)
 		}
 	case isa.OpSoftmax:
 		p := m.softmaxParams(a)
@@ -348,28 +290,62 @@ func (m *Machine) exec(in isa.Instr) {
 			copy(m.i8(m.act, a.u("dst")+r*a.u("dst_stride"), cols), out)
 		}
 	case isa.OpDivrow:
-		p, err := intmath.TaylorFromWords(m.r32(0, m.wgt, "wgt", a.u("params"), intmath.TaylorWords))
-		if err != nil {
-			failf("%v", err)
-		}
-		rows, cols := a.d("rows"), a.u("cols")
-		sums := m.r32(1, m.act, "act", a.u("sums"), 2*cols)
-		out := m.scratch8(0, cols)
-		for r := 0; r < rows; r++ {
-			qg := m.r32(2, m.act, "act", a.u("num")+4*r*cols, cols)
-			q := m.i8(m.act, a.u("q")+r*a.u("q_stride"), cols)
-			p.Row(out, qg, q, sums[:cols], sums[cols:], rows)
-			copy(m.i8(m.act, a.u("dst")+r*a.u("dst_stride"), cols), out)
+		if wideField(in, "act") {
+			divrow[int16](m, a)
+		} else {
+			divrow[int8](m, a)
 		}
 	case isa.OpClsscore:
 		m.clsScore(a)
 	case isa.OpTopk:
 		m.topk(a)
 	case isa.OpFuse:
-		m.fuse(a)
+		if wideField(in, "act") {
+			fuse[int16](m, a)
+		} else {
+			fuse[int8](m, a)
+		}
 	case isa.OpSync:
 	default:
 		failf("opcode %s cannot execute", in.Op)
+	}
+}
+
+func (m *Machine) requant(a args) {
+	rows, cols := a.d("rows"), a.u("cols")
+	table := m.r32(0, m.wgt, "wgt", a.u("params"), 2*cols)
+	out := a.u("out")
+	if out > intmath.OutI16 {
+		failf("requant output type %d", out)
+	}
+	src, ss, dst, ds := a.u("src"), a.u("src_stride"), a.u("dst"), a.u("dst_stride")
+	m.mults = grow(m.mults, cols)
+	mults := m.mults
+	for c := range mults {
+		var err error
+		if mults[c], err = intmath.MultiplierFromWords(table[2*c], table[2*c+1]); err != nil {
+			failf("%v", err)
+		}
+	}
+	for r := 0; r < rows; r++ {
+		in := m.r32(1, m.act, "act", src+4*r*ss, cols)
+		switch out {
+		case intmath.OutI32:
+			o := span(m.act, "act", dst+4*r*ds, 4*cols)
+			for c, v := range in {
+				binary.LittleEndian.PutUint32(o[4*c:], uint32(intmath.RequantTo(mults[c], v, out)))
+			}
+		case intmath.OutI16:
+			o := view[int16](m, dst+2*r*ds, cols)
+			for c, v := range in {
+				o[c] = int16(intmath.RequantTo(mults[c], v, out))
+			}
+		default:
+			o := m.i8(m.act, dst+r*ds, cols)
+			for c, v := range in {
+				o[c] = int8(intmath.Requant(mults[c], v, false))
+			}
+		}
 	}
 }
 
@@ -437,9 +413,14 @@ func (m *Machine) gemm(a args) {
 	w := span(m.wgt, "wgt", a.u("wgt"), len(c.tr)*b*b)
 	biasBytes := span(m.wgt, "wgt", a.u("bias"), 4*n)
 	src, ss, dst := a.u("src"), a.u("src_stride"), a.u("dst")
+	wide := wideField(a.in, "act")
+	es := 1
+	if wide {
+		es = 2
+	}
 	out := span(m.act, "act", dst, 4*rows*n)
 	for r := 0; r < rows; r++ {
-		span(m.act, "act", src+r*ss, k)
+		span(m.act, "act", src+es*r*ss, es*k)
 	}
 	if rows == 0 || n == 0 {
 		return
@@ -449,42 +430,34 @@ func (m *Machine) gemm(a args) {
 	for r := 1; r < rows; r++ {
 		copy(acc[r*n:(r+1)*n], acc[:n])
 	}
-	if c.dup {
-		m.gemmTiles(acc, c, w, src, ss, rows, k, n)
-	} else if k > 0 {
+	switch {
+	case c.dup && wide:
+		gemmTiles[int16](m, acc, c, w, src, ss, rows, k, n)
+	case c.dup:
+		gemmTiles[int8](m, acc, c, w, src, ss, rows, k, n)
+	case k > 0 && wide:
+		// An int16 row is 256·hi + lo: two exact products, wrapping like
+		// the int32 accumulator.
+		hi, lo := m.gather16(span(m.act, "act", src, es*((rows-1)*ss+k)), 0, rows, k, ss, 1)
+		m.fScratch = grow(m.fScratch, rows*n)
+		wm := c.matrix(w, b)
+		m.tmp32 = grow(m.tmp32, rows*n)
+		clear(m.tmp32)
+		exactGemm(m.tmp32, hi, wm, rows, n, k, false, m.fScratch)
+		for i := range m.tmp32 {
+			m.tmp32[i] <<= 8
+		}
+		exactGemmChunk(m.tmp32, lo, wm, rows, n, k, false, m.fScratch, exactChunkU8)
+		for i, v := range m.tmp32 {
+			acc[i] += v
+		}
+	case k > 0:
 		x := m.rowsF32(0, src, ss, rows, k)
 		m.fScratch = grow(m.fScratch, rows*n)
 		exactGemm(acc, x, c.matrix(w, b), rows, n, k, false, m.fScratch)
 	}
 	for i, v := range acc {
 		binary.LittleEndian.PutUint32(out[4*i:], uint32(v))
-	}
-}
-
-// gemmTiles is gemm tile by tile in integers: the path for index tables
-// that list a position twice.
-func (m *Machine) gemmTiles(acc []int32, c *denseWeights, w []byte, src, ss, rows, k, n int) {
-	b := m.hw.Block
-	for r := 0; r < rows; r++ {
-		x := m.act[src+r*ss : src+r*ss+k]
-		for t := range c.tr {
-			tile := w[t*b*b : (t+1)*b*b]
-			for i := 0; i < b; i++ {
-				o := c.tr[t]*b + i
-				if o >= n {
-					break
-				}
-				var s int32
-				for j, wv := range tile[i*b : (i+1)*b] {
-					kk := c.tc[t]*b + j
-					if kk >= k {
-						break
-					}
-					s += int32(int8(wv)) * int32(int8(x[kk]))
-				}
-				acc[r*n+o] += s
-			}
-		}
 	}
 }
 
@@ -510,11 +483,12 @@ func (m *Machine) rowsF32(slot, addr, stride, rows, cols int) []float32 {
 	return out
 }
 
-// matmul is dst (m, n) = A (m, k) · B (k, n) over int8 activations.
+// matmul is dst (m, n) = A (m, k) · B (k, n), each operand int8 or int16.
 func (m *Machine) matmul(a args) {
 	mm, kk, nn := a.d("m"), a.d("k"), a.d("n")
 	layout := a.u("layout")
 	as, bs, ds := a.u("a_stride"), a.u("b_stride"), a.u("dst_stride")
+	shift := uint(a.u("shift"))
 	if mm == 0 || nn == 0 {
 		return
 	}
@@ -531,32 +505,43 @@ func (m *Machine) matmul(a args) {
 	if kk == 0 {
 		lastA, lastB = 0, 0
 	}
-	wide := a.u("a_type") == 1
-	esA := 1
-	if wide {
+	wideA, wideB := wideField(a.in, "a_type"), wideField(a.in, "b_type")
+	esA, esB := 1, 1
+	if wideA {
 		esA = 2
 	}
+	if wideB {
+		esB = 2
+	}
 	av := span(m.act, "act", a.u("a"), esA*(lastA+1))
-	bv := span(m.act, "act", a.u("b"), lastB+1)
+	bv := span(m.act, "act", a.u("b"), esB*(lastB+1))
 	dst := span(m.act, "act", a.u("dst"), 4*((mm-1)*ds+nn))
 	acc := m.acc(mm * nn)
 	clear(acc)
-	if kk > 0 {
-		// A as (m × k) and B as (k × n), contiguous.
-		bf := m.gather(1, bv, kk, nn, bl, bj)
+	if kk > 0 && !wideA && !wideB && shift == 0 {
+		// int8 × int8: the exact float32 path straight into the wrapping
+		// int32 accumulators.
+		af, bf := m.gather(0, av, mm, kk, ai, al), m.gather(2, bv, kk, nn, bl, bj)
 		m.fScratch = grow(m.fScratch, mm*nn)
-		if !wide {
-			af := m.gather(0, av, mm, kk, ai, al)
-			exactGemm(acc, af, bf, mm, nn, kk, false, m.fScratch)
-		} else {
-			// An int16 A is 256·hi + lo, hi a signed and lo an unsigned
-			// byte: two products that the float32 path computes exactly.
-			hi, lo := m.gather16(av, mm, kk, ai, al)
-			exactGemm(acc, hi, bf, mm, nn, kk, false, m.fScratch)
-			for i := range acc[:mm*nn] {
-				acc[i] <<= 8
+		exactGemm(acc, af, bf, mm, nn, kk, false, m.fScratch)
+	} else if kk > 0 {
+		// A as (m × k) and B as (k × n), contiguous. An int16 operand is
+		// 256·hi + lo, hi a signed and lo an unsigned byte, so every product
+		// of parts is one the float32 path computes exactly; the parts' sums
+		// combine in 64 bits before the shift.
+		pa, na := m.parts(0, av, mm, kk, ai, al, wideA)
+		pb, nb := m.parts(2, bv, kk, nn, bl, bj, wideB)
+		m.fScratch = grow(m.fScratch, mm*nn)
+		m.acc64 = grow(m.acc64, mm*nn)
+		clear(m.acc64)
+		for _, x := range pa[:na] {
+			for _, y := range pb[:nb] {
+				chunk := exactChunk >> (x.unsigned + y.unsigned)
+				exactGemm64(m.acc64, x.v, y.v, mm, nn, kk, m.fScratch, chunk, x.weight+y.weight)
 			}
-			exactGemmChunk(acc, lo, bf, mm, nn, kk, false, m.fScratch, exactChunkU8)
+		}
+		for i, v := range m.acc64 {
+			acc[i] = intmath.MatmulShift(v, shift)
 		}
 	}
 	for i := 0; i < mm; i++ {
@@ -566,13 +551,33 @@ func (m *Machine) matmul(a args) {
 	}
 }
 
+// part is one byte plane of a matmul operand: its values as float32, the
+// left shift of its products (8 for an int16's high byte) and whether it is
+// an unsigned low byte (whose products are twice as large, so exact sums
+// take half as many).
+type part struct {
+	v                []float32
+	weight, unsigned uint
+}
+
+// parts gathers an operand (rows × cols, element (i, j) at i·ri + j·cj)
+// into float32 slots slot and slot+1: one part for int8, the high and low
+// bytes for int16.
+func (m *Machine) parts(slot int, src []byte, rows, cols, ri, cj int, wide bool) (ps [2]part, n int) {
+	if !wide {
+		return [2]part{{v: m.gather(slot, src, rows, cols, ri, cj)}}, 1
+	}
+	hi, lo := m.gather16(src, slot, rows, cols, ri, cj)
+	return [2]part{{v: hi, weight: 8}, {v: lo, unsigned: 1}}, 2
+}
+
 // gather16 splits the int16 matrix (rows × cols) whose element (i, j) is
 // at byte 2·(i·ri + j·cj) of src into its high (signed) and low (unsigned)
-// bytes, float32 operand slots 0 and 2, row-major.
-func (m *Machine) gather16(src []byte, rows, cols, ri, cj int) (hi, lo []float32) {
-	m.fOperand[0] = grow(m.fOperand[0], rows*cols)
-	m.fOperand[2] = grow(m.fOperand[2], rows*cols)
-	hi, lo = m.fOperand[0], m.fOperand[2]
+// bytes, float32 operand slots slot and slot+1, row-major.
+func (m *Machine) gather16(src []byte, slot, rows, cols, ri, cj int) (hi, lo []float32) {
+	m.fOperand[slot] = grow(m.fOperand[slot], rows*cols)
+	m.fOperand[slot+1] = grow(m.fOperand[slot+1], rows*cols)
+	hi, lo = m.fOperand[slot], m.fOperand[slot+1]
 	for i := 0; i < rows; i++ {
 		p := i * ri
 		for j := 0; j < cols; j++ {
@@ -601,20 +606,13 @@ func (m *Machine) gather(slot int, src []byte, rows, cols, ri, cj int) []float32
 }
 
 func (m *Machine) clsScore(a args) {
-	rows, cols := a.d("rows"), a.u("cols")
+	rows := a.d("rows")
 	scores := m.scratch64(0, rows)
 	if a.u("mode") == 1 { // taylor
-		w := m.r32(0, m.wgt, "wgt", a.u("params"), 2)
-		qk, err := intmath.MultiplierFromWords(w[0], w[1])
-		if err != nil {
-			failf("%v", err)
-		}
-		p := intmath.TaylorParams{QK: qk}
-		q0 := m.i8(m.act, a.u("src"), cols)
-		sums := m.r32(1, m.act, "act", a.u("sums"), 2*cols)
-		den := p.Den(rows, q0, sums[cols:])
-		for j := range scores {
-			scores[j] = p.ClsScore(q0, m.i8(m.act, a.u("k")+j*a.u("k_stride"), cols), den)
+		if wideField(a.in, "act") {
+			taylorScores[int16](m, a, scores)
+		} else {
+			taylorScores[int8](m, a, scores)
 		}
 	} else {
 		if rows < 1 {
@@ -652,43 +650,4 @@ func (m *Machine) topk(a args) {
 	}
 	m.regs[a.u("out_reg")] = out
 	m.regs[a.u("kept_reg")] = uint32(k)
-}
-
-func (m *Machine) fuse(a args) {
-	rows, k, cols := a.d("rows"), a.d("kept"), a.u("cols")
-	src, dst := a.u("src"), a.u("dst")
-	if k >= rows-1 { // nothing dropped
-		copy(span(m.act, "act", dst, rows*cols), span(m.act, "act", src, rows*cols))
-		return
-	}
-	outRows := k + 2
-	divisor := int64(a.u("divisor"))
-	if k < 1 || divisor == 0 {
-		failf("fuse keeping %d of %d tokens, divisor %d", k, rows, divisor)
-	}
-	idx := m.r32(0, m.act, "act", a.u("index"), rows-1)
-	for _, j := range idx {
-		if j < 1 || int(j) >= rows {
-			failf("token index %d outside 1..%d", j, rows-1)
-		}
-	}
-	s := m.r32(1, m.act, "act", a.u("scores"), rows)
-	x := m.i8(m.act, src, rows*cols)
-	out := m.scratch8(0, outRows*cols)
-	copy(out, x[:cols])
-	for i, j := range idx[:k] {
-		copy(out[(i+1)*cols:(i+2)*cols], x[int(j)*cols:int(j+1)*cols])
-	}
-	dropped := idx[k:]
-	col, ws := m.scratch8(1, len(dropped)), m.scratch64(0, len(dropped))
-	for i, j := range dropped {
-		ws[i] = int64(s[j])
-	}
-	for c := 0; c < cols; c++ {
-		for i, j := range dropped {
-			col[i] = x[int(j)*cols+c]
-		}
-		out[(k+1)*cols+c] = intmath.Fuse(col, ws, divisor)
-	}
-	copy(m.i8(m.act, dst, len(out)), out)
 }

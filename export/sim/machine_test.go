@@ -23,10 +23,10 @@ func TestFaultsAreErrorsNamingTheInstruction(t *testing.T) {
 	for name, prog := range map[string][]isa.Instr{
 		"load past DRAM":   {isa.New(isa.OpLoad, 0, 0, 0, 4000, 200), isa.New(isa.OpFinish, 0)},
 		"store past DRAM":  {isa.New(isa.OpSetr, 0, 1, 3), isa.New(isa.OpStore, 0, 0, 4090, isa.DimReg(1), 8, 8), isa.New(isa.OpFinish, 0)},
-		"gemm past buffer": {isa.New(isa.OpGemm, 0, uint64(h.ActBufferBytes-4), 0, 16, isa.DimImm(2), 16, 16, 0, 0), isa.New(isa.OpFinish, 0)},
-		"bad sparse index": {isa.New(isa.OpSpgemm, 0, 0, 0, 16, isa.DimImm(1), 16, 16, 0, 0, 64), isa.New(isa.OpFinish, 0)},
+		"gemm past buffer": {isa.New(isa.OpGemm, 0, uint64(h.ActBufferBytes-4), 0, 16, isa.DimImm(2), 16, 16, 0, 0, 0), isa.New(isa.OpFinish, 0)},
+		"bad sparse index": {isa.New(isa.OpSpgemm, 0, 0, 0, 16, isa.DimImm(1), 16, 16, 0, 0, 64, 0), isa.New(isa.OpFinish, 0)},
 		"topk of nothing":  {isa.New(isa.OpTopk, 0, 0, 64, isa.DimImm(0), 3, 4, 7, 10), isa.New(isa.OpFinish, 0)},
-		"fuse zero divide": {isa.New(isa.OpSetr, 0, 1, 10), isa.New(isa.OpSetr, 0, 2, 5), isa.New(isa.OpFuse, 0, 0, 0, 0, 0, isa.DimReg(1), isa.DimReg(2), 4, 0), isa.New(isa.OpFinish, 0)},
+		"fuse zero divide": {isa.New(isa.OpSetr, 0, 1, 10), isa.New(isa.OpSetr, 0, 2, 5), isa.New(isa.OpFuse, 0, 0, 0, 0, 0, isa.DimReg(1), isa.DimReg(2), 4, 0, 0), isa.New(isa.OpFinish, 0)},
 		"no finish":        {isa.New(isa.OpSync, 0)},
 	} {
 		err := run(t, prog)
@@ -43,7 +43,7 @@ func TestFaultsAreErrorsNamingTheInstruction(t *testing.T) {
 // A load that does not wait overlaps compute; one that waits does not.
 func TestWaitFlagsOrderTheQueues(t *testing.T) {
 	h := hw.Default()
-	gemm := isa.New(isa.OpGemm, 0, 0, 8192, 64, isa.DimImm(64), 64, 64, 0, 8192)
+	gemm := isa.New(isa.OpGemm, 0, 0, 8192, 64, isa.DimImm(64), 64, 64, 0, 8192, 0)
 	load := func(f isa.Flags) isa.Instr { return isa.New(isa.OpLoad, f, 1, 65536, 0, 32768) }
 	cycles := func(prog []isa.Instr) int64 {
 		m, err := NewMachine(h, prog, make([]byte, 1<<16), []LayerRange{{Name: "all", First: 0, Last: len(prog) - 1}})

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"vitc/export/bundle"
@@ -31,6 +32,9 @@ type Program struct {
 	// The results per image are those of running the images one by one, which
 	// is how a Runner executes them; only the cycle model prices the group.
 	Lockstep int
+	// ActBytes is the size of an activation element, the input's included:
+	// 1 (int8; 0 means 1) or 2 (int16).
+	ActBytes int
 }
 
 // Runner executes a Program on one input after another, reusing its
@@ -68,14 +72,19 @@ func NewRunner(p *Program) (*Runner, error) {
 // account is then the steady-state image's (Amortise combines the two).
 // The account is a lockstep group's (Stats.Group images) when the program
 // has one.
-func (r *Runner) Run(input []int8) (*Trace, Stats, error) {
-	if int64(len(input)) != r.p.InputLen {
-		return nil, Stats{}, fmt.Errorf("input has %d values, the program reads %d", len(input), r.p.InputLen)
+func (r *Runner) Run(input []int16) (*Trace, Stats, error) {
+	es := int64(max(r.p.ActBytes, 1))
+	if int64(len(input))*es != r.p.InputLen {
+		return nil, Stats{}, fmt.Errorf("input has %d values of %d bytes, the program reads %d bytes", len(input), es, r.p.InputLen)
 	}
 	dram := r.m.DRAM()
 	copy(dram, r.p.Weights)
 	clear(dram[len(r.p.Weights):])
 	for i, v := range input {
+		if es == 2 {
+			binary.LittleEndian.PutUint16(dram[r.p.InputAddr+2*int64(i):], uint16(v))
+			continue
+		}
 		dram[r.p.InputAddr+int64(i)] = byte(v)
 	}
 	// Resident: the weights, and what the program loads from the weights

@@ -10,12 +10,12 @@ import (
 )
 
 // Trace is what one image leaves behind: each block's output tokens (rows ×
-// D int8), each token-pruning stage's index list (kept tokens, then the
+// D int8 or int16 values, held as int16), each token-pruning stage's index list (kept tokens, then the
 // dropped ones, both ascending), and the int32 logits. The simulator and
 // the integer reference model both produce one; they must be equal.
 type Trace struct {
-	Embed  []int8
-	Blocks [][]int8
+	Embed  []int16
+	Blocks [][]int16
 	Kept   [][]int32
 	Logits []int32
 }
@@ -63,20 +63,21 @@ func ReadTrace(dram []byte, slots []bundle.Slot) (*Trace, error) {
 		if s.Addr < 0 || end > int64(len(dram)) || end < s.Addr {
 			return nil, fmt.Errorf("slot %s at dram:0x%x is outside DRAM", s.Name, s.Addr)
 		}
-		t.Add(s.Name, dram[s.Addr:end])
+		t.Add(s.Name, s.DType, dram[s.Addr:end])
 	}
 	return t, nil
 }
 
 // Add records the stored value named name ("embed", "blockN", "keptN",
-// "logits"; others are ignored) from its little-endian bytes. Blocks and
-// kept lists must come in order.
-func (t *Trace) Add(name string, b []byte) {
+// "logits"; others are ignored) from its little-endian bytes of dtype
+// ("int8" or "int16" for embed and blocks). Blocks and kept lists must
+// come in order.
+func (t *Trace) Add(name, dtype string, b []byte) {
 	switch {
 	case name == "embed":
-		t.Embed = int8s(b)
+		t.Embed = acts(dtype, b)
 	case strings.HasPrefix(name, "block"):
-		t.Blocks = append(t.Blocks, int8s(b))
+		t.Blocks = append(t.Blocks, acts(dtype, b))
 	case strings.HasPrefix(name, "kept"):
 		t.Kept = append(t.Kept, int32s(b))
 	case name == "logits":
@@ -84,10 +85,21 @@ func (t *Trace) Add(name string, b []byte) {
 	}
 }
 
-func int8s(b []byte) []int8 {
-	out := make([]int8, len(b))
+// ActValues decodes int8 or little-endian int16 values (dtype "int16").
+func ActValues(dtype string, b []byte) []int16 { return acts(dtype, b) }
+
+// acts decodes int8 or little-endian int16 values.
+func acts(dtype string, b []byte) []int16 {
+	if dtype == "int16" {
+		out := make([]int16, len(b)/2)
+		for i := range out {
+			out[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+		return out
+	}
+	out := make([]int16, len(b))
 	for i, v := range b {
-		out[i] = int8(v)
+		out[i] = int16(int8(v))
 	}
 	return out
 }

@@ -38,6 +38,7 @@ type pruneOptions struct {
 	HW                       string
 	HWBatch                  int
 	Engine                   string
+	Int8Weights              bool
 	// Set by hand: a target may not be combined with them.
 	densitySet, keepSet bool
 }
@@ -102,6 +103,7 @@ plan.held. A ramp that ends short of the target ends as the plan does.`,
 	f.IntVar(&o.HWBatch, "hw-batch", 64, "throughput setting of --target-speedup and the report's modelled speed-up: images per load of the weights, run in lockstep groups (1: latency, one image at a time; the report gives both)")
 	f.StringVar(&o.HW, "hw", "", "hardware config hw.json for --target-speedup and the report's modelled speed-up (default: vitc's, export/hw/default.json)")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
+	f.BoolVar(&o.Int8Weights, "int8-weights", false, "train the recovery phase (the last 30 % of steps) through the exporter's int8 weight rounding and write the pruned model's weights on that grid, so that the float model and its int8 export share every weight")
 	bindEngine(f, &o.Engine)
 	return cmd
 }
@@ -229,7 +231,7 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 		},
 		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init,
 			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp},
-			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h, HWBatch: o.HWBatch}},
+			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h, HWBatch: o.HWBatch, Int8WeightsFrom: int8WeightsFrom(o.Int8Weights)}},
 	}, nil)
 }
 
@@ -262,4 +264,14 @@ func planTarget(o *pruneOptions, cfg vit.Config, h hw.Config) (*pipeline.PrunePl
 		o.TokenLayers = []int{} // no token pruning; not the default layers
 	}
 	return p, nil
+}
+
+// int8WeightsFrom is where --int8-weights starts rounding: the recovery
+// phase, once the block masks are final (blockprune's schedule reaches its
+// density at 70 % of the steps).
+func int8WeightsFrom(on bool) float64 {
+	if on {
+		return 0.7
+	}
+	return 0
 }

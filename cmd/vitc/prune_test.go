@@ -8,7 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"vitc/vit"
 	"vitc/vit/pipeline"
+	"vitc/vit/weightquant"
 )
 
 // pruneFixture trains a tiny teacher (dim 16, two heads of 8, 16 patches)
@@ -34,6 +37,44 @@ func TestPrune(t *testing.T) {
 	t.Run("bad input", func(t *testing.T) { testPruneBadInput(t, teacher) })
 	t.Run("target", func(t *testing.T) { testPruneTarget(t, teacher) })
 	t.Run("gorgonia engine", func(t *testing.T) { testPruneGorgonia(t, teacher) })
+	t.Run("int8 weights", func(t *testing.T) { testPruneInt8Weights(t, teacher) })
+}
+
+// --int8-weights writes a model whose every int8-exported weight already
+// lies on the exporter's grid (rounding it again changes nothing), and the
+// report says so.
+func testPruneInt8Weights(t *testing.T, teacher string) {
+	out := filepath.Join(t.TempDir(), "pruned")
+	code, stdout, errOut := vitcRun(t, pruneArgs(teacher, out, "--epochs", "2", "--int8-weights")...)
+	if code != 0 {
+		t.Fatalf("prune exit %d: %s", code, errOut)
+	}
+	var rep pipeline.PruneReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("report %q: %v", stdout, err)
+	}
+	if !rep.Int8Weights {
+		t.Error("report does not say int8_weights")
+	}
+	m, _, err := vit.Load(filepath.Join(out, "model.safetensors"), vit.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range m.Params.List() {
+		if !weightquant.Quantized(p.Name) {
+			continue
+		}
+		n++
+		again := slices.Clone(p.Data)
+		weightquant.Round(again, again, p.Shape[0])
+		if !slices.Equal(again, p.Data) {
+			t.Errorf("%s is not on its int8 grid", p.Name)
+		}
+	}
+	if n == 0 {
+		t.Error("no int8-exported weights in the pruned model")
+	}
 }
 
 // testPruneGorgonia prunes on both engines: the run records its engine, and

@@ -12,6 +12,7 @@ import (
 	"vitc/vit"
 	"vitc/vit/gorgoniavit"
 	"vitc/vit/training"
+	"vitc/vit/weightquant"
 )
 
 // parts are the components a run's outputs need after training.
@@ -133,6 +134,10 @@ func components(spec Spec, r *training.Run) (*parts, error) {
 		// After both schedules: it measures what they set for the step.
 		if p.loop = newClosedLoop(pr, m.Config, pruner, p.keep); p.loop != nil {
 			r.Components = append(r.Components, p.loop)
+		}
+		// After the pruner: it rounds the masked weight.
+		if pr.Int8WeightsFrom > 0 {
+			r.Components = append(r.Components, &weightquant.Trainer{Start: pr.Int8WeightsFrom})
 		}
 	}
 	return p, nil

@@ -74,6 +74,10 @@ type Prune struct {
 	// (Target.Batch; 0 or 1: the latency, one image at a time). The
 	// report gives the latency figures as well.
 	HWBatch int `json:"hw_batch,omitempty"`
+	// Int8WeightsFrom, when positive, trains from this fraction of the
+	// steps on through the exporter's int8 weight rounding and writes the
+	// pruned model's weights on that grid (weightquant); 0: off.
+	Int8WeightsFrom float64 `json:"int8_weights_from,omitempty"`
 }
 
 // Validate reports a plan that cannot be built, naming the option.
@@ -89,6 +93,9 @@ func (p Plan) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown kind of run %q", p.Kind)
+	}
+	if pr := p.Prune; pr != nil && !(pr.Int8WeightsFrom >= 0 && pr.Int8WeightsFrom < 1) {
+		return fmt.Errorf("int8 weights from %g of the steps: want a fraction in [0, 1)", pr.Int8WeightsFrom)
 	}
 	if p.Sparse.Weight != 0 {
 		if err := p.Sparse.Validate(); err != nil {

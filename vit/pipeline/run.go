@@ -16,6 +16,7 @@ import (
 	"vitc/internal/figures"
 	"vitc/vit"
 	"vitc/vit/training"
+	"vitc/vit/weightquant"
 )
 
 // Outcome is what a finished run reports; exactly one of the reports is set.
@@ -80,6 +81,10 @@ type PruneReport struct {
 	Checkpoint      string             `json:"checkpoint"`
 	MaxDrop         *float64           `json:"max_drop,omitempty"`
 	Passed          *bool              `json:"passed,omitempty"`
+	// Int8Weights says the checkpoint's weights lie on the exporter's int8
+	// grid (Prune.Int8WeightsFrom): the accuracy above is the model's with
+	// them.
+	Int8Weights bool `json:"int8_weights,omitempty"`
 	// ParamsCompression is ParamsBefore / ParamsAfter.
 	ParamsCompression float64 `json:"params_compression"`
 	// The cycle model's count for the pruned model (its real block masks)
@@ -223,6 +228,10 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		return nil, err
 	}
 	compact.TokenKeep = p.keep.Final() // the plan's, or where the closed loop held it
+	int8w := spec.Plan.Prune.Int8WeightsFrom > 0
+	if int8w {
+		weightquant.Snap(compact.Params.List())
+	}
 	raw, err := json.Marshal(ext)
 	if err != nil {
 		return nil, err
@@ -247,7 +256,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		Density: st.Density, HeadsRemoved: st.HeadsRemoved, MLPUnitsKept: st.MLPKept,
 		TokenKeep: compact.TokenKeep, TokenLayers: compact.TokenLayers, Attention: compact.Attention,
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Data: r.Opts.Data, Seed: r.Opts.Seed, Checkpoint: ckpt,
-		Engine: engineName(r),
+		Engine: engineName(r), Int8Weights: int8w,
 	}
 	rep.ParamsAfter = rep.ParamsStored - ext.PrunedValues()
 	rep.FLOPsReduction = float64(rep.FLOPsBefore) / float64(rep.FLOPsAfter)

@@ -5,7 +5,8 @@
 # the whole digits test split, with the pruned bundle's speed-up over the
 # dense one from the cycle model.
 # Usage: scripts/export-pipeline.sh [PIPELINE_DIR] [OUT]   (env: VITC, DIGITS,
-# CALIB_METHOD: vitc export's --calib-method, default vitc's)
+# CALIB_METHOD: vitc export's --calib-method, default vitc's; ACT_BITS: its
+# --act-bits, 8, 16 or auto, default vitc's)
 set -euo pipefail
 vitc=${VITC:-bin/vitc}
 runs=${1:-runs/prune-pipeline}
@@ -13,6 +14,7 @@ out=${2:-runs/export-pipeline}
 digits=${DIGITS:-.cache/digits.csv.gz}
 calib=(--calib "digits:$digits")
 [ -z "${CALIB_METHOD:-}" ] || calib+=(--calib-method "$CALIB_METHOD")
+[ -z "${ACT_BITS:-}" ] || calib+=(--act-bits "$ACT_BITS")
 mkdir -p "$out"
 dense=$runs/dig-softmax/model.safetensors
 pruned=$runs/dig-taylor-pruned/model.safetensors

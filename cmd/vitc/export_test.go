@@ -92,6 +92,11 @@ func testExportActBits16(t *testing.T, ckpt, int8Bundle string) {
 	if code != 0 || !strings.Contains(stdout, "accuracy: int16") {
 		t.Fatalf("sim exit %d: %s%s", code, stdout, errOut)
 	}
+	code, stdout, errOut = vitcRun(t, "inspect", dir, "--json")
+	var ins bundleReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &ins) != nil || ins.ActBits != 16 || ins.CalibMethod != "mse" {
+		t.Fatalf("inspect exit %d: %s%s", code, stdout, errOut)
+	}
 }
 
 // --batch keeps the weights resident: the manifest records it, sim checks
@@ -221,7 +226,8 @@ func testSimLayers(t *testing.T, bundleDir string) {
 
 func testInspectBundle(t *testing.T, bundleDir string) {
 	code, stdout, errOut := vitcRun(t, "inspect", bundleDir)
-	if code != 0 || !strings.Contains(stdout, "checksums verified") || !strings.Contains(stdout, "gemm×") {
+	if code != 0 || !strings.Contains(stdout, "checksums verified") || !strings.Contains(stdout, "gemm×") ||
+		!strings.Contains(stdout, "activations int8") {
 		t.Fatalf("inspect exit %d: %s%s", code, stdout, errOut)
 	}
 }

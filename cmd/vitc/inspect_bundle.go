@@ -31,6 +31,10 @@ type bundleReport struct {
 	SparseTensors  []string         `json:"block_sparse"`
 	Golden         []string         `json:"golden"`
 	Memory         bundle.Memory    `json:"memory"`
+	// ActBits is the activation width (8 or 16), CalibMethod how the
+	// activation scales were chosen: the manifest's quant object.
+	ActBits     int    `json:"act_bits"`
+	CalibMethod string `json:"calibration_method,omitempty"`
 }
 
 // runInspectBundle verifies a bundle (checksums, program decoding) and
@@ -60,6 +64,13 @@ func runInspectBundle(o *inspectOptions, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", o.Path, err)
 	}
+	var q export.QuantInfo
+	if len(man.Quant) > 0 {
+		if err := json.Unmarshal(man.Quant, &q); err != nil {
+			return fmt.Errorf("bundle %s: manifest quant: %w", o.Path, err)
+		}
+	}
+	rep.ActBits, rep.CalibMethod = q.Bits(), q.CalibMethod
 	rep.Instructions = len(instrs)
 	rep.Batch, rep.Lockstep = max(man.Program.Batch, 1), max(man.Program.Lockstep, 1)
 	for _, in := range instrs {
@@ -91,6 +102,14 @@ func runInspectBundle(o *inspectOptions, stdout io.Writer) error {
 		def = ", vitc's default"
 	}
 	fmt.Fprintf(stdout, "  hardware      %s (%s%s)\n", rep.HWName, rep.HWFingerprint, def)
+	quant := fmt.Sprintf("weights int8 per output channel, activations int%d", rep.ActBits)
+	if rep.CalibMethod != "" {
+		quant += ", calibration " + rep.CalibMethod
+	}
+	if q.ActBitsAuto != nil {
+		quant += fmt.Sprintf(" (--act-bits auto: int8 agreed on %.2f%% of %d calibration images)", 100*q.ActBitsAuto.Int8Agreement, q.ActBitsAuto.Images)
+	}
+	fmt.Fprintf(stdout, "  quantization  %s\n", quant)
 	fmt.Fprintf(stdout, "  files         %d, %d bytes\n", rep.Files, rep.Bytes)
 	fmt.Fprintf(stdout, "  DRAM          %d bytes: weights at 0, input at 0x%x (%d bytes), outputs at 0x%x (%d bytes)\n",
 		man.Memory.DRAMBytes, man.Memory.InputAddr, man.Memory.InputBytes, man.Memory.OutputAddr, man.Memory.OutputBytes)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"vitc/blockprune"
+	"vitc/datasets"
 	"vitc/export/hw"
 	"vitc/tokenprune"
 	"vitc/vit"
@@ -39,6 +40,7 @@ type pruneOptions struct {
 	HWBatch                  int
 	Engine                   string
 	Int8Weights              bool
+	HFlip                    string
 	// Set by hand: a target may not be combined with them.
 	densitySet, keepSet bool
 }
@@ -104,6 +106,7 @@ plan.held. A ramp that ends short of the target ends as the plan does.`,
 	f.StringVar(&o.HW, "hw", "", "hardware config hw.json for --target-speedup and the report's modelled speed-up (default: vitc's, export/hw/default.json)")
 	f.DurationVar(&o.CheckpointEvery, "checkpoint-every", time.Minute, "also save resumable state this often within an epoch")
 	f.BoolVar(&o.Int8Weights, "int8-weights", false, "train the recovery phase (the last 30 % of steps) through the exporter's int8 weight rounding and write the pruned model's weights on that grid, so that the float model and its int8 export share every weight")
+	bindHFlip(f, &o.HFlip)
 	bindEngine(f, &o.Engine)
 	return cmd
 }
@@ -172,6 +175,10 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 	if math.IsNaN(o.MaxDrop) {
 		return nil, errors.New("--max-drop is not a number")
 	}
+	flip, err := hflipOption(o.HFlip)
+	if err != nil {
+		return nil, err
+	}
 	keep := tokenprune.DefaultSchedule(o.TokenKeep)
 	if err := keep.Validate(); err != nil {
 		return nil, fmt.Errorf("--token-keep: %w", err)
@@ -228,6 +235,7 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 			Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: 1e-5,
 			WeightDecay: 0.05, WarmupEpochs: 0.05 * float64(o.Epochs), LabelSmoothing: 0.1, ClipNorm: 1,
 			Augment: true, Seed: o.Seed, CheckpointEvery: o.CheckpointEvery, Engine: o.Engine,
+			DataOptions: datasets.Options{Flip: flip},
 		},
 		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init,
 			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp},

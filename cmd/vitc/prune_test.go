@@ -213,6 +213,7 @@ func testPruneBadInput(t *testing.T, teacher string) {
 		{pruneArgs(teacher, out, "--target-flops", "1000"), "the most is"},
 		{pruneArgs(teacher, out, "--target-speedup", "2", "--hw", filepath.Join(out, "none.json")), "hardware config"},
 		{pruneArgs(teacher, out, "--hw-batch", "0"), "--hw-batch"},
+		{pruneArgs(teacher, out, "--hflip", "sometimes"), "--hflip"},
 	} {
 		code, _, errOut := vitcRun(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"vitc/datasets"
 	"vitc/taylorattn"
@@ -88,7 +89,7 @@ finishes the same run with the same settings.`,
 	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
 	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
 	f.Float64Var(&o.AugmentCropScale, "augment-crop-scale", 0, "augment by random-resized crops (timm's RandomResizedCrop) of area fraction in [S, 1] instead of shifts (0: shifts)")
-	f.StringVar(&o.HFlip, "hflip", "auto", "let augmentation mirror images: auto (the data set's own claim; folders: on for RGB, off for grey), on or off")
+	bindHFlip(f, &o.HFlip)
 	f.StringVar(&o.InitScheme, "init-scheme", vit.InitTimm, "initialisation of a fresh model: torch (PyTorch module defaults) or timm (trunc_normal .02)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order, initialisation and augmentation")
 	f.StringVar(&o.Out, "out", "", "run directory (default runs/<data>-<model>-<attention>)")
@@ -204,12 +205,8 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		return nil, err
 	}
 	dopts := o.dataFlags.options(o.ImageSize)
-	switch o.HFlip {
-	case "auto":
-	case "on", "off":
-		dopts.Flip = o.HFlip
-	default:
-		return nil, fmt.Errorf("--hflip %q must be auto, on or off", o.HFlip)
+	if dopts.Flip, err = hflipOption(o.HFlip); err != nil {
+		return nil, err
 	}
 	ds, err := datasets.LoadWith(o.Data, o.Seed, dopts)
 	if err != nil {
@@ -281,4 +278,20 @@ func augmentation(o training.Options, flipOK bool) string {
 		return "augmentation on, but nothing suits these images"
 	}
 	return "augmentation: " + strings.Join(parts, ", ")
+}
+
+// bindHFlip adds --hflip, which train and prune share.
+func bindHFlip(f *pflag.FlagSet, v *string) {
+	f.StringVar(v, "hflip", "auto", "let augmentation mirror images: auto (the data set's own claim; folders: on for RGB, off for grey), on or off")
+}
+
+// hflipOption maps --hflip to datasets.Options.Flip ("" for auto).
+func hflipOption(v string) (string, error) {
+	switch v {
+	case "auto":
+		return "", nil
+	case "on", "off":
+		return v, nil
+	}
+	return "", fmt.Errorf("--hflip %q must be auto, on or off", v)
 }

@@ -239,7 +239,7 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 		},
 		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init,
 			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp},
-			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h, HWBatch: o.HWBatch, Int8WeightsFrom: int8WeightsFrom(o.Int8Weights)}},
+			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h, HWBatch: o.HWBatch, Int8WeightsFrom: int8WeightsFrom(o.Int8Weights, bopts)}},
 	}, nil)
 }
 
@@ -275,11 +275,10 @@ func planTarget(o *pruneOptions, cfg vit.Config, h hw.Config) (*pipeline.PrunePl
 }
 
 // int8WeightsFrom is where --int8-weights starts rounding: the recovery
-// phase, once the block masks are final (blockprune's schedule reaches its
-// density at 70 % of the steps).
-func int8WeightsFrom(on bool) float64 {
+// phase, once the block masks are final (the end of the density ramp).
+func int8WeightsFrom(on bool, b blockprune.Options) float64 {
 	if on {
-		return 0.7
+		return b.Warmup + b.Ramp
 	}
 	return 0
 }

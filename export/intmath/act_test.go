@@ -58,20 +58,7 @@ func TestLayerNorm16TracksFloat(t *testing.T) {
 			x[i] = int16(rng.Intn(2*spread+1) - spread)
 		}
 		LayerNormRow(q, y, x)
-		var mu, v float64
-		for _, e := range x {
-			mu += float64(e) * sIn
-		}
-		mu /= d
-		for _, e := range x {
-			v += (float64(e)*sIn - mu) * (float64(e)*sIn - mu)
-		}
-		v /= d
-		for i := range x {
-			want := (float64(x[i])*sIn-mu)/math.Sqrt(v+1e-6)*float64(gamma[i]) + float64(beta[i])
-			want = math.Max(-32768, math.Min(32767, want/sOut))
-			worst = math.Max(worst, math.Abs(float64(y[i])-want))
-		}
+		worst = math.Max(worst, layerNormSteps(x, y, gamma, beta, sIn, sOut, 32767))
 	}
 	if worst > 1.01 {
 		t.Fatalf("int16 LayerNorm is %.2f steps from float", worst)

@@ -78,24 +78,33 @@ func TestLayerNormTracksFloat(t *testing.T) {
 			x[i] = int8(rng.Intn(255) - 127)
 		}
 		q.Row(y, x)
-		var mu, v float64
-		for _, e := range x {
-			mu += float64(e) * sIn
-		}
-		mu /= d
-		for _, e := range x {
-			v += (float64(e)*sIn - mu) * (float64(e)*sIn - mu)
-		}
-		v /= d
-		for i := range x {
-			want := (float64(x[i])*sIn-mu)/math.Sqrt(v+1e-6)*float64(gamma[i]) + float64(beta[i])
-			want = math.Max(-128, math.Min(127, want/sOut))
-			worst = math.Max(worst, math.Abs(float64(y[i])-want))
-		}
+		worst = math.Max(worst, layerNormSteps(x, y, gamma, beta, sIn, sOut, 127))
 	}
 	if worst > 1.01 { // within one output step: rounding only
 		t.Fatalf("integer LayerNorm is %.2f steps from float", worst)
 	}
+}
+
+// layerNormSteps is how many output steps the integer LayerNorm's row y is
+// from float LayerNorm (ε 1e-6) of x, both at their scales, the float
+// result clamped to ±top.
+func layerNormSteps[T Act](x, y []T, gamma, beta []float32, sIn, sOut, top float64) float64 {
+	d := float64(len(x))
+	var mu, v, worst float64
+	for _, e := range x {
+		mu += float64(e) * sIn
+	}
+	mu /= d
+	for _, e := range x {
+		v += (float64(e)*sIn - mu) * (float64(e)*sIn - mu)
+	}
+	v /= d
+	for i := range x {
+		want := (float64(x[i])*sIn-mu)/math.Sqrt(v+1e-6)*float64(gamma[i]) + float64(beta[i])
+		want = math.Max(-top-1, math.Min(top, want/sOut))
+		worst = math.Max(worst, math.Abs(float64(y[i])-want))
+	}
+	return worst
 }
 
 func TestGELUTracksFloat(t *testing.T) {

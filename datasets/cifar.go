@@ -50,7 +50,7 @@ func LoadCIFAR10(dir string) (*Dataset, error) {
 			dir = sub
 		}
 	}
-	d := &Dataset{Name: "cifar10", C: 3, H: cifarSide, W: cifarSide, FlipOK: true}
+	d := &Dataset{Name: "cifar10", C: 3, H: cifarSide, W: cifarSide, FlipOK: true, Named: true}
 	var err error
 	if d.Classes, err = readCIFARMeta(dir); err != nil {
 		return nil, err

@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"vitc/internal/opterr"
 )
 
 // ErrMixedSizes: a folder's images differ in size and Options.ImageSize
 // does not say what to resize them to.
-var ErrMixedSizes = errors.New("images of several sizes need an image size to resize them to (Options.ImageSize)")
+var ErrMixedSizes = errors.New("images of several sizes")
 
 // Options change how data is read for a model.
 type Options struct {
@@ -32,6 +34,12 @@ type Options struct {
 	// Channels, if set, converts the images to 1 or 3 channels (luma, or
 	// grey replicated) for a model that takes those.
 	Channels int
+	// ClassNames, if set, names the data's classes in label order (data
+	// whose files name none, or other names than its own).
+	ClassNames []string `json:"class_names,omitempty"`
+	// ClassOrder, if set, moves the labels into this order of names (a
+	// model's), which must name every class of the data (after ClassNames).
+	ClassOrder []string `json:"class_order,omitempty"`
 	// Flip says whether augmentation may mirror images: "on", "off", or
 	// "auto" (or empty): the set's own claim, and for folder data, on for
 	// 3-channel images. Photos keep their labels mirrored; a folder of
@@ -70,6 +78,24 @@ func LoadWith(spec string, seed int64, opts Options) (*Dataset, error) {
 		d.FlipOK = false
 	case kind == "folder":
 		d.FlipOK = d.C == 3
+	}
+	if d.NativeC == 0 { // every reader but the folder's: what it read is the stored shape
+		d.NativeC, d.NativeH, d.NativeW = d.C, d.H, d.W
+	}
+	if opts.ClassNames != nil {
+		if len(opts.ClassNames) != len(d.Classes) {
+			return nil, fmt.Errorf("%d class names for the %d classes of %s (Options.ClassNames)", len(opts.ClassNames), len(d.Classes), spec)
+		}
+		d.Classes, d.Named = append([]string(nil), opts.ClassNames...), true
+	}
+	if opts.ClassOrder != nil {
+		order := make([]int, len(d.Classes))
+		for i, c := range d.Classes {
+			if order[i] = slices.Index(opts.ClassOrder, c); order[i] < 0 {
+				return nil, fmt.Errorf("%s: class %q is not among the names of Options.ClassOrder", spec, c)
+			}
+		}
+		d.Relabel(order, opts.ClassOrder)
 	}
 	if opts.ImageSize > 0 {
 		d.ResizeTo(opts.ImageSize)
@@ -154,9 +180,13 @@ func LoadFolderWith(dir string, opts Options) (*Dataset, error) {
 	if len(train) == 0 {
 		return nil, fmt.Errorf("folder: %s: no training images left", trainDir)
 	}
-	d := &Dataset{Name: "folder", C: 3, H: f.h, W: f.w, Classes: classes, Skipped: f.skipped}
+	d := &Dataset{Name: "folder", C: 3, H: f.h, W: f.w, Classes: classes, Skipped: f.skipped, Named: true}
 	if f.allGray {
 		d.C = 1
+	}
+	d.NativeC = d.C
+	if !f.mixedSource {
+		d.NativeH, d.NativeW = f.srcH, f.srcW
 	}
 	d.Train, d.Test = f.pack(train, d.C), f.pack(test, d.C)
 	return d, nil
@@ -193,6 +223,10 @@ type folderReader struct {
 	h, w    int
 	allGray bool
 	skipped int
+	// The stored size of the first image, and whether any other differs
+	// (the images were resized to Options.ImageSize as they were read).
+	srcH, srcW  int
+	mixedSource bool
 }
 
 type labelled struct {
@@ -224,6 +258,10 @@ func (f *folderReader) readSplit(dir string, classes, all []string, needEach boo
 				}
 				return nil, fmt.Errorf("folder: %w", err)
 			}
+			if f.srcH == 0 {
+				f.srcH, f.srcW = im.H, im.W
+			}
+			f.mixedSource = f.mixedSource || im.H != f.srcH || im.W != f.srcW
 			if s := f.opts.ImageSize; s > 0 {
 				im = im.EvalResize(s, DefaultCropPct)
 			}
@@ -231,7 +269,8 @@ func (f *folderReader) readSplit(dir string, classes, all []string, needEach boo
 				f.first, f.h, f.w, f.allGray = path, im.H, im.W, true
 			}
 			if im.H != f.h || im.W != f.w {
-				return nil, fmt.Errorf("folder: %s: image is %dx%d but %s is %dx%d: %w", path, im.W, im.H, f.first, f.w, f.h, ErrMixedSizes)
+				return nil, &opterr.Error{What: fmt.Sprintf("folder: %s: image is %dx%d but %s is %dx%d", path, im.W, im.H, f.first, f.w, f.h),
+					Advice: "give an image size to resize them to with %s", Option: "Options.ImageSize", Kind: ErrMixedSizes}
 			}
 			f.allGray = f.allGray && im.C == 1
 			out = append(out, labelled{im, label, e.Name()})

@@ -34,6 +34,40 @@ type Dataset struct {
 	// Skipped counts files left out because they did not decode
 	// (Options.SkipBadImages).
 	Skipped int
+	// Named says Classes are the data's own names (folders, CIFAR's
+	// batches.meta, the synthetic shapes, Options.ClassNames), not label
+	// numbers (digits, MNIST-format files).
+	Named bool
+	// NativeC, NativeH and NativeW are the images' shape as stored, before
+	// Options converted them (NativeH and NativeW 0: a folder of images of
+	// several sizes).
+	NativeC, NativeH, NativeW int
+}
+
+// IndexNames says whether names are just the label numbers "0", "1", ...
+func IndexNames(names []string) bool {
+	for i, n := range names {
+		if n != fmt.Sprint(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// NamesClasses reports whether the data names its classes by more than
+// their numbers.
+func (d *Dataset) NamesClasses() bool { return d.Named && !IndexNames(d.Classes) }
+
+// Relabel moves every label l to order[l] and names the classes names
+// (order maps the data's classes into names' order, e.g. a checkpoint's).
+func (d *Dataset) Relabel(order []int, names []string) {
+	for _, s := range []*Split{&d.Train, &d.Test} {
+		for i, y := range s.Y {
+			s.Y[i] = order[y]
+		}
+	}
+	d.Classes = append([]string(nil), names...)
+	d.Named = true
 }
 
 // Load parses a data spec and reads the data it names:

@@ -52,7 +52,8 @@ func Synthetic(seed int64) *Dataset {
 
 func synthetic(seed int64, nTrain, nTest int) *Dataset {
 	d := &Dataset{
-		Name: "synthetic", C: 1, H: synthSide, W: synthSide,
+		Named: true,
+		Name:  "synthetic", C: 1, H: synthSide, W: synthSide,
 		Classes: append([]string(nil), SyntheticClasses...),
 		FlipOK:  true,
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"vitc/datasets"
-	"vitc/internal/safetensors"
 )
 
 // InitOptions say how a pretrained checkpoint is adapted to a new task.
@@ -27,22 +26,33 @@ type InitOptions struct {
 	// run takes. Nil: the run's configuration is the architecture and init only
 	// provides weights of that shape (a run that changes the model, like
 	// pruning, starting from a dense checkpoint).
-	Pretrained *Pretrained
+	Pretrained *Checkpoint
 }
 
 // NewRunModel is the model a training run starts from: a fresh model of cfg
-// seeded with seed (its weights then read from init, when set, with cfg's
-// shapes) and the data's statistics; or, with io.Pretrained, the pretrained
+// seeded with seed and the data's statistics; a model of cfg whose weights
+// are read from init (with cfg's shapes: a run that changes the model, like
+// pruning) and init's normalisation; or, with io.Pretrained, the pretrained
 // model adapted to ds with the normalisation it was trained with (as timm's
 // pretrained configs do).
 func NewRunModel(cfg Config, seed int64, init string, io InitOptions, ds *datasets.Dataset) (*Model, datasets.Stats, error) {
 	pre := io.Pretrained
 	if pre == nil {
 		m, err := New(cfg, seed)
-		if err == nil && init != "" {
-			err = m.LoadWeightsFrom(init)
+		if err != nil || init == "" {
+			return m, datasets.ComputeStats(ds), err
 		}
-		return m, datasets.ComputeStats(ds), err
+		c, err := Open(init, io.Load)
+		if err != nil {
+			return nil, datasets.Stats{}, err
+		}
+		if err := m.loadWeights(c.file, c.Path); err != nil {
+			return nil, datasets.Stats{}, err
+		}
+		if c.Meta.NormMean == nil {
+			return m, datasets.ComputeStats(ds), nil
+		}
+		return m, datasets.Stats{Mean: c.Meta.NormMean, Std: c.Meta.NormStd}, nil
 	}
 	if ds.H != ds.W {
 		return nil, datasets.Stats{}, fmt.Errorf("images are %dx%d: vitc models take square images", ds.H, ds.W)
@@ -68,7 +78,7 @@ func NewRunModel(cfg Config, seed int64, init string, io InitOptions, ds *datase
 // averaged over RGB for grey data (the summed patch projection sees the
 // same normalised value in every channel), replicated for RGB data from a
 // grey model. Empty when p records none.
-func (p *Pretrained) normFor(c int) (datasets.Stats, string) {
+func (p *Checkpoint) normFor(c int) (datasets.Stats, string) {
 	mean, std := p.Meta.NormMean, p.Meta.NormStd
 	switch {
 	case len(mean) == 0:
@@ -91,29 +101,6 @@ func (p *Pretrained) normFor(c int) (datasets.Stats, string) {
 	}
 }
 
-// Pretrained is a checkpoint read for fine-tuning: its architecture, its
-// input normalisation and its tensors, not yet fitted to a task.
-type Pretrained struct {
-	Path   string
-	Config Config
-	Meta   Meta
-	file   *safetensors.File
-}
-
-// ReadPretrained reads the architecture of path from its metadata or, for a
-// timm file, from its tensors and opts.
-func ReadPretrained(path string, opts LoadOptions) (*Pretrained, error) {
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, meta, err := configOf(path, f, opts)
-	if err != nil {
-		return nil, err
-	}
-	return &Pretrained{Path: path, Config: cfg, Meta: meta, file: f}, nil
-}
-
 // Task is what the new data asks of the model.
 type Task struct {
 	Image, Channels, Classes int
@@ -124,7 +111,7 @@ type Task struct {
 // the patch projection adapted to the new channels and a fresh head (seeded)
 // when the class count changes (unless opts.KeepHead). Each adaptation is
 // reported through opts.Load.Log.
-func (p *Pretrained) Adapt(task Task, opts InitOptions, seed int64) (*Model, error) {
+func (p *Checkpoint) Adapt(task Task, opts InitOptions, seed int64) (*Model, error) {
 	log, keepHead := opts.Load.Log, opts.KeepHead
 	if log == nil {
 		log = func(string, ...any) {}

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
+	"vitc/internal/opterr"
 	"vitc/internal/safetensors"
 )
 
@@ -20,6 +24,10 @@ type Meta struct {
 	NormMean   []float32 `json:"norm_mean,omitempty"`
 	NormStd    []float32 `json:"norm_std,omitempty"`
 	ClassNames []string  `json:"class_names,omitempty"`
+	// TestAccuracy is the model's top-1 accuracy on Dataset's test split
+	// when it was written (0: not measured), so that a reader can tell a
+	// checkpoint read wrongly from one that is merely weak.
+	TestAccuracy float64 `json:"test_accuracy,omitempty"`
 	// Extensions holds technique state (pruning masks, ...) by technique
 	// name, so adding one never changes this format.
 	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
@@ -68,30 +76,40 @@ func (m *Model) checkpoint(meta Meta) ([]safetensors.WriteTensor, map[string]str
 	return tensors, map[string]string{MetadataKey: string(js)}, nil
 }
 
-// LoadOptions say how to read a checkpoint that has no vitc metadata (a
-// timm/DeiT file). Without Preset the architecture is read from the tensor
-// shapes; what they cannot tell takes these options or timm's defaults.
+// LoadOptions say how to read a checkpoint: what a file without vitc
+// metadata (a timm/DeiT file) cannot tell, and what the caller changes on
+// purpose. Without Preset the architecture is read from the tensor shapes;
+// what they cannot tell takes these options, a config.json beside the file
+// (timm's or Hugging Face's) or timm's defaults, in that order.
 type LoadOptions struct {
-	Preset    string // take the body from this preset instead of the tensors
-	Attention string // attention kind (softmax if empty)
-	Heads     int    // 0: dim/64, as timm's ViT/DeiT presets
-	LNEps     float64
-	// Mean and Std are the input normalisation (nil: ImageNet's for 3
-	// channels, 0.5 otherwise, as timm's pretrained configs).
-	Mean, Std []float32
-	// Log, if set, receives one line per value inferred or defaulted.
-	Log func(format string, args ...any)
+	Preset    string  `json:"preset,omitempty"`    // take the body from this preset instead of the tensors
+	Attention string  `json:"attention,omitempty"` // attention kind (a file without metadata: softmax if empty; with: a change of kind)
+	Heads     int     `json:"heads,omitempty"`     // 0: the config's, else dim/64 as timm's ViT/DeiT presets
+	LNEps     float64 `json:"ln_eps,omitempty"`
+	// Mean and Std are the input normalisation (nil: the checkpoint's;
+	// for a file that records none, ImageNet's for 3 channels and 0.5
+	// otherwise, as timm's pretrained configs).
+	Mean []float32 `json:"mean,omitempty"`
+	Std  []float32 `json:"std,omitempty"`
+	// BareOnly applies the options to a file without vitc metadata only: a
+	// vitc file keeps everything it records (a second checkpoint of a
+	// command, read with the flags meant for the first).
+	BareOnly bool `json:"bare_only,omitempty"`
+	// Log, if set, receives one line per adaptation to new data
+	// (Checkpoint.Adapt); what the reader settled is in Checkpoint.Facts.
+	Log func(format string, args ...any) `json:"-"`
 }
 
-// Load reads a checkpoint written by vitc, or a timm-layout one given
-// opts.Preset. Every tensor the model needs must be present with its exact
-// shape; the error names the first one that is not.
+// Load reads a checkpoint written by vitc, or a timm-layout one (see
+// LoadOptions). Every tensor the model needs must be present with its
+// exact shape; the error names the first one that is not.
 func Load(path string, opts LoadOptions) (*Model, Meta, error) {
-	f, err := safetensors.ReadFile(path)
+	c, err := Open(path, opts)
 	if err != nil {
 		return nil, Meta{}, err
 	}
-	return loadParsed(path, f, opts)
+	m, err := c.Model()
+	return m, c.Meta, err
 }
 
 // LoadBytes is Load for a checkpoint held in memory; name labels errors.
@@ -103,11 +121,43 @@ func LoadBytes(name string, b []byte, opts LoadOptions) (*Model, Meta, error) {
 	return loadParsed(name, f, opts)
 }
 
-// loadParsed is Load after the safetensors layer has validated the file.
-func loadParsed(path string, f *safetensors.File, opts LoadOptions) (*Model, Meta, error) {
-	cfg, meta, err := configOf(path, f, opts)
+// Checkpoint is a checkpoint file read but not yet turned into a model: its
+// architecture, what it records, and how each fact was settled. Every
+// command and option that takes a checkpoint reads it through Open, so the
+// same file gives the same model everywhere.
+type Checkpoint struct {
+	Path   string
+	Config Config
+	Meta   Meta
+	// Bare says the file has no vitc metadata (a timm/DeiT file).
+	Bare bool
+	// ConfigFile is the config.json read beside a bare file ("": none).
+	ConfigFile string
+	// Facts say how the architecture, normalisation and names were
+	// settled, in a fixed order (Describe prints them).
+	Facts []Fact
+	file  *safetensors.File
+}
+
+// Open reads path (a .safetensors file, or a folder holding one with an
+// optional config.json) and settles its architecture and metadata; see
+// LoadOptions.
+func Open(path string, opts LoadOptions) (*Checkpoint, error) {
+	file, hub, err := locate(path)
 	if err != nil {
-		return nil, Meta{}, err
+		return nil, err
+	}
+	f, err := safetensors.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return openParsed(file, f, hub, opts)
+}
+
+func openParsed(path string, f *safetensors.File, hub *hubConfig, opts LoadOptions) (*Checkpoint, error) {
+	c := &Checkpoint{Path: path, file: f}
+	if err := c.settle(opts, hub); err != nil {
+		return nil, err
 	}
 	// Sizes in metadata or a header cost nothing to claim: refuse a config
 	// that needs more values than the file holds before New allocates it.
@@ -115,72 +165,398 @@ func loadParsed(path string, f *safetensors.File, opts LoadOptions) (*Model, Met
 	for _, t := range f.Tensors {
 		stored += int64(len(t.Data)) // every dtype is at least a byte per value
 	}
-	if need := paramCount(cfg); need > float64(stored) {
-		return nil, Meta{}, fmt.Errorf("checkpoint %s: model %+v needs %.4g parameters, but the file holds only %d bytes of tensor data", path, cfg, need, stored)
+	if need := paramCount(c.Config); need > float64(stored) {
+		return nil, fmt.Errorf("checkpoint %s: model %+v needs %.4g parameters, but the file holds only %d bytes of tensor data", path, c.Config, need, stored)
 	}
-	if cfg.Classes == 0 {
-		return nil, Meta{}, fmt.Errorf("checkpoint %s has no head (a feature extractor): fine-tune it with train --init to get a classifier", path)
-	}
-	m, err := New(cfg, 0)
-	if err != nil {
-		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if err := m.loadTensors(f, absentQKVBias(f)); err != nil {
-		return nil, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	return m, meta, nil
+	return c, nil
 }
 
-func configOf(path string, f *safetensors.File, opts LoadOptions) (Config, Meta, error) {
-	if js, ok := f.Metadata[MetadataKey]; ok {
-		var md metadata
-		if err := json.Unmarshal([]byte(js), &md); err != nil {
-			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: bad vitc metadata: %v", path, err)
-		}
-		if md.Format != checkpointFormat {
-			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: vitc metadata format %d, this build reads format %d", path, md.Format, checkpointFormat)
-		}
-		if err := md.Config.Validate(); err != nil {
-			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
-		}
-		return md.Config, md.Meta, nil
+// Model builds the model the checkpoint holds, exactly (no adaptation).
+func (c *Checkpoint) Model() (*Model, error) {
+	if c.Config.Classes == 0 {
+		return nil, fmt.Errorf("checkpoint %s has no head (a feature extractor): fine-tune it with train --init to get a classifier", c.Path)
 	}
-	if opts.Preset == "" {
-		return inferConfig(path, f, opts)
-	}
-	cfg, err := Preset(opts.Preset)
+	m, err := New(c.Config, 0)
 	if err != nil {
-		return Config{}, Meta{}, err
+		return nil, fmt.Errorf("checkpoint %s: %w", c.Path, err)
 	}
-	if opts.Attention != "" {
+	if err := m.loadTensors(c.file, absentQKVBias(c.file)); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", c.Path, err)
+	}
+	return m, nil
+}
+
+// ConflictError: an option contradicts what a checkpoint's vitc metadata
+// records about its architecture (options describe files without it).
+type ConflictError struct {
+	Path, Option   string // the LoadOptions field
+	Given, Records string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("checkpoint %s records %s; LoadOptions.%s %s contradicts it (it describes files without vitc metadata)", e.Path, e.Records, e.Option, e.Given)
+}
+
+// settle fills c.Config, c.Meta and c.Facts from the file's metadata, or
+// from its tensors, the hub config and opts.
+func (c *Checkpoint) settle(opts LoadOptions, hub *hubConfig) error {
+	if (opts.Mean == nil) != (opts.Std == nil) || len(opts.Mean) != len(opts.Std) {
+		return fmt.Errorf("normalisation: LoadOptions.Mean has %d and Std %d values", len(opts.Mean), len(opts.Std))
+	}
+	js, ok := c.file.Metadata[MetadataKey]
+	if !ok {
+		c.Bare = true
+		return c.settleBare(opts, hub)
+	}
+	var md metadata
+	if err := json.Unmarshal([]byte(js), &md); err != nil {
+		return fmt.Errorf("checkpoint %s: bad vitc metadata: %v", c.Path, err)
+	}
+	if md.Format != checkpointFormat {
+		return fmt.Errorf("checkpoint %s: vitc metadata format %d, this build reads format %d", c.Path, md.Format, checkpointFormat)
+	}
+	if err := md.Config.Validate(); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c.Path, err)
+	}
+	cfg, meta := md.Config, md.Meta
+	if opts.BareOnly {
+		opts = LoadOptions{}
+	}
+	if opts.Heads != 0 && opts.Heads != cfg.Heads {
+		return &ConflictError{Path: c.Path, Option: "Heads", Given: fmt.Sprint(opts.Heads), Records: fmt.Sprintf("%d heads", cfg.Heads)}
+	}
+	if opts.LNEps != 0 && opts.LNEps != cfg.Eps() {
+		return &ConflictError{Path: c.Path, Option: "LNEps", Given: fmt.Sprint(opts.LNEps), Records: fmt.Sprintf("LayerNorm eps %g", cfg.Eps())}
+	}
+	c.fact(FactArchitecture, describeArch(cfg), FromMetadata, "")
+	attn := FromMetadata
+	note := ""
+	if opts.Attention != "" && opts.Attention != cfg.Attention {
+		attn, note = FromOption, "the checkpoint records "+cfg.Attention
 		cfg.Attention = opts.Attention
 	}
-	if opts.Heads != 0 {
-		cfg.Heads = opts.Heads
-	}
-	cfg.LNEps = opts.LNEps
-	// Fine-tuned timm checkpoints keep the preset's body but change the
-	// input and the head; read those from the tensors themselves.
-	if t, ok := f.Lookup("head.weight"); ok && len(t.Shape) == 2 {
-		cfg.Classes = t.Shape[0]
-	}
-	if t, ok := f.Lookup("patch_embed.proj.weight"); ok && len(t.Shape) == 4 {
-		cfg.Channels = t.Shape[1]
-	}
-	if t, ok := f.Lookup("pos_embed"); ok && len(t.Shape) == 3 {
-		side := isqrt(t.Shape[1] - 1)
-		if side*side == t.Shape[1]-1 {
-			cfg.Image = side * cfg.Patch
+	c.fact(FactAttention, cfg.Attention, attn, note)
+	c.fact(FactHeads, fmt.Sprint(cfg.Heads), FromMetadata, "")
+	c.fact(FactLNEps, fmt.Sprintf("%g", cfg.Eps()), FromMetadata, "")
+	if opts.Mean != nil {
+		note := "the checkpoint records none"
+		if len(meta.NormMean) > 0 {
+			note = "the checkpoint records " + normString(meta.NormMean, meta.NormStd)
 		}
+		meta.NormMean, meta.NormStd = opts.Mean, opts.Std
+		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromOption, note)
+	} else if len(meta.NormMean) > 0 {
+		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromMetadata, "")
+	}
+	if err := checkNorm(meta, cfg.Channels); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c.Path, err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+		return fmt.Errorf("checkpoint %s: %w", c.Path, err)
 	}
-	meta := Meta{NormMean: opts.Mean, NormStd: opts.Std}
+	c.Config, c.Meta = cfg, meta
+	return nil
+}
+
+// settleBare reads a timm file's architecture: the body from opts.Preset or
+// the tensors, the rest from opts, the hub config or timm's defaults.
+func (c *Checkpoint) settleBare(opts LoadOptions, hub *hubConfig) error {
+	f, path := c.file, c.Path
+	var cfg Config
+	var err error
+	if opts.Preset == "" {
+		if cfg, err = inferConfig(path, f); err != nil {
+			return err
+		}
+		c.fact(FactArchitecture, describeArch(cfg), FromTensors, "")
+	} else {
+		if cfg, err = Preset(opts.Preset); err != nil {
+			return err
+		}
+		// Fine-tuned timm checkpoints keep the preset's body but change the
+		// input and the head; read those from the tensors themselves.
+		if t, ok := f.Lookup("head.weight"); ok && len(t.Shape) == 2 {
+			cfg.Classes = t.Shape[0]
+		}
+		if t, ok := f.Lookup("patch_embed.proj.weight"); ok && len(t.Shape) == 4 {
+			cfg.Channels = t.Shape[1]
+		}
+		if t, ok := f.Lookup("pos_embed"); ok && len(t.Shape) == 3 {
+			side := isqrt(t.Shape[1] - 1)
+			if side*side == t.Shape[1]-1 {
+				cfg.Image = side * cfg.Patch
+			}
+		}
+		c.fact(FactArchitecture, describeArch(cfg), FromOption, "preset "+opts.Preset)
+	}
+	if hub != nil {
+		c.ConfigFile = hub.path
+		if err := hub.check(cfg); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+	}
+	cfg.Attention = "softmax"
+	switch {
+	case opts.Attention != "":
+		cfg.Attention = opts.Attention
+		c.fact(FactAttention, cfg.Attention, FromOption, "")
+	default:
+		c.fact(FactAttention, cfg.Attention, FromDefault, "a timm file")
+	}
+
+	switch {
+	case opts.Heads != 0:
+		c.fact(FactHeads, fmt.Sprint(opts.Heads), FromOption, hub.noteInt("heads", hub.heads()))
+		cfg.Heads = opts.Heads
+	case hub.heads() != 0:
+		cfg.Heads = hub.heads()
+		c.fact(FactHeads, fmt.Sprint(cfg.Heads), FromConfig, "")
+	case opts.Preset != "":
+		c.fact(FactHeads, fmt.Sprint(cfg.Heads), FromOption, "preset "+opts.Preset)
+	default:
+		if cfg.Dim%timmHeadWidth != 0 {
+			return &opterr.Error{What: fmt.Sprintf("checkpoint %s: dim %d is not a multiple of timm's head width %d", path, cfg.Dim, timmHeadWidth),
+				Advice: "give the head count with %s", Option: "LoadOptions.Heads", Kind: ErrNeedHeads}
+		}
+		cfg.Heads = cfg.Dim / timmHeadWidth
+		c.fact(FactHeads, fmt.Sprint(cfg.Heads), FromDefault, fmt.Sprintf("dim/%d, timm's", timmHeadWidth))
+	}
+	if cfg.Dim%cfg.Heads != 0 {
+		return fmt.Errorf("checkpoint %s: %d heads do not divide dim %d", path, cfg.Heads, cfg.Dim)
+	}
+
+	switch {
+	case opts.LNEps != 0:
+		cfg.LNEps = opts.LNEps
+		c.fact(FactLNEps, fmt.Sprintf("%g", cfg.LNEps), FromOption, hub.noteFloat("eps", hub.eps()))
+	case hub.eps() != 0:
+		cfg.LNEps = hub.eps()
+		c.fact(FactLNEps, fmt.Sprintf("%g", cfg.LNEps), FromConfig, "")
+	default:
+		cfg.LNEps = 0
+		c.fact(FactLNEps, fmt.Sprintf("%g", LayerNormEps), FromDefault, "timm's")
+	}
+	if _, ok := f.Lookup("blocks.0.attn.qkv.bias"); !ok {
+		c.fact(FactQKVBias, "none (qkv_bias=False): zero", FromTensors, "")
+	}
+
+	meta := Meta{}
+	switch {
+	case opts.Mean != nil:
+		meta.NormMean, meta.NormStd = opts.Mean, opts.Std
+		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromOption, hub.noteNorm())
+	case hub.hasNorm():
+		meta.NormMean, meta.NormStd = hub.mean, hub.std
+		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromConfig, "")
+	default:
+		meta.NormMean, meta.NormStd = DefaultNorm(cfg.Channels)
+		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromDefault, fmt.Sprintf("timm's for %d channels", cfg.Channels))
+	}
 	if err := checkNorm(meta, cfg.Channels); err != nil {
-		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	return cfg, meta, nil
+	if names := hub.classNames(); names != nil {
+		if cfg.Classes != 0 && len(names) != cfg.Classes {
+			return fmt.Errorf("checkpoint %s: %s names %d classes, the head has %d", path, hub.path, len(names), cfg.Classes)
+		}
+		meta.ClassNames = names
+		c.fact(FactClassNames, shortList(names), FromConfig, "")
+	}
+	if cfg.Classes == 0 {
+		c.fact(FactClasses, "none (a feature extractor): a classifier head must be trained", FromTensors, "")
+	}
+	if err := cfg.Validate(); err != nil && cfg.Classes != 0 {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	c.Config, c.Meta = cfg, meta
+	return nil
+}
+
+// Fact names: what a reader settles about a checkpoint.
+const (
+	FactArchitecture = "architecture"
+	FactAttention    = "attention"
+	FactHeads        = "heads"
+	FactLNEps        = "ln_eps"
+	FactQKVBias      = "qkv_bias"
+	FactNorm         = "normalisation"
+	FactClassNames   = "class_names"
+	FactClasses      = "classes"
+)
+
+// FactSource says where a fact came from.
+type FactSource string
+
+const (
+	FromMetadata FactSource = "metadata" // vitc's __metadata__
+	FromTensors  FactSource = "tensors"  // the tensor names and shapes
+	FromConfig   FactSource = "config"   // config.json (or preprocessor_config.json) beside the file
+	FromOption   FactSource = "option"   // LoadOptions: the caller said so
+	FromDefault  FactSource = "default"  // nothing tells: timm's default
+)
+
+// Fact is one thing the reader settled about a checkpoint.
+type Fact struct {
+	Name  string     `json:"name"`
+	Value string     `json:"value"`
+	From  FactSource `json:"from"`
+	// Note qualifies it: the default's origin, or what an option replaced.
+	Note string `json:"note,omitempty"`
+}
+
+func (c *Checkpoint) fact(name, value string, from FactSource, note string) {
+	c.Facts = append(c.Facts, Fact{Name: name, Value: value, From: from, Note: note})
+}
+
+// Assumed lists the facts nothing said: timm's defaults.
+func (c *Checkpoint) Assumed() []Fact {
+	var out []Fact
+	for _, f := range c.Facts {
+		if f.From == FromDefault && f.Name != FactAttention {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Describe is one line saying what was read from c and what was assumed.
+// option names the flag (or option) that sets a fact, for the line's
+// advice; it may return "".
+func (c *Checkpoint) Describe(option func(fact string) string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: ", c.Path)
+	if !c.Bare {
+		cfg, meta := c.Config, c.Meta
+		fmt.Fprintf(&b, "vitc checkpoint, %s attention, %s, %d heads, LayerNorm eps %g", cfg.Attention, describeArch(cfg), cfg.Heads, cfg.Eps())
+		for _, f := range c.Facts {
+			if f.From == FromOption {
+				fmt.Fprintf(&b, "; %s %s (%s, %s)", factLabel(f.Name), f.Value, optionOr(option, f.Name), f.Note)
+			}
+		}
+		if len(meta.NormMean) > 0 && !c.given(FactNorm) {
+			fmt.Fprintf(&b, "; normalisation %s", normString(meta.NormMean, meta.NormStd))
+		}
+		if len(meta.ClassNames) > 0 {
+			fmt.Fprintf(&b, "; classes %s", shortList(meta.ClassNames))
+		}
+		if meta.Dataset != "" {
+			fmt.Fprintf(&b, "; trained on %s", meta.Dataset)
+			if meta.TestAccuracy > 0 {
+				fmt.Fprintf(&b, " (%.2f%% test accuracy)", 100*meta.TestAccuracy)
+			}
+		}
+		return b.String()
+	}
+	b.WriteString("timm weights without vitc metadata")
+	if c.ConfigFile != "" {
+		fmt.Fprintf(&b, " with %s", filepath.Base(c.ConfigFile))
+	}
+	groups := []struct {
+		label string
+		from  []FactSource
+	}{{"read", []FactSource{FromTensors, FromConfig}}, {"given", []FactSource{FromOption}}, {"assumed", []FactSource{FromDefault}}}
+	for _, g := range groups {
+		var parts []string
+		for _, f := range c.Facts {
+			if !slices.Contains(g.from, f.From) || (f.Name == FactAttention && f.From == FromDefault) {
+				continue
+			}
+			s := factLabel(f.Name) + " " + f.Value
+			switch {
+			case f.Name == FactArchitecture:
+				s = f.Value
+			case f.Name == FactHeads:
+				s = f.Value + " heads"
+			}
+			var why []string
+			if f.From == FromConfig {
+				why = append(why, "config")
+			}
+			if f.From == FromOption {
+				why = append(why, optionOr(option, f.Name))
+			}
+			if f.Note != "" {
+				why = append(why, f.Note)
+			}
+			if f.From == FromDefault {
+				if o := optionOr(option, f.Name); o != "" {
+					why = append(why, "set "+o)
+				}
+			}
+			if len(why) > 0 {
+				s += " (" + strings.Join(why, "; ") + ")"
+			}
+			parts = append(parts, s)
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(&b, "; %s: %s", g.label, strings.Join(parts, ", "))
+		}
+	}
+	return b.String()
+}
+
+func (c *Checkpoint) given(name string) bool {
+	for _, f := range c.Facts {
+		if f.Name == name && f.From == FromOption {
+			return true
+		}
+	}
+	return false
+}
+
+func optionOr(option func(string) string, fact string) string {
+	if option == nil {
+		return ""
+	}
+	return option(fact)
+}
+
+func factLabel(name string) string {
+	switch name {
+	case FactLNEps:
+		return "LayerNorm eps"
+	case FactClassNames:
+		return "classes"
+	case FactQKVBias:
+		return "qkv bias"
+	}
+	return name
+}
+
+// describeArch is the body of cfg in a few words.
+func describeArch(cfg Config) string {
+	s := fmt.Sprintf("%d×%d×%d input, patch %d, dim %d, depth %d, MLP %d", cfg.Channels, cfg.Image, cfg.Image, cfg.Patch, cfg.Dim, cfg.Depth, cfg.Hidden())
+	if cfg.Classes > 0 {
+		s += fmt.Sprintf(", %d classes", cfg.Classes)
+	}
+	if cfg.LayerHeads != nil || cfg.TokenLayers != nil {
+		s += ", pruned"
+	}
+	return s
+}
+
+// normString prints statistics rounded, as a person reads them.
+func normString(mean, std []float32) string {
+	return "mean " + floats(mean) + " std " + floats(std)
+}
+
+func floats(v []float32) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(float64(x), 'g', 4, 32)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// shortList names up to four items and counts the rest.
+func shortList(names []string) string {
+	if len(names) <= 4 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … (%d)", strings.Join(names[:3], ", "), len(names))
 }
 
 // absentQKVBias skips the qkv biases of a file written with
@@ -257,6 +633,11 @@ func (m *Model) LoadWeightsFrom(path string) error {
 	if err != nil {
 		return err
 	}
+	return m.loadWeights(f, path)
+}
+
+// loadWeights is LoadWeightsFrom a read file.
+func (m *Model) loadWeights(f *safetensors.File, path string) error {
 	skipHead := func(name string) bool {
 		if !strings.HasPrefix(name, "head.") {
 			return false
@@ -269,4 +650,17 @@ func (m *Model) LoadWeightsFrom(path string) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil
+}
+
+// loadParsed is Load of a parsed file without a hub config.
+func loadParsed(path string, f *safetensors.File, opts LoadOptions) (*Model, Meta, error) {
+	c, err := openParsed(path, f, nil, opts)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	m, err := c.Model()
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	return m, c.Meta, nil
 }

@@ -202,9 +202,9 @@ func TestLoadErrors(t *testing.T) {
 			file:  func() string { return filepath.Join(dir, "does-not-exist.safetensors") },
 			want:  []string{"no such file"},
 			errIs: fs.ErrNotExist},
-		{name: "directory",
+		{name: "folder without model.safetensors",
 			file: func() string { return dir },
-			want: []string{"is a directory"}},
+			want: []string{"checkpoint folder", "no model.safetensors"}},
 		{name: "empty file",
 			file: func() string { return writeFile(t, filepath.Join(dir, "empty.safetensors"), nil) },
 			want: []string{"not a safetensors file", "0 bytes"}},
@@ -656,7 +656,9 @@ func TestLoadTimmFineTuned(t *testing.T) {
 	if !reflect.DeepEqual(m.Config, cfg) {
 		t.Errorf("config %+v, want %+v", m.Config, cfg)
 	}
-	if !reflect.DeepEqual(meta, vit.Meta{}) {
+	// Nothing recorded: the normalisation is timm's default, nothing else.
+	mean, std := vit.DefaultNorm(cfg.Channels)
+	if !reflect.DeepEqual(meta, vit.Meta{NormMean: mean, NormStd: std}) {
 		t.Errorf("meta %+v from a file without metadata", meta)
 	}
 	sameParams(t, m, src, nil)

@@ -54,7 +54,7 @@ var unsupportedWhy = []struct{ sub, why string }{
 
 // ErrNeedHeads: the file's dim is no multiple of 64, so timm's default head
 // count does not apply and LoadOptions.Heads must give it.
-var ErrNeedHeads = errors.New("the head count must be given (LoadOptions.Heads)")
+var ErrNeedHeads = errors.New("the head count must be given")
 
 // UnsupportedError names the first tensor of a file that vitc's ViT has no
 // place for.
@@ -66,11 +66,10 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("checkpoint %s: tensor %s (%s) is not supported by vitc's ViT", e.Path, e.Tensor, e.Why)
 }
 
-// inferConfig reads a metadata-less timm ViT's architecture from its tensor
-// shapes; what shapes cannot tell (heads, LayerNorm eps, normalisation)
-// comes from opts or timm's defaults, each reported through opts.Log. A file
+// inferConfig reads a metadata-less timm ViT's body from its tensor shapes
+// (not the heads, eps or attention: the caller settles those). A file
 // without a head gives Classes 0: it can only initialise a model.
-func inferConfig(path string, f *safetensors.File, opts LoadOptions) (Config, Meta, error) {
+func inferConfig(path string, f *safetensors.File) (Config, error) {
 	names := make([]string, 0, len(f.Tensors))
 	for _, t := range f.Tensors {
 		names = append(names, t.Name)
@@ -87,10 +86,10 @@ func inferConfig(path string, f *safetensors.File, opts LoadOptions) (Config, Me
 				break
 			}
 		}
-		return Config{}, Meta{}, &UnsupportedError{Path: path, Tensor: n, Why: why}
+		return Config{}, &UnsupportedError{Path: path, Tensor: n, Why: why}
 	}
-	bad := func(format string, args ...any) (Config, Meta, error) {
-		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) (Config, error) {
+		return Config{}, fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, args...))
 	}
 	shape := func(name string, rank int) []int {
 		if t, ok := f.Lookup(name); ok && len(t.Shape) == rank {
@@ -103,10 +102,7 @@ func inferConfig(path string, f *safetensors.File, opts LoadOptions) (Config, Me
 	if pw == nil || pw[2] != pw[3] {
 		return bad("no square patch_embed.proj.weight [dim, channels, patch, patch]: not a timm ViT")
 	}
-	cfg := Config{Dim: pw[0], Channels: pw[1], Patch: pw[2], Attention: "softmax"}
-	if opts.Attention != "" {
-		cfg.Attention = opts.Attention
-	}
+	cfg := Config{Dim: pw[0], Channels: pw[1], Patch: pw[2]}
 	if shape("cls_token", 3) == nil {
 		return bad("no cls_token: vitc classifies from the cls token")
 	}
@@ -166,51 +162,7 @@ func inferConfig(path string, f *safetensors.File, opts LoadOptions) (Config, Me
 		return bad("no final norm.weight")
 	}
 
-	// Lines are reported only once the file is accepted, so that a refused
-	// one costs a single line.
-	var lines []string
-	log := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
-	cfg.Heads = opts.Heads
-	if cfg.Heads == 0 {
-		if cfg.Dim%timmHeadWidth != 0 {
-			return Config{}, Meta{}, fmt.Errorf("checkpoint %s: dim %d is not a multiple of timm's head width %d: %w", path, cfg.Dim, timmHeadWidth, ErrNeedHeads)
-		}
-		cfg.Heads = cfg.Dim / timmHeadWidth
-		log("heads %d (timm's default dim/%d; the file cannot tell, set it with --heads)", cfg.Heads, timmHeadWidth)
-	}
-	if cfg.Dim%cfg.Heads != 0 {
-		return bad("%d heads do not divide dim %d", cfg.Heads, cfg.Dim)
-	}
-	cfg.LNEps = opts.LNEps
-	if cfg.LNEps == 0 {
-		log("LayerNorm eps %g (timm's default; the file cannot tell, set it with --ln-eps)", LayerNormEps)
-	}
-	if _, ok := f.Lookup("blocks.0.attn.qkv.bias"); !ok {
-		log("no qkv bias (qkv_bias=False): it starts at zero")
-	}
-	if cfg.Classes == 0 {
-		log("no head (a feature extractor): a classifier head must be trained")
-	}
-	log("architecture from the tensors: %dx%dx%d input, patch %d, dim %d, depth %d, MLP %d, %d classes",
-		cfg.Channels, cfg.Image, cfg.Image, cfg.Patch, cfg.Dim, cfg.Depth, hidden[0], cfg.Classes)
-
-	meta := Meta{NormMean: opts.Mean, NormStd: opts.Std}
-	if err := checkNorm(meta, cfg.Channels); err != nil {
-		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if meta.NormMean == nil {
-		meta.NormMean, meta.NormStd = DefaultNorm(cfg.Channels)
-		log("normalisation mean %v std %v (timm's default for %d channels; set it with --mean/--std)", meta.NormMean, meta.NormStd, cfg.Channels)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, Meta{}, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if opts.Log != nil {
-		for _, l := range lines {
-			opts.Log("%s", l)
-		}
-	}
-	return cfg, meta, nil
+	return cfg, nil
 }
 
 // DefaultNorm is the normalisation timm assumes for a model with c input

@@ -24,12 +24,15 @@ const timmFixtureDir = "testdata/timm"
 const timmTol = 1e-4
 
 func TestLoadTimmInfersArchitecture(t *testing.T) {
-	var lines []string
-	logf := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
-	m, meta, err := vit.Load(filepath.Join(timmFixtureDir, "vit_d96.safetensors"), vit.LoadOptions{Heads: 3, LNEps: 1e-5, Log: logf})
+	ck, err := vit.Open(filepath.Join(timmFixtureDir, "vit_d96.safetensors"), vit.LoadOptions{Heads: 3, LNEps: 1e-5})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, err := ck.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := ck.Meta
 	want := vit.Config{Image: 40, Channels: 3, Patch: 8, Dim: 96, Depth: 5, Heads: 3, MLPRatio: 2, Classes: 7, Attention: "softmax", LNEps: 1e-5}
 	if !slicesEqualConfig(m.Config, want) {
 		t.Fatalf("inferred %+v, want %+v", m.Config, want)
@@ -37,8 +40,17 @@ func TestLoadTimmInfersArchitecture(t *testing.T) {
 	if !slices.Equal(meta.NormMean, vit.ImageNetMean) || !slices.Equal(meta.NormStd, vit.ImageNetStd) {
 		t.Errorf("default normalisation %v/%v, want ImageNet's", meta.NormMean, meta.NormStd)
 	}
-	if !strings.Contains(strings.Join(lines, "\n"), "normalisation mean") {
-		t.Errorf("the defaulted normalisation was not reported: %q", lines)
+	// What the file could not tell is said: heads and eps as given, the
+	// normalisation as assumed, with the option that sets it.
+	flag := func(fact string) string { return "--" + fact }
+	line := ck.Describe(flag)
+	for _, want := range []string{"3 heads (--heads)", "LayerNorm eps 1e-05 (--ln_eps)", "assumed: normalisation mean [0.485 0.456 0.406] std [0.229 0.224 0.225] (timm's for 3 channels; set --normalisation)", "40×40"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("description %q does not say %q", line, want)
+		}
+	}
+	if strings.Contains(line, "\n") {
+		t.Errorf("description %q is not one line", line)
 	}
 
 	x, xs := readNpy(t, filepath.Join(timmFixtureDir, "vit_d96_input.npy"))
@@ -148,7 +160,7 @@ func TestAdaptPretrained(t *testing.T) {
 	var lines []string
 	logf := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	path := filepath.Join(timmFixtureDir, "vit_d96.safetensors")
-	pre, err := vit.ReadPretrained(path, vit.LoadOptions{Heads: 3, LNEps: 1e-5})
+	pre, err := vit.Open(path, vit.LoadOptions{Heads: 3, LNEps: 1e-5})
 	if err != nil {
 		t.Fatal(err)
 	}

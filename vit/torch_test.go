@@ -222,7 +222,7 @@ func TestTorchReferenceLogits(t *testing.T) {
 			if !reflect.DeepEqual(m.Config, wantCfg) {
 				t.Errorf("loaded config %+v, want %+v", m.Config, wantCfg)
 			}
-			if !reflect.DeepEqual(meta, vit.Meta{}) {
+			if mean, std := vit.DefaultNorm(wantCfg.Channels); !reflect.DeepEqual(meta, vit.Meta{NormMean: mean, NormStd: std}) {
 				t.Errorf("checkpoint without metadata gave meta %+v", meta)
 			}
 

@@ -1,103 +1,219 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"vitc/datasets"
+	"vitc/internal/opterr"
 	"vitc/vit"
 )
 
-// checkpointFlags are shared by the commands that read a model: the file,
-// and how to read one without vitc metadata (a timm/DeiT checkpoint).
-type checkpointFlags struct {
-	Checkpoint string
-	Model      string
-	Attention  string
-	timmFlags
-	cmd *cobra.Command // its stderr gets the inferred values
-}
-
-func (c *checkpointFlags) bind(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.StringVar(&c.Checkpoint, "checkpoint", "", "model checkpoint (.safetensors)")
-	f.StringVar(&c.Model, "model", "", "preset of a checkpoint without vitc metadata (default: read the architecture from its tensors)")
-	f.StringVar(&c.Attention, "attention", "", "attention kind of a checkpoint without vitc metadata")
-	c.timmFlags.bind(f, true)
-	_ = cmd.MarkFlagRequired("checkpoint")
-	c.cmd = cmd
-}
-
-func (c *checkpointFlags) load() (*vit.Model, vit.Meta, error) {
-	if c.Model != "" {
-		if _, err := vit.Preset(c.Model); err != nil {
-			return nil, vit.Meta{}, err
-		}
-	}
-	opts, err := c.timmFlags.options(c.Model, c.Attention, c.cmd.ErrOrStderr())
-	if err != nil {
-		return nil, vit.Meta{}, err
-	}
-	return loadCheckpoint(c.Checkpoint, opts)
-}
-
-// loadCheckpoint is vit.Load with its option names turned into flags.
-func loadCheckpoint(path string, opts vit.LoadOptions) (*vit.Model, vit.Meta, error) {
-	m, meta, err := vit.Load(path, opts)
-	return m, meta, flagError(err)
-}
-
-// flagError names the flag where a library error names an option.
-func flagError(err error) error {
-	switch {
-	case errors.Is(err, vit.ErrNeedHeads):
-		return fmt.Errorf("%s", strings.Replace(err.Error(), "(LoadOptions.Heads)", "with --heads N", 1))
-	case errors.Is(err, datasets.ErrMixedSizes):
-		return fmt.Errorf("%s", strings.Replace(err.Error(), "an image size to resize them to (Options.ImageSize)", "--image-size N to resize them to", 1))
-	}
-	return err
-}
-
-// timmFlags say what the tensors of a timm file cannot: its head count,
-// LayerNorm eps and input normalisation.
-type timmFlags struct {
+// readFlags say how every checkpoint a command reads is read (--checkpoint,
+// --init, --teacher, --from): what a file without vitc metadata cannot tell
+// (heads, LayerNorm eps, input normalisation), and a change of attention
+// kind. The same flags and the same printed line for every command, so that
+// one file gives one model everywhere.
+type readFlags struct {
 	Heads     int
 	LNEps     float64
 	Mean, Std []float32
 }
 
-func (t *timmFlags) bind(f *pflag.FlagSet, withHeads bool) {
-	if withHeads { // train has --heads among its architecture flags
-		f.IntVar(&t.Heads, "heads", 0, "attention heads of a checkpoint without vitc metadata (default dim/64, as timm)")
+// bindRead adds --heads (unless the command has it already, as train's
+// architecture flag), --ln-eps, --mean and --std.
+func (r *readFlags) bind(f *pflag.FlagSet, withHeads bool) {
+	if withHeads {
+		f.IntVar(&r.Heads, "heads", 0, "attention heads of a checkpoint without vitc metadata (default: its config.json's, else dim/64 as timm)")
 	}
-	f.Float64Var(&t.LNEps, "ln-eps", 0, "LayerNorm eps of a checkpoint without vitc metadata (default 1e-6, timm's)")
-	f.Float32SliceVar(&t.Mean, "mean", nil, "input mean per channel of a checkpoint without vitc metadata (default ImageNet's for RGB, 0.5 otherwise)")
-	f.Float32SliceVar(&t.Std, "std", nil, "input std per channel of a checkpoint without vitc metadata (default ImageNet's for RGB, 0.5 otherwise)")
+	f.Float64Var(&r.LNEps, "ln-eps", 0, "LayerNorm eps of a checkpoint without vitc metadata (default: its config.json's, else 1e-6, timm's)")
+	f.Float32SliceVar(&r.Mean, "mean", nil, "input mean per channel: a checkpoint without vitc metadata's (default: its config.json's, else ImageNet's for RGB and 0.5 otherwise), or a change of a vitc checkpoint's")
+	f.Float32SliceVar(&r.Std, "std", nil, "input std per channel, with --mean")
 }
 
-// options maps the flags onto vit.LoadOptions; inferred and defaulted
-// values are printed on stderr.
-func (t *timmFlags) options(preset, attention string, stderr io.Writer) (vit.LoadOptions, error) {
-	if t.Heads < 0 {
-		return vit.LoadOptions{}, fmt.Errorf("--heads %d must be positive", t.Heads)
-	}
-	if t.LNEps < 0 {
-		return vit.LoadOptions{}, fmt.Errorf("--ln-eps %g must be positive", t.LNEps)
-	}
-	if (t.Mean == nil) != (t.Std == nil) {
+// options maps the flags onto vit.LoadOptions.
+func (r *readFlags) options(preset, attention string) (vit.LoadOptions, error) {
+	switch {
+	case r.Heads < 0:
+		return vit.LoadOptions{}, fmt.Errorf("--heads %d must be positive", r.Heads)
+	case r.LNEps < 0:
+		return vit.LoadOptions{}, fmt.Errorf("--ln-eps %g must be positive", r.LNEps)
+	case (r.Mean == nil) != (r.Std == nil):
 		return vit.LoadOptions{}, fmt.Errorf("--mean and --std go together")
+	case len(r.Mean) != len(r.Std):
+		return vit.LoadOptions{}, fmt.Errorf("--mean has %d values and --std %d: give one per channel", len(r.Mean), len(r.Std))
 	}
-	logf := func(format string, args ...any) {
-		if stderr != nil {
-			fmt.Fprintf(stderr, "vitc: "+format+"\n", args...)
+	return vit.LoadOptions{Preset: preset, Attention: attention, Heads: r.Heads, LNEps: r.LNEps, Mean: r.Mean, Std: r.Std}, nil
+}
+
+// given reports whether any flag describes a file.
+func (r *readFlags) given() bool { return r.Heads != 0 || r.LNEps != 0 || r.Mean != nil }
+
+// factFlag names the flag that sets each fact a reader settles.
+func factFlag(fact string) string {
+	switch fact {
+	case vit.FactHeads:
+		return "--heads"
+	case vit.FactLNEps:
+		return "--ln-eps"
+	case vit.FactNorm:
+		return "--mean/--std"
+	case vit.FactAttention:
+		return "--attention"
+	case vit.FactClassNames:
+		return "--class-names"
+	}
+	return ""
+}
+
+// notes hold the lines a command prints about what it read until its
+// set-up has succeeded, so that refused input prints one line.
+type notes struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+func newNotes(w io.Writer) *notes { return &notes{w: w} }
+
+func (n *notes) printf(format string, args ...any) {
+	fmt.Fprintf(&n.buf, "vitc: "+format+"\n", args...)
+}
+
+// flush prints the held lines.
+func (n *notes) flush() {
+	if n.w != nil {
+		_, _ = n.w.Write(n.buf.Bytes())
+	}
+	n.buf.Reset()
+}
+
+// openCheckpoint reads path the one way every command does and notes one
+// line saying what was read and what was assumed, labelled with its role
+// ("checkpoint", "init", "teacher", ...).
+func openCheckpoint(role, path string, opts vit.LoadOptions, n *notes) (*vit.Checkpoint, error) {
+	c, err := vit.Open(path, opts)
+	if err != nil {
+		return nil, flagError(err)
+	}
+	if n != nil {
+		n.printf("%s %s", role, c.Describe(factFlag))
+	}
+	return c, nil
+}
+
+// openSecond reads another checkpoint of the same command (a teacher beside
+// an --init, a student beside a teacher): the same file as first gives the
+// same checkpoint; another file is read with the same flags where it has no
+// vitc metadata (a vitc file keeps what it records).
+func openSecond(role, path string, first *vit.Checkpoint, opts vit.LoadOptions, n *notes) (*vit.Checkpoint, error) {
+	if first != nil && samePath(path, first.Path) {
+		if n != nil {
+			n.printf("%s %s: the same file as %s, read the same way", role, path, first.Path)
+		}
+		return first, nil
+	}
+	opts.BareOnly = true
+	return openCheckpoint(role, path, opts, n)
+}
+
+// samePath says whether two paths name the same file (a folder and the
+// model.safetensors in it count as the same).
+func samePath(a, b string) bool {
+	clean := func(p string) string {
+		p, _ = filepath.Abs(p)
+		if filepath.Base(p) != "model.safetensors" {
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				p = filepath.Join(p, "model.safetensors")
+			}
+		}
+		return filepath.Clean(p)
+	}
+	return clean(a) == clean(b)
+}
+
+// checkpointFlags are the commands that read one model: the file, and how
+// to read it.
+type checkpointFlags struct {
+	Checkpoint string
+	Model      string
+	Attention  string
+	readFlags
+	cmd   *cobra.Command
+	notes *notes
+}
+
+func (c *checkpointFlags) bind(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&c.Checkpoint, "checkpoint", "", "model checkpoint: a .safetensors file, or a folder holding model.safetensors (and a config.json)")
+	f.StringVar(&c.Model, "model", "", "preset body of a checkpoint without vitc metadata (default: read the architecture from its tensors)")
+	f.StringVar(&c.Attention, "attention", "", "attention kind: of a checkpoint without vitc metadata (default softmax), or a change of a vitc checkpoint's")
+	c.readFlags.bind(f, true)
+	_ = cmd.MarkFlagRequired("checkpoint")
+	c.cmd = cmd
+}
+
+// open reads --checkpoint; its line waits in c.notes until flushed.
+func (c *checkpointFlags) open() (*vit.Checkpoint, error) {
+	if c.Model != "" {
+		if _, err := vit.Preset(c.Model); err != nil {
+			return nil, fmt.Errorf("--model: %w", err)
 		}
 	}
-	return vit.LoadOptions{Preset: preset, Attention: attention, Heads: t.Heads, LNEps: t.LNEps, Mean: t.Mean, Std: t.Std, Log: logf}, nil
+	opts, err := c.readFlags.options(c.Model, c.Attention)
+	if err != nil {
+		return nil, err
+	}
+	c.notes = newNotes(c.cmd.ErrOrStderr())
+	return openCheckpoint("checkpoint", c.Checkpoint, opts, c.notes)
+}
+
+// load reads --checkpoint and builds its model.
+func (c *checkpointFlags) load() (*vit.Model, vit.Meta, *vit.Checkpoint, error) {
+	ck, err := c.open()
+	if err != nil {
+		return nil, vit.Meta{}, nil, err
+	}
+	m, err := ck.Model()
+	if err != nil {
+		return nil, vit.Meta{}, nil, err
+	}
+	return m, ck.Meta, ck, nil
+}
+
+// flagError names the flag where a library error names an option.
+func flagError(err error) error {
+	var ce *vit.ConflictError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		flag := map[string]string{"Heads": "--heads", "LNEps": "--ln-eps"}[ce.Option]
+		return fmt.Errorf("%s %s: %s records %s (the flag describes checkpoints without vitc metadata)", flag, ce.Given, ce.Path, ce.Records)
+	}
+	var oe *opterr.Error
+	if errors.As(err, &oe) {
+		if flag, ok := optionFlags[oe.Option]; ok {
+			return oe.With(flag)
+		}
+	}
+	return err
+}
+
+// optionFlags name the flag of each library option an opterr.Error asks for.
+var optionFlags = map[string]string{
+	"LoadOptions.Heads":           "--heads N",
+	"Options.ImageSize":           "--image-size N",
+	"Options.SkipBadImages":       "--skip-bad-images",
+	"FitOptions.Adapt":            "--adapt-data",
+	"datasets.Options.ClassNames": "--class-names",
+	"Distill.AllowWeakTeacher":    "--allow-weak-teacher",
 }
 
 // statsFor returns the normalisation a model was trained with, or the

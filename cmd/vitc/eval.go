@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -34,6 +33,7 @@ func newEvalCmd() *cobra.Command {
 	o.checkpointFlags.bind(cmd)
 	f := cmd.Flags()
 	o.dataFlags.bind(f, false)
+	o.dataFlags.bindAdapt(f)
 	f.StringVar(&o.Data, "data", "", "data spec (default: the data the checkpoint was trained on)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when --data is synthetic)")
 	f.IntVar(&o.Batch, "batch", 256, "evaluation batch size")
@@ -55,27 +55,19 @@ type evalReport struct {
 }
 
 func runEval(o *evalOptions, stdout io.Writer) error {
-	m, meta, err := o.load()
+	m, meta, _, err := o.load()
 	if err != nil {
 		return err
 	}
-	spec := o.Data
-	if spec == "" {
-		if meta.Dataset == "" {
-			return errors.New("the checkpoint does not record its data: pass --data SPEC")
-		}
-		spec = meta.Dataset
-	}
-	ds, err := o.loadDataFor(spec, o.Seed, m, o.cmd.ErrOrStderr())
+	spec, err := dataOf(o.Data, meta, "--data")
 	if err != nil {
 		return err
 	}
-	if ds.C != m.Channels || ds.H != m.Image || ds.W != m.Image {
-		return fmt.Errorf("data %s has %dx%dx%d images, the model takes %dx%dx%d", spec, ds.C, ds.H, ds.W, m.Channels, m.Image, m.Image)
+	ds, err := o.loadDataFor(spec, o.Seed, m.Config, meta, o.notes)
+	if err != nil {
+		return err
 	}
-	if len(ds.Classes) > m.Classes {
-		return fmt.Errorf("data %s has %d classes, the model predicts %d", spec, len(ds.Classes), m.Classes)
-	}
+	o.notes.flush()
 	loader := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: max(1, o.Batch), Stats: statsFor(meta, ds)})
 	res := vit.Evaluate(m, loader)
 	classes := className(meta, ds, m.Classes)
@@ -108,6 +100,18 @@ func runEval(o *evalOptions, stdout io.Writer) error {
 		writeConfusion(stdout, res.Confusion)
 	}
 	return nil
+}
+
+// dataOf is the data a command runs on: the flag's, else what the
+// checkpoint records.
+func dataOf(flag string, meta vit.Meta, name string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if meta.Dataset == "" {
+		return "", fmt.Errorf("the checkpoint does not record its data: pass %s SPEC", name)
+	}
+	return meta.Dataset, nil
 }
 
 func className(meta vit.Meta, ds *datasets.Dataset, n int) []string {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"vitc/datasets"
 	"vitc/export"
 	"vitc/export/hw"
 	"vitc/vit"
@@ -17,7 +16,7 @@ type exportOptions struct {
 	checkpointFlags
 	dataFlags
 	HW          string
-	Calib       string
+	Data        string
 	CalibImages int
 	CalibMethod string
 	CalibPct    float64
@@ -27,6 +26,9 @@ type exportOptions struct {
 	JSON        bool
 	Batch       int
 	ActBits     string
+	// Set on the command line: a pruned model's recorded target does not
+	// replace them.
+	hwSet, batchSet bool
 }
 
 func newExportCmd() *cobra.Command {
@@ -36,14 +38,18 @@ func newExportCmd() *cobra.Command {
 		Short: "Quantize a checkpoint (int8 weights, int8 or int16 activations) and write an accelerator bundle: weights, program, golden vectors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.hwSet, o.batchSet = cmd.Flags().Changed("hw"), cmd.Flags().Changed("batch")
 			return runExport(o, cmd.OutOrStdout())
 		},
 	}
 	o.checkpointFlags.bind(cmd)
 	f := cmd.Flags()
 	o.dataFlags.bind(f, false)
-	f.StringVar(&o.HW, "hw", "", "hardware config hw.json (default: vitc's, export/hw/default.json)")
-	f.StringVar(&o.Calib, "calib", "", "calibration data spec; its train split is used (default: the checkpoint's data)")
+	o.dataFlags.bindAdapt(f)
+	f.StringVar(&o.HW, "hw", "", "hardware config hw.json (default: the one a pruned model was made for, else vitc's, export/hw/default.json)")
+	f.StringVar(&o.Data, "data", "", "data whose train split calibrates and whose test split gives the golden image (default: the checkpoint's)")
+	f.StringVar(&o.Data, "calib", "", "old name of --data")
+	_ = f.MarkDeprecated("calib", "use --data")
 	f.IntVar(&o.CalibImages, "calib-images", 1024, "calibration images (at most the train split)")
 	f.StringVar(&o.CalibMethod, "calib-method", "", "activation clipping: absmax, percentile (--calib-percentile of the magnitudes) or mse (the clip minimising the quantisation error at the activation width) (default: "+export.DefaultCalibMethod+" for --act-bits 8, "+export.DefaultCalibMethod16+" for 16)")
 	f.Float64Var(&o.CalibPct, "calib-percentile", export.DefaultCalibPercentile, "percentile of activation magnitudes that sets the int8 range (--calib-method percentile)")
@@ -51,7 +57,7 @@ func newExportCmd() *cobra.Command {
 	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when the data is synthetic)")
 	f.StringVar(&o.Out, "out", "", "bundle directory to write")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
-	f.IntVar(&o.Batch, "batch", 1, "compile for throughput: keep the weights resident in the weight buffer across this many images (they must fit it; 1: reload them per image)")
+	f.IntVar(&o.Batch, "batch", 1, "compile for throughput: keep the weights resident in the weight buffer across this many images (they must fit it; 1: reload them per image) (default: the batch a pruned model was made for, else 1)")
 	f.StringVar(&o.ActBits, "act-bits", "8", "activation width: 8, 16 (W8A16: int16 activations, int8 weights; more accurate, more cycles and activation buffer) or auto (8 when int8 agrees with float on ≥ 99.5% of the calibration images, else 16)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -86,13 +92,6 @@ func loadHW(path string) (hw.Config, error) {
 }
 
 func runExport(o *exportOptions, stdout io.Writer) error {
-	h, err := loadHW(o.HW)
-	if err != nil {
-		return err
-	}
-	if o.CalibImages < 1 {
-		return fmt.Errorf("--calib-images %d: need at least one image", o.CalibImages)
-	}
 	switch o.CalibMethod {
 	case "", export.CalibAbsmax, export.CalibPercentile, export.CalibMSE:
 	default:
@@ -101,111 +100,122 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	if o.Batch < 1 || o.Batch > 1<<20 {
 		return fmt.Errorf("--batch %d: want 1 to %d images", o.Batch, 1<<20)
 	}
+	if o.CalibImages < 1 {
+		return fmt.Errorf("--calib-images %d: need at least one image", o.CalibImages)
+	}
 	if !(o.CalibPct > 0 && o.CalibPct <= 100) {
 		return fmt.Errorf("--calib-percentile %g: want a value in (0, 100]", o.CalibPct)
 	}
-	var bits int
-	switch o.ActBits {
-	case "8":
-		bits = 8
-	case "16":
-		bits = 16
-	case "auto":
-	default:
-		return fmt.Errorf("--act-bits %q: want 8, 16 or auto", o.ActBits)
-	}
-	m, meta, err := o.load()
+	bits, err := actBits(o.ActBits)
 	if err != nil {
 		return err
 	}
-	spec := o.Calib
-	if spec == "" {
-		if meta.Dataset == "" {
-			return errors.New("the checkpoint does not record its data: pass --calib SPEC")
-		}
-		spec = meta.Dataset
-	}
-	ds, err := o.loadDataFor(spec, o.Seed, m, o.cmd.ErrOrStderr())
+	m, meta, _, err := o.load()
 	if err != nil {
 		return err
 	}
-	if err := checkFits(m, ds, spec); err != nil {
+	h, batch, err := exportTarget(o.HW, o.hwSet, o.Batch, o.batchSet, meta, o.notes)
+	if err != nil {
 		return err
 	}
-	stats := statsFor(meta, ds)
-	n := min(o.CalibImages, ds.Train.Len())
-	calib, _, n := datasets.NewLoader(ds, &ds.Train, datasets.LoaderOptions{Batch: n, Stats: stats}).Batch(0, 0)
+	spec, err := dataOf(o.Data, meta, "--data")
+	if err != nil {
+		return err
+	}
+	ds, err := o.loadDataFor(spec, o.Seed, m.Config, meta, o.notes)
+	if err != nil {
+		return err
+	}
 	if o.GoldenIndex < 0 || o.GoldenIndex >= ds.Test.Len() {
 		return fmt.Errorf("--golden-index %d: the test split has %d images", o.GoldenIndex, ds.Test.Len())
 	}
-	test := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 1, Stats: stats})
-	golden, _, _ := test.Batch(0, o.GoldenIndex)
-	var auto *export.AutoChoice
-	if bits == 0 {
-		// auto: int8 unless it disagrees with float on the calibration
-		// images more than the target allows.
-		q8, err := export.QuantizeWith(m, calib, n, export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct, ActBits: 8})
-		if err != nil {
-			return err
-		}
-		auto = &export.AutoChoice{Int8Agreement: q8.Agreement(calib, vit.Predict(m, calib, n, 64), n), Images: n, Threshold: export.AutoAgreement}
-		bits = 8
-		if auto.Int8Agreement < export.AutoAgreement {
-			bits = 16
-		}
-	}
-	qm, err := export.QuantizeWith(m, calib, n, export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct, ActBits: bits})
-	if err != nil {
-		return err
-	}
-	meta.Dataset = spec
-	if len(meta.NormMean) == 0 {
-		meta.NormMean, meta.NormStd = stats.Mean, stats.Std
-	}
-	cp, err := export.WriteBundle(o.Out, m, qm, golden, export.Options{HW: h, Meta: meta, CalibData: spec, CalibImages: n, Created: "vitc " + version, Batch: o.Batch, Auto: auto})
+	ex, err := export.Export(o.Out, m, meta, ds, export.ExportOptions{HW: h, Batch: batch, ActBits: bits,
+		Calib: export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct}, CalibImages: o.CalibImages,
+		GoldenIndex: o.GoldenIndex, Data: spec, Created: "vitc " + version})
 	var fit *export.WeightsFitError
 	if errors.As(err, &fit) {
-		return fmt.Errorf("--batch %d: the weights need %d bytes of weight buffer; %s has %d (use --batch 1, or a --hw with a larger wgt_buffer_bytes)", o.Batch, fit.Need, fit.HW, fit.Have)
+		return fmt.Errorf("--batch %d: the weights need %d bytes of weight buffer; %s has %d (use --batch 1, or a --hw with a larger wgt_buffer_bytes)", batch, fit.Need, fit.HW, fit.Have)
 	}
 	if err != nil {
-		return err
+		return flagError(err)
 	}
-	rep := exportReport{Bundle: o.Out, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
-		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
-		TilesDense: cp.DenseTiles, CalibImages: n, CalibData: spec, CalibMethod: qm.Calib.Method, ActBits: qm.Calib.ActBits, Batch: cp.Batch, Lockstep: cp.Lockstep}
-	if auto != nil {
-		rep.AutoInt8Agreement = &auto.Int8Agreement
-	}
+	o.notes.flush() // after the bundle is written: refused input gets one line
+	rep := newExportReport(ex, h, spec)
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
-	fmt.Fprintf(stdout, "wrote %s for %s (%s)\n", o.Out, h.Name, h.Fingerprint())
-	fmt.Fprintf(stdout, "  program      %d instructions\n", rep.Instructions)
-	fmt.Fprintf(stdout, "  weights      %d bytes; %d of %d %d×%d tiles stored, %d matrices block-sparse\n",
-		rep.WeightBytes, rep.TilesStored, rep.TilesDense, h.Block, h.Block, rep.SparseLayers)
+	printExport(stdout, ex, h, spec)
+	return nil
+}
+
+// actBits maps --act-bits to export.ExportOptions.ActBits (0: auto).
+func actBits(flag string) (int, error) {
+	switch flag {
+	case "8":
+		return 8, nil
+	case "16":
+		return 16, nil
+	case "auto":
+		return 0, nil
+	}
+	return 0, fmt.Errorf("--act-bits %q: want 8, 16 or auto", flag)
+}
+
+// exportTarget settles the hardware and batch of an export: the flags, else
+// what a pruned model records it was made for (so that its export states
+// the speed-ups its prune report did), else vitc's hardware at batch 1.
+func exportTarget(hwPath string, hwSet bool, batch int, batchSet bool, meta vit.Meta, n *notes) (hw.Config, int, error) {
+	t, ok, err := export.TargetOf(meta)
+	if err != nil {
+		return hw.Config{}, 0, err
+	}
+	h, err := loadHW(hwPath)
+	if err != nil {
+		return hw.Config{}, 0, err
+	}
+	if ok && !hwSet {
+		h = t.HW
+		n.printf("hardware %s (%s): the one the model was pruned for (set it with --hw)", h.Name, h.Fingerprint())
+	}
+	if ok && !batchSet {
+		batch = t.Batch
+		n.printf("batch %d: the one the model's speed-ups were stated for (set it with --batch)", batch)
+	}
+	return h, batch, nil
+}
+
+func newExportReport(ex *export.Exported, h hw.Config, spec string) exportReport {
+	cp, qm := ex.Compiled, ex.Quant
+	rep := exportReport{Bundle: ex.Dir, HW: h.Name, HWFingerprint: h.Fingerprint(), Instructions: len(cp.Program),
+		WeightBytes: len(cp.Weights), SparseLayers: cp.SparseMatrices, TilesStored: cp.StoredTiles,
+		TilesDense: cp.DenseTiles, CalibImages: ex.CalibImages, CalibData: spec, CalibMethod: qm.Calib.Method, ActBits: qm.Calib.ActBits, Batch: cp.Batch, Lockstep: cp.Lockstep}
+	if ex.Auto != nil {
+		rep.AutoInt8Agreement = &ex.Auto.Int8Agreement
+	}
+	return rep
+}
+
+func printExport(w io.Writer, ex *export.Exported, h hw.Config, spec string) {
+	cp, qm := ex.Compiled, ex.Quant
+	fmt.Fprintf(w, "wrote %s for %s (%s)\n", ex.Dir, h.Name, h.Fingerprint())
+	fmt.Fprintf(w, "  program      %d instructions\n", len(cp.Program))
+	fmt.Fprintf(w, "  weights      %d bytes; %d of %d %d×%d tiles stored, %d matrices block-sparse\n",
+		len(cp.Weights), cp.StoredTiles, cp.DenseTiles, h.Block, h.Block, cp.SparseMatrices)
 	method := qm.Calib.Method
 	if method == export.CalibPercentile {
 		method = fmt.Sprintf("%s %g", method, qm.Calib.Percentile)
 	}
-	fmt.Fprintf(stdout, "  calibration  %d images of %s, %s\n", n, spec, method)
-	fmt.Fprintf(stdout, "  activations  int%d (weights int8 per output channel)\n", qm.Calib.ActBits)
-	if auto != nil {
-		fmt.Fprintf(stdout, "               auto: int8 agreed with float on %.2f%% of the %d calibration images (threshold %.1f%%)\n",
-			100*auto.Int8Agreement, auto.Images, 100*auto.Threshold)
+	fmt.Fprintf(w, "  calibration  %d images of %s, %s\n", ex.CalibImages, spec, method)
+	fmt.Fprintf(w, "  activations  int%d (weights int8 per output channel)\n", qm.Calib.ActBits)
+	if a := ex.Auto; a != nil {
+		fmt.Fprintf(w, "               auto: int8 agreed with float on %.2f%% of the %d calibration images (threshold %.1f%%)\n",
+			100*a.Int8Agreement, a.Images, 100*a.Threshold)
+	} else if qm.Calib.ActBits == 8 {
+		fmt.Fprintf(w, "               (--act-bits auto measures int8's agreement with float first and takes 16 bits below %.1f%%)\n", 100*export.AutoAgreement)
 	}
+	batch := "1 image per load of the weights"
 	if cp.Batch > 1 {
-		fmt.Fprintf(stdout, "  batch        %d images per load of the weights (resident in the weight buffer), in lockstep groups of %d\n", cp.Batch, cp.Lockstep)
+		batch = fmt.Sprintf("%d images per load of the weights (resident in the weight buffer), in lockstep groups of %d", cp.Batch, cp.Lockstep)
 	}
-	return nil
-}
-
-// checkFits refuses data of another shape than the model's.
-func checkFits(m *vit.Model, ds *datasets.Dataset, spec string) error {
-	if ds.C != m.Channels || ds.H != m.Image || ds.W != m.Image {
-		return fmt.Errorf("data %s has %dx%dx%d images, the model takes %dx%dx%d", spec, ds.C, ds.H, ds.W, m.Channels, m.Image, m.Image)
-	}
-	if len(ds.Classes) > m.Classes {
-		return fmt.Errorf("data %s has %d classes, the model predicts %d", spec, len(ds.Classes), m.Classes)
-	}
-	return nil
+	fmt.Fprintf(w, "  batch        %s\n", batch)
 }

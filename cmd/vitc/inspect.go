@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"vitc/blockprune"
+	"vitc/export/bundle"
 	"vitc/vit"
 )
 
@@ -16,7 +20,7 @@ type inspectOptions struct {
 	Model     string
 	Attention string
 	JSON      bool
-	timmFlags
+	readFlags
 }
 
 func newInspectCmd() *cobra.Command {
@@ -34,12 +38,16 @@ func newInspectCmd() *cobra.Command {
 	f.StringVar(&o.Model, "model", "", "preset of a checkpoint without vitc metadata")
 	f.StringVar(&o.Attention, "attention", "", "attention kind of a checkpoint without vitc metadata")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
-	o.timmFlags.bind(f, true)
+	o.readFlags.bind(f, true)
 	return cmd
 }
 
 type inspectReport struct {
-	Path          string     `json:"path"`
+	Path string `json:"path"`
+	// Facts say how the architecture, normalisation and names were
+	// settled (a file without vitc metadata: from its tensors, a
+	// config.json, flags or timm's defaults).
+	Facts         []vit.Fact `json:"facts"`
 	Config        vit.Config `json:"config"`
 	Params        int        `json:"params"`
 	FLOPsPerImage int64      `json:"flops_per_image"`
@@ -48,18 +56,30 @@ type inspectReport struct {
 }
 
 func runInspect(o *inspectOptions, stdout, stderr io.Writer) error {
-	if st, err := os.Stat(o.Path); err == nil && st.IsDir() {
+	if isBundle(o.Path) {
 		return runInspectBundle(o, stdout)
 	}
-	opts, err := o.timmFlags.options(o.Model, o.Attention, stderr)
+	if o.Model != "" {
+		if _, err := vit.Preset(o.Model); err != nil {
+			return fmt.Errorf("--model: %w", err)
+		}
+	}
+	opts, err := o.readFlags.options(o.Model, o.Attention)
 	if err != nil {
 		return err
 	}
-	m, meta, err := loadCheckpoint(o.Path, opts)
+	n := newNotes(stderr)
+	ck, err := openCheckpoint("checkpoint", o.Path, opts, n)
 	if err != nil {
 		return err
 	}
-	rep := inspectReport{Path: o.Path, Config: m.Config, Params: m.Params.Count(), FLOPsPerImage: m.FLOPs(),
+	m, err := ck.Model()
+	if err != nil {
+		return err
+	}
+	meta := ck.Meta
+	n.flush()
+	rep := inspectReport{Path: ck.Path, Facts: ck.Facts, Config: m.Config, Params: m.Params.Count(), FLOPsPerImage: m.FLOPs(),
 		Dataset: meta.Dataset, Classes: meta.ClassNames}
 	// A block-pruned checkpoint's FLOPs skip its pruned blocks.
 	masks, pruned, err := blockprune.ReadExtension(meta)
@@ -73,13 +93,13 @@ func runInspect(o *inspectOptions, stdout, stderr io.Writer) error {
 		return printJSON(stdout, rep)
 	}
 	c := m.Config
-	fmt.Fprintf(stdout, "%s\n", o.Path)
+	fmt.Fprintf(stdout, "%s\n", ck.Path)
 	fmt.Fprintf(stdout, "  architecture  ViT: %dx%dx%d input, patch %d (%d tokens), dim %d, depth %d, heads %d, mlp %d\n",
 		c.Channels, c.Image, c.Image, c.Patch, c.Tokens(), c.Dim, c.Depth, c.Heads, c.Hidden())
 	fmt.Fprintf(stdout, "  attention     %s\n", c.Attention)
 	fmt.Fprintf(stdout, "  layernorm eps %g\n", c.Eps())
 	if len(meta.NormMean) > 0 {
-		fmt.Fprintf(stdout, "  normalisation mean %v std %v\n", meta.NormMean, meta.NormStd)
+		fmt.Fprintf(stdout, "  normalisation mean %s std %s\n", floatList(meta.NormMean), floatList(meta.NormStd))
 	}
 	fmt.Fprintf(stdout, "  classes       %d\n", c.Classes)
 	fmt.Fprintf(stdout, "  parameters    %d (%.2f M)\n", rep.Params, float64(rep.Params)/1e6)
@@ -97,8 +117,39 @@ func runInspect(o *inspectOptions, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  token pruning keep %g after blocks %v: tokens per block %v\n", c.TokenKeep, c.TokenLayers, tokens)
 	}
+	if len(meta.ClassNames) > 0 {
+		fmt.Fprintf(stdout, "  class names   %s\n", strings.Join(meta.ClassNames, ", "))
+	}
 	if meta.Dataset != "" {
-		fmt.Fprintf(stdout, "  trained on    %s\n", meta.Dataset)
+		acc := ""
+		if meta.TestAccuracy > 0 {
+			acc = fmt.Sprintf(" (%.2f%% test accuracy)", 100*meta.TestAccuracy)
+		}
+		fmt.Fprintf(stdout, "  trained on    %s%s\n", meta.Dataset, acc)
 	}
 	return nil
+}
+
+// isBundle says whether path is an export bundle (a folder with a bundle
+// manifest) rather than a checkpoint or a folder holding one.
+func isBundle(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	for _, f := range []string{bundle.ManifestFile, bundle.SumsFile} {
+		if _, err := os.Stat(filepath.Join(path, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// floatList prints statistics rounded, as people read them.
+func floatList(v []float32) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(float64(x), 'g', 4, 32)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -55,14 +55,15 @@ func runPredict(o *predictOptions, stdout io.Writer) error {
 	if o.TopK < 0 {
 		return fmt.Errorf("--topk %d must not be negative", o.TopK)
 	}
-	m, meta, err := o.load()
+	m, meta, _, err := o.load()
 	if err != nil {
 		return err
 	}
-	x, names, err := readModelInput(o.Input, m, meta)
+	x, names, err := readModelInput(o.Input, m, meta, o.notes)
 	if err != nil {
 		return err
 	}
+	o.notes.flush()
 	n := len(names)
 	logits := vit.Predict(m, x, n, max(1, o.Batch))
 	if o.Output != "" {
@@ -137,8 +138,10 @@ func topClasses(logits []float32, inputs []string, classes, k int, names []strin
 }
 
 // readModelInput returns n normalised images (n, C, H, W) for the model and
-// a label for each (its file, or its index in a .npy batch).
-func readModelInput(path string, m *vit.Model, meta vit.Meta) ([]float32, []string, error) {
+// a label for each (its file, or its index in a .npy batch). The
+// conversions a photo needed (channels, size) go to n, one line for all the
+// inputs that needed the same.
+func readModelInput(path string, m *vit.Model, meta vit.Meta, n *notes) ([]float32, []string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("input %s: %w", path, err)
@@ -178,13 +181,50 @@ func readModelInput(path string, m *vit.Model, meta vit.Meta) ([]float32, []stri
 	}
 	stats := statsFor(meta, nil)
 	x := make([]float32, 0, len(files)*c*s*s)
+	var conversions []string // in order of first use
+	count := map[string]int{}
+	example := map[string]string{}
 	for _, f := range files {
 		im, err := datasets.LoadImage(f)
 		if err != nil {
 			return nil, nil, err
 		}
+		for _, cv := range photoConversions(im, c, s) {
+			if count[cv] == 0 {
+				conversions = append(conversions, cv)
+				example[cv] = f
+			}
+			count[cv]++
+		}
 		x = append(x, im.EvalResize(s, datasets.DefaultCropPct).Channels(c)...)
+	}
+	for _, cv := range conversions {
+		if count[cv] == 1 {
+			n.printf("%s: %s", example[cv], cv)
+		} else {
+			n.printf("%d of the %d images (e.g. %s): %s", count[cv], len(files), example[cv], cv)
+		}
+	}
+	if len(stats.Mean) > 0 {
+		n.printf("normalised with mean %s std %s (the checkpoint's)", floatList(stats.Mean), floatList(stats.Std))
 	}
 	stats.Normalize(x, c, s, s)
 	return x, files, nil
+}
+
+// photoConversions says what a photo goes through to become the model's
+// input: its colours, then its size (timm's eval transform).
+func photoConversions(im datasets.Image, c, s int) []string {
+	var out []string
+	switch {
+	case im.C == 3 && c == 1:
+		out = append(out, "colour photo turned grey (luma), the model takes 1 channel")
+	case im.C == 1 && c == 3:
+		out = append(out, "grey image repeated over 3 channels, the model takes RGB")
+	}
+	if im.H != s || im.W != s {
+		short := int(float64(s) / datasets.DefaultCropPct)
+		out = append(out, fmt.Sprintf("resized from %d×%d to %d×%d (shorter side to %d, centre crop)", im.W, im.H, s, s, short))
+	}
+	return out
 }

@@ -23,12 +23,20 @@ import (
 // pruneOptions are `vitc prune`'s flags.
 type pruneOptions struct {
 	Teacher, Init, Data, Out string
+	readFlags
+	dataFlags
+	AllowWeakTeacher         bool
 	Block                    int
 	Density                  float64
 	TokenKeep                float64
 	TokenLayers              []int
 	Epochs, Batch            int
-	LR, KDAlpha, KDTemp      float64
+	LR, MinLR, WeightDecay   float64
+	Warmup                   float64 // epochs; negative: the recipe's share
+	LabelSmoothing, ClipNorm float64
+	Augment, NoAugment       bool
+	AugmentShift             int
+	KDAlpha, KDTemp          float64
 	Seed                     int64
 	MaxDrop                  float64
 	JSON                     bool
@@ -41,6 +49,7 @@ type pruneOptions struct {
 	Engine                   string
 	Int8Weights              bool
 	HFlip                    string
+	recipe                   recipeFlags
 	// Set by hand: a target may not be combined with them.
 	densitySet, keepSet bool
 }
@@ -78,21 +87,39 @@ plan.held. A ramp that ends short of the target ends as the plan does.`,
 				return errors.New("--resume takes only --out (and --json): the run continues with its saved settings")
 			}
 			o.densitySet, o.keepSet = cmd.Flags().Changed("density"), cmd.Flags().Changed("token-keep")
+			if !o.Resume {
+				if err := o.recipe.apply(cmd.Flags(), o.Epochs, o.Warmup); err != nil {
+					return err
+				}
+			}
 			return runPrune(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
 	d := blockprune.DefaultOptions
-	f.StringVar(&o.Teacher, "teacher", "", "the trained dense model (frozen; distillation teacher and the accuracy reference)")
-	f.StringVar(&o.Init, "init", "", "start the student from this checkpoint (e.g. a Taylor model); default the teacher")
+	f.StringVar(&o.Teacher, "teacher", "", "the trained dense model (frozen; distillation teacher and the accuracy reference), scored on the test split first")
+	f.StringVar(&o.Init, "init", "", "start the student from this checkpoint (e.g. a Taylor model), read as the teacher is; default the teacher")
 	f.StringVar(&o.Data, "data", "", "data (default: the teacher's, from its checkpoint)")
+	o.readFlags.bind(f, true)
+	o.dataFlags.bind(f, false)
+	o.dataFlags.bindAdapt(f)
+	f.BoolVar(&o.AllowWeakTeacher, "allow-weak-teacher", false, "prune under a teacher that scores near chance, or far below what its checkpoint records (default: refuse it)")
 	f.IntVar(&o.Block, "block", d.Block, "block side b of the weight blocks (must divide the head dimension)")
 	f.Float64Var(&o.Density, "density", d.Density, "fraction of attention weight blocks and MLP neurons kept")
 	f.Float64Var(&o.TokenKeep, "token-keep", 0.7, "fraction of patch tokens kept at each token-pruning layer (1: no token pruning)")
 	f.IntSliceVar(&o.TokenLayers, "token-layers", nil, "blocks after whose attention tokens are pruned (default: 2, 6, 9 of 12, scaled to the depth)")
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
+	// recipe.bindDefault replaces these defaults by the prune recipe's.
 	f.IntVar(&o.Batch, "batch", 32, "batch size")
-	f.Float64Var(&o.LR, "lr", 1e-3, "peak learning rate")
+	f.Float64Var(&o.LR, "lr", 1e-3, "peak learning rate (AdamW, cosine schedule)")
+	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")
+	f.Float64Var(&o.WeightDecay, "weight-decay", 0.05, "AdamW weight decay (not applied to norms, biases, cls_token, pos_embed, block scores)")
+	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: the recipe's share of the run)")
+	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing of the cross-entropy part")
+	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
+	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring (default: the recipe's)")
+	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
+	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift in pixels (0: none; default: none up to 16 px, ~size/14 above)")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order and augmentation")
@@ -108,6 +135,7 @@ plan.held. A ramp that ends short of the target ends as the plan does.`,
 	f.BoolVar(&o.Int8Weights, "int8-weights", false, "train the recovery phase (the last 30 % of steps) through the exporter's int8 weight rounding and write the pruned model's weights on that grid, so that the float model and its int8 export share every weight")
 	bindHFlip(f, &o.HFlip)
 	bindEngine(f, &o.Engine)
+	o.recipe.bindDefault(f, training.PruneRecipe)
 	return cmd
 }
 
@@ -125,17 +153,22 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 		if o.Teacher == "" {
 			return errors.New("--teacher is required (the trained dense model)")
 		}
+		n := newNotes(stderr)
 		var err error
-		if job, err = newPruneJob(o); err != nil {
+		if job, err = newPruneJob(o, n); err != nil {
 			return err
 		}
 		if o.Out == "" {
 			base := filepath.Base(filepath.Dir(o.Teacher)) // runs/NAME/model.safetensors → NAME
 			o.Out = filepath.Join("runs", "prune-"+base)
 		}
-		cfg := job.Spec.Train.Config
-		fmt.Fprintf(stderr, "pruning %s (%s attention, from %s) on %s: density %g in %d×%d blocks, token keep %g at blocks %v; writing %s\n",
-			o.Teacher, cfg.Attention, job.Spec.Plan.Init, job.Spec.Train.Data, o.Density, o.Block, o.Block, o.TokenKeep, cfg.TokenLayers, o.Out)
+		n.flush()
+		printTeacherCheck(stderr, job.Teacher)
+		fmt.Fprintln(stderr, o.recipe.line)
+		cfg, r := job.Spec.Train.Config, job.Run
+		fmt.Fprintf(stderr, "pruning %s (%s attention, from %s) on %s: %d train / %d test images, batch %d, %s; density %.3g in %d×%d blocks, token keep %.3g at blocks %v; writing %s\n",
+			o.Teacher, cfg.Attention, job.Spec.Plan.Init, job.Spec.Train.Data, r.Data.Train.Len(), r.Data.Test.Len(), r.Opts.Batch,
+			augmentation(r.Opts, r.Data.FlipOK), o.Density, o.Block, o.Block, o.TokenKeep, cfg.TokenLayers, o.Out)
 		if p := job.Spec.Plan.Prune.Target; p != nil {
 			for _, l := range p.Lines() {
 				fmt.Fprintln(stderr, l)
@@ -154,9 +187,9 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "teacher %.2f%% → pruned %.2f%% (drop %.2f points); %.2f× fewer FLOPs (%.3g → %.3g per image), %.2f× modelled speed-up on %s at batch %d (%.2f× at batch 1), %d → %d non-zero params (%.2f×); wrote %s\n",
-			100*rep.TeacherAccuracy, 100*rep.PrunedAccuracy, rep.AccuracyDrop, rep.FLOPsReduction,
-			float64(rep.FLOPsBefore), float64(rep.FLOPsAfter), rep.ModelledSpeedup, rep.HW, rep.HWBatch, rep.ModelledSpeedupLatency, rep.ParamsBefore, rep.ParamsAfter, rep.ParamsCompression, o.Out)
+		fmt.Fprintf(stdout, "teacher %.2f%% → pruned %.2f%% (drop %.2f points); against %s: %.2f× fewer FLOPs (%.3g → %.3g per image; %.2f× fewer than the teacher), %.2f× modelled speed-up on %s at batch %d (%.2f× at batch 1), %d → %d non-zero params (%.2f×); wrote %s\n",
+			100*rep.TeacherAccuracy, 100*rep.PrunedAccuracy, rep.AccuracyDrop, rep.Baseline, rep.FLOPsReduction,
+			float64(rep.FLOPsBefore), float64(rep.FLOPsAfter), rep.FLOPsReductionVsTeacher, rep.ModelledSpeedup, rep.HW, rep.HWBatch, rep.ModelledSpeedupLatency, rep.ParamsBefore, rep.ParamsAfter, rep.ParamsCompression, o.Out)
 	}
 	if rep.Passed != nil && !*rep.Passed {
 		return &exitError{code: exitGate, err: fmt.Errorf("accuracy drop %.2f points exceeds --max-drop %g (teacher %.2f%%, pruned %.2f%%)",
@@ -167,8 +200,9 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 
 // newPruneJob maps the flags to a pruning run: the student starts from
 // --init (default the teacher) with token pruning in its config, and trains
-// under distillation from the frozen teacher.
-func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
+// under distillation from the frozen teacher. Both files are read the same
+// way; the data must fit the teacher.
+func newPruneJob(o *pruneOptions, n *notes) (*pipeline.Job, error) {
 	if err := checkEngine(o.Engine); err != nil {
 		return nil, err
 	}
@@ -183,27 +217,56 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 	if err := keep.Validate(); err != nil {
 		return nil, fmt.Errorf("--token-keep: %w", err)
 	}
-	_, tmeta, err := vit.Load(o.Teacher, vit.LoadOptions{})
+	read, err := o.readFlags.options("", "")
 	if err != nil {
-		return nil, fmt.Errorf("teacher: %w", err)
+		return nil, err
+	}
+	teacher, err := openCheckpoint("teacher", o.Teacher, read, n)
+	if err != nil {
+		return nil, err
 	}
 	if o.Data == "" {
-		if tmeta.Dataset == "" {
+		if teacher.Meta.Dataset == "" {
 			return nil, fmt.Errorf("teacher %s does not record its data: pass --data SPEC", o.Teacher)
 		}
-		o.Data = tmeta.Dataset
+		o.Data = teacher.Meta.Dataset
 	}
 	init := o.Init
 	if init == "" {
 		init = o.Teacher
 	}
-	start, _, err := vit.Load(init, vit.LoadOptions{})
+	start, err := openSecond("init", init, teacher, read, n)
 	if err != nil {
 		return nil, err
+	}
+	initRead, teacherRead := read, read
+	if start != teacher {
+		initRead.BareOnly = true
 	}
 	cfg := start.Config
 	if cfg.LayerHeads != nil || cfg.TokenLayers != nil {
 		return nil, fmt.Errorf("%s is already pruned: start from a dense model", init)
+	}
+	dopts, err := o.dataFlags.options(0)
+	if err != nil {
+		return nil, err
+	}
+	dopts = vit.DataOptions(teacher.Config, dopts)
+	dopts.Flip = flip
+	ds, err := datasets.LoadWith(o.Data, o.Seed, dopts)
+	if err != nil {
+		return nil, flagError(err)
+	}
+	lines, err := vit.FitData(teacher.Config, vit.Meta{Dataset: teacher.Meta.Dataset}, ds, o.Data, vit.FitOptions{Adapt: o.AdaptData})
+	if err != nil {
+		return nil, flagError(err)
+	}
+	for _, l := range lines {
+		n.printf("%s", l)
+	}
+	reportSkipped(ds, n)
+	if err := fitRunClasses(start, ds, o.Data, &dopts, n, true); err != nil {
+		return nil, err
 	}
 	h, err := loadHW(o.HW)
 	if err != nil {
@@ -230,17 +293,19 @@ func newPruneJob(o *pruneOptions) (*pipeline.Job, error) {
 	if err := bopts.Validate(cfg); err != nil {
 		return nil, fmt.Errorf("--block/--density: %w", err)
 	}
-	return pipeline.New(pipeline.Spec{
+	o.Batch = o.recipe.batchFor(o.Batch, ds.Train.Len())
+	job, err := pipeline.New(pipeline.Spec{
 		Train: training.Options{
-			Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: 1e-5,
-			WeightDecay: 0.05, WarmupEpochs: 0.05 * float64(o.Epochs), LabelSmoothing: 0.1, ClipNorm: 1,
-			Augment: true, Seed: o.Seed, CheckpointEvery: o.CheckpointEvery, Engine: o.Engine,
-			DataOptions: datasets.Options{Flip: flip},
+			Recipe: o.recipe.Name, Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
+			WeightDecay: o.WeightDecay, WarmupEpochs: o.recipe.warmupEpochs(o.Epochs, o.Warmup), LabelSmoothing: o.LabelSmoothing, ClipNorm: o.ClipNorm,
+			Augment: o.Augment && !o.NoAugment, AugmentShift: loaderShift(o.AugmentShift, ds.H),
+			Seed: o.Seed, CheckpointEvery: o.CheckpointEvery, Engine: o.Engine, DataOptions: dopts,
 		},
-		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init,
-			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp},
+		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init, InitWith: vit.InitOptions{Load: initRead},
+			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp, Read: teacherRead, AllowWeakTeacher: o.AllowWeakTeacher},
 			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h, HWBatch: o.HWBatch, Int8WeightsFrom: int8WeightsFrom(o.Int8Weights, bopts)}},
-	}, nil)
+	}, ds)
+	return job, flagError(err)
 }
 
 // planTarget lets --target-flops or --target-speedup choose --density,

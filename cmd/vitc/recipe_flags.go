@@ -35,12 +35,21 @@ func recipeValues(r training.Recipe, epochs int) [][2]string {
 // bind adds --recipe and makes the default recipe's values the defaults
 // that --help shows; call it after the flags of the group are bound.
 func (rf *recipeFlags) bind(f *pflag.FlagSet) {
-	f.StringVar(&rf.Name, "recipe", training.DefaultRecipe, "training recipe, a preset of the optimiser, schedule, augmentation and init flags (each still overridable): "+strings.Join(training.RecipeNames(), ", "))
+	rf.bindDefault(f, training.DefaultRecipe)
+}
+
+// bindDefault is bind with another default recipe; flags the command does
+// not have are left out.
+func (rf *recipeFlags) bindDefault(f *pflag.FlagSet, name string) {
+	f.StringVar(&rf.Name, "recipe", name, "training recipe, a preset of the optimiser, schedule and augmentation flags (each still overridable): "+strings.Join(training.RecipeNames(), ", "))
 	epochs, _ := f.GetInt("epochs")
-	for _, kv := range recipeValues(training.Recipes[training.DefaultRecipe], epochs) {
+	for _, kv := range recipeValues(training.Recipes[name], epochs) {
 		fl := f.Lookup(kv[0])
+		if fl == nil {
+			continue
+		}
 		if err := fl.Value.Set(kv[1]); err != nil {
-			panic(fmt.Sprintf("recipe %s: flag --%s: %v", training.DefaultRecipe, kv[0], err))
+			panic(fmt.Sprintf("recipe %s: flag --%s: %v", name, kv[0], err))
 		}
 		fl.DefValue = kv[1]
 	}
@@ -59,6 +68,9 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) error
 	var parts []string
 	for _, kv := range recipeValues(r, epochs) {
 		fl := f.Lookup(kv[0])
+		if fl == nil {
+			continue
+		}
 		mark := ""
 		if fl.Changed {
 			mark = " (set)"
@@ -73,7 +85,7 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) error
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", kv[0], fl.Value.String(), mark))
 	}
-	w := fmt.Sprintf("warmup %g epochs", rf.warmupEpochs(epochs, warmup))
+	w := fmt.Sprintf("warmup %s epochs", strconv.FormatFloat(rf.warmupEpochs(epochs, warmup), 'g', 3, 64))
 	if warmup >= 0 {
 		w += " (set)"
 	}

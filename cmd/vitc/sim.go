@@ -6,20 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"vitc/datasets"
 	"vitc/export"
-	"vitc/export/hw"
 	"vitc/export/sim"
-	"vitc/vit"
 )
 
 type simOptions struct {
@@ -76,6 +70,12 @@ type simReport struct {
 	Compare        string  `json:"compare,omitempty"`
 	CompareCycles  int64   `json:"compare_cycles,omitempty"`
 	SpeedupVsOther float64 `json:"speedup,omitempty"`
+	// Batch is the images per load of the weights the bundle (and the one
+	// compared with) is compiled for: the batch of every figure here.
+	Batch int `json:"batch"`
+	// CompareBatch is the compared bundle's batch: a speed-up is a ratio
+	// at one batch only when it equals Batch.
+	CompareBatch int `json:"compare_batch,omitempty"`
 	// TensorErrors is --layers: every quantized tensor's error against
 	// float, in forward order (the cycle model has "layers").
 	TensorErrors []export.TensorError `json:"tensor_errors,omitempty"`
@@ -96,214 +96,65 @@ func runSim(ctx context.Context, o *simOptions, stdout, stderr io.Writer) error 
 	if o.Workers < 0 {
 		return fmt.Errorf("--workers %d: want 0 (one per core) or more", o.Workers)
 	}
-	lb, runner, stats, err := openChecked(o.Bundle, h)
+	cb, err := export.OpenChecked(o.Bundle, h)
 	if err != nil {
 		return err
 	}
-	rep := simReport{Bundle: o.Bundle, HW: h.Name, GoldenOK: true, Stats: stats, ActBits: lb.Quant.Bits()}
-	if stats.Cycles > 0 {
-		rep.ImagesPerSec = 1 / stats.Seconds
+	rep := simReport{Bundle: o.Bundle, HW: h.Name, GoldenOK: true, Stats: cb.Stats, ActBits: cb.Quant.Bits(), Batch: max(cb.Program.Batch, 1)}
+	if cb.Stats.Cycles > 0 {
+		rep.ImagesPerSec = 1 / cb.Stats.Seconds
 	}
 	if o.Compare != "" {
-		_, _, s2, err := openChecked(o.Compare, h)
+		other, err := export.OpenChecked(o.Compare, h)
 		if err != nil {
 			return err
 		}
-		rep.Compare, rep.CompareCycles = o.Compare, s2.Cycles
-		rep.SpeedupVsOther = float64(s2.Cycles) / float64(stats.Cycles)
+		rep.CompareBatch = max(other.Program.Batch, 1)
+		rep.Compare, rep.CompareCycles = o.Compare, other.Stats.Cycles
+		rep.SpeedupVsOther = float64(other.Stats.Cycles) / float64(cb.Stats.Cycles)
 	}
-	if err := simulateData(ctx, o, lb, runner, &rep, newProgress(stderr)); err != nil {
+	m, meta, err := cb.FloatModel()
+	if err != nil {
 		return err
 	}
+	spec, err := dataOf(o.Data, meta, "--data")
+	if err != nil {
+		return errors.New("the bundle does not record its data: pass --data SPEC")
+	}
+	rep.Data = spec
+	n := newNotes(stderr)
+	ds, err := o.loadDataFor(spec, o.Seed, m.Config, meta, n)
+	if err != nil {
+		return err
+	}
+	n.flush()
+	bar := newProgress(stderr)
+	total := ds.Test.Len()
+	if o.Limit > 0 {
+		total = min(total, o.Limit)
+	}
+	bar.Start(total, 0, "simulating")
+	start := time.Now()
+	res, err := cb.Simulate(ctx, ds, export.SimOptions{Limit: o.Limit, Workers: o.Workers, Layers: o.Layers,
+		Progress: func(done, total int, agree, acc float64) {
+			bar.Update(done, fmt.Sprintf("agreement %5.1f%% int%d acc %5.1f%% %4.0f img/s", 100*agree, rep.ActBits, 100*acc, float64(done)/time.Since(start).Seconds()))
+		}})
+	bar.Finish()
+	if errors.Is(err, export.ErrInterrupted) {
+		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+	}
+	if err != nil {
+		return err
+	}
+	rep.N, rep.SimSeconds = res.N, res.Seconds
+	rep.Top1Agreement, rep.AccuracyInt, rep.AccuracyFloat = res.Top1Agreement, res.AccuracyInt, res.AccuracyFloat
+	rep.TensorErrors, rep.KeptAgreement = res.TensorErrors, res.KeptAgreement
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
 	printSim(stdout, &rep)
 	return nil
 }
-
-// openChecked opens a bundle for h and runs its golden input, which must
-// reproduce every golden value; it returns the runner and that run's cycle
-// account (every image takes the same cycles; in a bundle compiled for a
-// batch, the account per image over the batch).
-func openChecked(dir string, h hw.Config) (*export.LoadedBundle, *sim.Runner, sim.Stats, error) {
-	lb, err := export.OpenBundle(dir, h)
-	if err != nil {
-		return nil, nil, sim.Stats{}, err
-	}
-	runner, err := sim.NewRunner(lb.Program)
-	if err != nil {
-		return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: %w", dir, err)
-	}
-	tr, stats, err := runner.Run(lb.Golden)
-	if err != nil {
-		return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: %w", dir, err)
-	}
-	if d := tr.Diff(lb.Expected); d != "" {
-		return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: the golden vectors do not reproduce: %s", dir, d)
-	}
-	if b := lb.Program.Batch; b > 1 {
-		// A batch: the golden input again, now with the weights resident
-		// (no weight loads), must reproduce too; its account is every image
-		// after the first.
-		tr, steady, err := runner.Run(lb.Golden)
-		if err != nil {
-			return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: %w", dir, err)
-		}
-		if d := tr.Diff(lb.Expected); d != "" {
-			return nil, nil, sim.Stats{}, fmt.Errorf("bundle %s: with the weights resident, the golden vectors do not reproduce: %s", dir, d)
-		}
-		stats = sim.Amortise(h, stats, steady, b)
-	}
-	return lb, runner, stats, nil
-}
-
-// simulateData runs the test split on the simulator and the float model:
-// images in parallel, one runner (machine state) per worker, results kept
-// by image index so that everything reported is independent of scheduling.
-func simulateData(ctx context.Context, o *simOptions, lb *export.LoadedBundle, runner *sim.Runner, rep *simReport, bar *progressBar) error {
-	spec := o.Data
-	if spec == "" {
-		if lb.Model.Dataset == "" {
-			return errors.New("the bundle does not record its data: pass --data SPEC")
-		}
-		spec = lb.Model.Dataset
-	}
-	rep.Data = spec
-	m, meta, err := lb.FloatModel()
-	if err != nil {
-		return err
-	}
-	ds, err := o.loadDataFor(spec, o.Seed, m, nil)
-	if err != nil {
-		return err
-	}
-	if err := checkFits(m, ds, spec); err != nil {
-		return err
-	}
-	var probe *export.LayerProbe
-	if o.Layers {
-		if probe, err = lb.LayerProbe(m); err != nil {
-			return fmt.Errorf("bundle %s: %w", o.Bundle, err)
-		}
-	}
-	n := ds.Test.Len()
-	if o.Limit > 0 {
-		n = min(n, o.Limit)
-	}
-	loader := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: max(n, 1), Stats: statsFor(meta, ds)})
-	x, y, _ := loader.Batch(0, 0)
-	logits := vit.Predict(m, x[:n*m.Channels*m.Image*m.Image], n, 64)
-	chw := m.Channels * m.Image * m.Image
-	start := time.Now()
-
-	workers := max(1, min(o.Workers, n))
-	if o.Workers == 0 {
-		workers = max(1, min(runtime.GOMAXPROCS(0), n))
-	}
-	runners := []*sim.Runner{runner}
-	for len(runners) < workers {
-		r, err := sim.NewRunner(lb.Program)
-		if err != nil {
-			return fmt.Errorf("bundle %s: %w", o.Bundle, err)
-		}
-		runners = append(runners, r)
-	}
-	pred := make([]int, n)
-	sums := make([]export.LayerSums, n)
-	errs := make([]error, n)
-	var (
-		next    atomic.Int64
-		failed  atomic.Bool
-		mu      sync.Mutex
-		done    int
-		agreeN  int
-		okIntN  int
-		wg      sync.WaitGroup
-		stopped = func() bool { return failed.Load() || ctx.Err() != nil }
-	)
-	bar.Start(n, 0, "simulating")
-	defer bar.Finish()
-	for _, r := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stopped() {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				img := x[i*chw : (i+1)*chw]
-				in := lb.QuantizeInput(img)
-				tr, _, err := r.Run(in)
-				if err == nil && probe != nil {
-					sums[i], err = probe.Image(img, in, tr)
-				}
-				if err != nil {
-					errs[i] = fmt.Errorf("bundle %s: image %d: %w", o.Bundle, i, err)
-					failed.Store(true)
-					return
-				}
-				pred[i] = sim.Argmax(tr.Logits)
-				pf := vit.Argmax(logits[i*m.Classes : (i+1)*m.Classes])
-				mu.Lock()
-				done++
-				if pred[i] == pf {
-					agreeN++
-				}
-				if pred[i] == y[i] {
-					okIntN++
-				}
-				elapsed := time.Since(start).Seconds()
-				bar.Update(done, fmt.Sprintf("agreement %5.1f%% int8 acc %5.1f%% %4.0f img/s", 100*float64(agreeN)/float64(done), 100*float64(okIntN)/float64(done), float64(done)/elapsed))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	if ctx.Err() != nil {
-		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
-	}
-	rep.SimSeconds = time.Since(start).Seconds()
-	rep.N = n
-	agree, okInt, okFloat := 0, 0, 0
-	var total export.LayerSums
-	for i := 0; i < n; i++ {
-		pf := vit.Argmax(logits[i*m.Classes : (i+1)*m.Classes])
-		if pred[i] == pf {
-			agree++
-		}
-		if pred[i] == y[i] {
-			okInt++
-		}
-		if pf == y[i] {
-			okFloat++
-		}
-		if probe != nil {
-			if total, err = total.Add(sums[i]); err != nil {
-				return fmt.Errorf("bundle %s: image %d: %w", o.Bundle, i, err)
-			}
-		}
-	}
-	if n > 0 {
-		rep.Top1Agreement = float64(agree) / float64(n)
-		rep.AccuracyInt = float64(okInt) / float64(n)
-		rep.AccuracyFloat = float64(okFloat) / float64(n)
-	}
-	if probe != nil {
-		rep.TensorErrors = total.Errors(lb.Quant.Scales, worstTensors)
-		rep.KeptAgreement = total.KeptAgreements()
-	}
-	return nil
-}
-
-// worstTensors is how many tensors --layers flags.
-const worstTensors = 3
 
 func printSim(w io.Writer, r *simReport) {
 	fmt.Fprintf(w, "%s on %s: golden vectors reproduce bit for bit\n", r.Bundle, r.HW)
@@ -333,7 +184,15 @@ func printSim(w io.Writer, r *simReport) {
 		fmt.Fprintf(w, "\n%.1f µs per image at the configured clock (%.0f images/s)\n", 1e6*r.Seconds, r.ImagesPerSec)
 	}
 	if r.Compare != "" {
-		fmt.Fprintf(w, "speed-up over %s: %.2f× (%d against %d cycles)\n", r.Compare, r.SpeedupVsOther, r.Cycles, r.CompareCycles)
+		if r.CompareBatch == r.Batch {
+			fmt.Fprintf(w, "speed-up over %s: %.2f× at batch %d, both (%d against %d cycles per image)\n", r.Compare, r.SpeedupVsOther, r.Batch, r.Cycles, r.CompareCycles)
+		} else {
+			fmt.Fprintf(w, "speed-up over %s: %.2f× with this bundle at batch %d and that one at batch %d: not one setting (%d against %d cycles per image); export both at one --batch to compare the models\n",
+				r.Compare, r.SpeedupVsOther, r.Batch, r.CompareBatch, r.Cycles, r.CompareCycles)
+		}
+	}
+	if r.ActBits == 8 && r.N > 0 && r.Top1Agreement < export.AutoAgreement {
+		fmt.Fprintf(w, "agreement below %.1f%%: export with --act-bits auto (or 16), or prune with --int8-weights, to close it\n", 100*export.AutoAgreement)
 	}
 }
 

@@ -22,7 +22,7 @@ func TestPredictTimmFile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("predict exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(stdout, "wrote logits [3, 7]") || !strings.Contains(errOut, "architecture from the tensors: 3x40x40 input, patch 8, dim 96, depth 5") {
+	if !strings.Contains(stdout, "wrote logits [3, 7]") || !strings.Contains(errOut, "read: 3×40×40 input, patch 8, dim 96, depth 5") {
 		t.Errorf("stdout %q, stderr %q", stdout, errOut)
 	}
 	got, _ := readNpy(t, out)

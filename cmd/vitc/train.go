@@ -45,6 +45,7 @@ type trainOptions struct {
 	JSON                     bool
 	Sparse                   taylorattn.SparseOptions
 	Teacher                  string
+	AllowWeakTeacher         bool
 	KDAlpha, KDTemp          float64
 	Engine                   string
 	recipe                   recipeFlags
@@ -72,7 +73,7 @@ finishes the same run with the same settings.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Data, "data", "synthetic", "data: synthetic, digits:FILE, mnist:DIR, cifar10:DIR, folder:DIR")
+	f.StringVar(&o.Data, "data", "", "data: synthetic, digits:FILE, mnist:DIR, cifar10:DIR, folder:DIR (default: the --init checkpoint's, else synthetic)")
 	o.architectureFlags.bind(f)
 	o.fineTuneFlags.bind(f)
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
@@ -106,7 +107,8 @@ finishes the same run with the same settings.`,
 	f.Float64Var(&o.Sparse.Threshold, "sparse-threshold", d.Threshold, "Taylor attention: threshold θ of the predicted sparse mask")
 	f.Float64Var(&o.Sparse.Reg, "sparse-reg", d.Reg, "Taylor attention: weight λ of the mean|S| regulariser")
 	f.Float64Var(&o.Sparse.Anneal, "sparse-anneal", d.Anneal, "Taylor attention: final fraction of training over which α falls to 0")
-	f.StringVar(&o.Teacher, "teacher", "", "distil from this frozen checkpoint (e.g. a softmax model when converting to Taylor)")
+	f.StringVar(&o.Teacher, "teacher", "", "distil from this frozen checkpoint (e.g. a softmax model when converting to Taylor), read as --init is; scored on the test split first")
+	f.BoolVar(&o.AllowWeakTeacher, "allow-weak-teacher", false, "distil from a teacher that scores near chance, or far below what its checkpoint records (default: refuse it)")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term (1−α goes to cross-entropy)")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
 	bindEngine(f, &o.Engine)
@@ -200,11 +202,26 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	if err := checkEngine(o.Engine); err != nil {
 		return nil, err
 	}
-	_, initWith, err := o.readInit()
+	n := newNotes(stderr)
+	pre, initWith, err := o.readInit(n)
 	if err != nil {
 		return nil, err
 	}
-	dopts := o.dataFlags.options(o.ImageSize)
+	if o.Data == "" {
+		switch {
+		case pre == nil:
+			o.Data = "synthetic"
+		case pre.Meta.Dataset == "":
+			return nil, fmt.Errorf("--init %s records no data: pass --data SPEC", o.Init)
+		default:
+			o.Data = pre.Meta.Dataset
+			n.printf("data %s (the --init checkpoint's; set it with --data)", o.Data)
+		}
+	}
+	dopts, err := o.dataFlags.options(o.ImageSize)
+	if err != nil {
+		return nil, err
+	}
 	if dopts.Flip, err = hflipOption(o.HFlip); err != nil {
 		return nil, err
 	}
@@ -212,10 +229,15 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	if err != nil {
 		return nil, flagError(err)
 	}
-	reportSkipped(ds, stderr)
+	reportSkipped(ds, n)
+	if pre != nil {
+		if err := fitRunClasses(pre, ds, o.Data, &dopts, n, false); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := vit.ConfigFor(o.Model, ds, o.overrides())
-	if initWith.Pretrained != nil {
-		cfg, err = initWith.Pretrained.Config, nil // the pipeline adapts it to the data
+	if pre != nil {
+		cfg, err = pre.Config, nil // the pipeline adapts it to the data
 	}
 	if err != nil {
 		return nil, err
@@ -227,7 +249,11 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	}
 	plan := pipeline.Plan{Kind: pipeline.KindTrain, Init: o.Init, InitWith: initWith, Sparse: o.Sparse}
 	if o.Teacher != "" {
-		plan.Distill = &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp}
+		d, err := o.teacher(pre, initWith.Load, n)
+		if err != nil {
+			return nil, err
+		}
+		plan.Distill = d
 	}
 	job, err := pipeline.New(pipeline.Spec{Train: training.Options{
 		Recipe: o.recipe.Name, Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
@@ -239,10 +265,70 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		LayerDecay: o.LayerDecay, Freeze: o.Freeze, LinearProbe: o.LinearProbe, Engine: o.Engine,
 	}, Plan: plan}, ds)
 	if err != nil {
+		return nil, flagError(err)
+	}
+	n.flush()
+	printTeacherCheck(stderr, job.Teacher)
+	return job, nil
+}
+
+// teacher reads --teacher the way --init is read (the same file: the same
+// checkpoint) and says how the run distils from it.
+func (o *trainOptions) teacher(pre *vit.Checkpoint, initRead vit.LoadOptions, n *notes) (*pipeline.Distill, error) {
+	read := initRead
+	read.Log = nil
+	if pre == nil {
+		// Training from scratch: --heads is the new model's, not the
+		// teacher's; the other flags describe a bare teacher.
+		r := o.readFlags
+		var err error
+		if read, err = r.options("", ""); err != nil {
+			return nil, err
+		}
+	}
+	t, err := openSecond("teacher", o.Teacher, pre, read, n)
+	if err != nil {
 		return nil, err
 	}
-	io.Copy(stderr, &o.initLog)
-	return job, nil
+	if t != pre {
+		read.BareOnly = true
+	}
+	return &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp, Read: read, AllowWeakTeacher: o.AllowWeakTeacher}, nil
+}
+
+// printTeacherCheck says how the teacher scored before training.
+func printTeacherCheck(w io.Writer, tc *pipeline.TeacherCheck) {
+	if tc == nil {
+		return
+	}
+	rec := ""
+	if tc.Recorded > 0 {
+		rec = fmt.Sprintf("; its checkpoint records %.2f%%", 100*tc.Recorded)
+	}
+	fmt.Fprintf(w, "vitc: teacher %s: %.2f%% on the test split of %s (chance %.1f%%%s)\n", tc.Teacher, 100*tc.Accuracy, tc.Data, 100*tc.Chance, rec)
+}
+
+// fitRunClasses names a run's classes from the checkpoint it starts from
+// (see vit.FitClassNames) and records the fit in dopts so a resumed run
+// reads the data the same way. strict refuses data whose classes are not
+// the checkpoint's; otherwise (fine-tuning to a new task) it says so.
+func fitRunClasses(pre *vit.Checkpoint, ds *datasets.Dataset, spec string, dopts *datasets.Options, n *notes, strict bool) error {
+	fit, err := vit.FitClassNames(pre.Meta.ClassNames, ds, spec, pre.Meta.Dataset)
+	switch {
+	case err != nil && strict:
+		return flagError(err)
+	case err != nil && ds.NamesClasses():
+		n.printf("classes %s: the data's, a new task for %s (whose classes are %s)", strings.Join(ds.Classes, ", "), pre.Path, strings.Join(pre.Meta.ClassNames, ", "))
+	case err != nil:
+		n.printf("classes %s: the data names none and is not %s's data, so its names (%s) are not taken; name them with --class-names", strings.Join(ds.Classes, ", "), pre.Path, strings.Join(pre.Meta.ClassNames, ", "))
+	case fit.Adopted != nil:
+		dopts.ClassNames = fit.Adopted
+		n.printf("classes %s (the checkpoint's; the data names none)", strings.Join(fit.Adopted, ", "))
+	case fit.Order != nil:
+		dopts.ClassOrder = fit.Order
+		n.printf("%s", fit.Line)
+	}
+	return nil
 }
 
 // loaderShift maps --augment-shift to datasets.LoaderOptions.Shift, whose 0

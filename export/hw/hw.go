@@ -137,3 +137,35 @@ func (c Config) Fingerprint() string {
 
 // Seconds converts cycles to seconds at the configured clock.
 func (c Config) Seconds(cycles int64) float64 { return float64(cycles) / (c.ClockMHz * 1e6) }
+
+// TargetExtension is the checkpoint metadata extension (vit.Meta.Extensions)
+// under which a model pruned for an accelerator records it, so that its
+// export runs on the hardware and batch its speed-ups were stated for.
+const TargetExtension = "hw_target"
+
+// Target is the accelerator and throughput setting a model was made for.
+type Target struct {
+	HW Config `json:"hw"`
+	// Batch is images per load of the weights (1: latency, one at a time).
+	Batch int `json:"batch"`
+}
+
+// ParseTarget decodes a Target as a checkpoint records it, validating its
+// hardware the way Parse does.
+func ParseTarget(b []byte) (Target, error) {
+	var raw struct {
+		HW    json.RawMessage `json:"hw"`
+		Batch int             `json:"batch"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Target{}, fmt.Errorf("invalid JSON: %w", err)
+	}
+	c, err := Parse(raw.HW)
+	if err != nil {
+		return Target{}, err
+	}
+	if raw.Batch < 1 {
+		return Target{}, fmt.Errorf("batch %d: want at least 1", raw.Batch)
+	}
+	return Target{HW: c, Batch: raw.Batch}, nil
+}

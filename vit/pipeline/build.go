@@ -17,10 +17,11 @@ import (
 
 // parts are the components a run's outputs need after training.
 type parts struct {
-	teacher *distill.Teacher
-	pruner  *blockprune.Pruner
-	keep    *tokenprune.KeepSchedule
-	loop    *closedLoop // nil: no target, or a plan from before plans recorded theirs
+	teacher     *distill.Teacher
+	teacherMeta vit.Meta
+	pruner      *blockprune.Pruner
+	keep        *tokenprune.KeepSchedule
+	loop        *closedLoop // nil: no target, or a plan from before plans recorded theirs
 }
 
 // Build makes the run a Spec describes, on ds: the model (seeded, then
@@ -110,10 +111,11 @@ func components(spec Spec, r *training.Run) (*parts, error) {
 		r.Components = append(r.Components, taylorattn.NewSparse(plan.Sparse, m.Depth))
 	}
 	if d := plan.Distill; d != nil {
-		t, err := loadTeacher(d.Teacher, r)
+		t, tmeta, err := loadTeacher(d, r)
 		if err != nil {
 			return nil, err
 		}
+		p.teacherMeta = tmeta
 		obj, err := distill.NewObjective(t, d.Alpha, d.Temperature, spec.Train.LabelSmoothing, m.Classes)
 		if err != nil {
 			return nil, err
@@ -145,17 +147,21 @@ func components(spec Spec, r *training.Run) (*parts, error) {
 
 // loadTeacher reads a distillation teacher for the run's model: same input
 // size and channels; it sees each batch normalised its own way.
-func loadTeacher(path string, r *training.Run) (*distill.Teacher, error) {
-	t, meta, err := distill.LoadTeacher(path, vit.LoadOptions{})
+func loadTeacher(d *Distill, r *training.Run) (*distill.Teacher, vit.Meta, error) {
+	path := d.Teacher
+	t, meta, err := distill.LoadTeacher(path, d.Read)
 	if err != nil {
-		return nil, err
+		return nil, vit.Meta{}, err
 	}
 	tm, m := t.Model(), r.Model
 	if tm.Image != m.Image || tm.Channels != m.Channels {
-		return nil, fmt.Errorf("teacher %s takes %dx%dx%d images, the student %dx%dx%d", path, tm.Channels, tm.Image, tm.Image, m.Channels, m.Image, m.Image)
+		return nil, vit.Meta{}, fmt.Errorf("teacher %s takes %dx%dx%d images, the student %dx%dx%d", path, tm.Channels, tm.Image, tm.Image, m.Channels, m.Image, m.Image)
 	}
 	if err := t.SeeInputAs(meta.NormMean, meta.NormStd, r.Meta.NormMean, r.Meta.NormStd); err != nil {
-		return nil, fmt.Errorf("teacher %s: %w", path, err)
+		return nil, vit.Meta{}, fmt.Errorf("teacher %s: %w", path, err)
 	}
-	return t, nil
+	if tm.Classes != m.Classes {
+		return nil, vit.Meta{}, fmt.Errorf("teacher %s predicts %d classes, the student %d", path, tm.Classes, m.Classes)
+	}
+	return t, meta, nil
 }

@@ -279,7 +279,7 @@ func tinyPruneSpec(t *testing.T, dir string, epochs int) (Spec, *datasets.Datase
 	}
 	cfg.TokenKeep, cfg.TokenLayers = plan.TokenKeep, plan.TokenLayers
 	spec.Train.Config = cfg
-	spec.Plan = Plan{Kind: KindPrune, Init: path, Distill: &Distill{Teacher: path, Alpha: 0.9, Temperature: 2},
+	spec.Plan = Plan{Kind: KindPrune, Init: path, Distill: &Distill{Teacher: path, Alpha: 0.9, Temperature: 2, AllowWeakTeacher: true},
 		Prune: &Prune{Blocks: blockprune.Options{Block: 4, Density: plan.Density, Warmup: 0.1, Ramp: 0.6},
 			Tokens: tokenprune.DefaultSchedule(plan.TokenKeep), MaxDrop: -1, Target: plan}}
 	return spec, ds

@@ -54,6 +54,14 @@ type Distill struct {
 	Teacher     string  `json:"teacher"` // checkpoint path
 	Alpha       float64 `json:"alpha"`
 	Temperature float64 `json:"temperature"`
+	// Read is how the teacher file is read (a file without vitc metadata:
+	// its heads, eps and normalisation), the same way as the run's other
+	// checkpoints; saved so a resumed run reads it the same way.
+	Read vit.LoadOptions `json:"read,omitzero"`
+	// AllowWeakTeacher distils from a teacher that fails the check before
+	// training (near chance on the test split, or far below the accuracy
+	// its checkpoint records there).
+	AllowWeakTeacher bool `json:"allow_weak_teacher,omitempty"`
 }
 
 // Prune configures the pruning stage. The token-pruning layers and the

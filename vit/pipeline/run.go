@@ -53,17 +53,30 @@ type TrainReport struct {
 	// recipe's, less what flags overrode.
 	Recipe  string           `json:"recipe,omitempty"`
 	Options training.Options `json:"options"`
+	// Distill is the distillation (teacher, how it was read, α, T) and
+	// TeacherAccuracy the teacher's on the test split, when the run had
+	// a teacher.
+	Distill         *Distill `json:"distill,omitempty"`
+	TeacherAccuracy float64  `json:"teacher_accuracy,omitempty"`
 }
 
 // PruneReport is report.json of a pruning run.
 type PruneReport struct {
-	TeacherAccuracy float64            `json:"teacher_accuracy"`
-	PrunedAccuracy  float64            `json:"pruned_accuracy"`
-	AccuracyDrop    float64            `json:"accuracy_drop_points"`
-	FLOPsBefore     int64              `json:"flops_before"`
-	FLOPsAfter      int64              `json:"flops_after"`
-	FLOPsReduction  float64            `json:"flops_reduction"`
-	ParamsBefore    int                `json:"params_before"`
+	TeacherAccuracy float64 `json:"teacher_accuracy"`
+	PrunedAccuracy  float64 `json:"pruned_accuracy"`
+	AccuracyDrop    float64 `json:"accuracy_drop_points"`
+	// Baseline names what every ratio below is against (FLOPsBefore,
+	// ParamsBefore, the cycles): the dense softmax model of the teacher's
+	// shape, the model a user starts from, whatever attention the teacher
+	// has. FLOPsTeacher and FLOPsReductionVsTeacher compare with the
+	// teacher itself (a Taylor teacher has fewer FLOPs).
+	Baseline                string  `json:"baseline"`
+	FLOPsBefore             int64   `json:"flops_before"`
+	FLOPsAfter              int64   `json:"flops_after"`
+	FLOPsReduction          float64 `json:"flops_reduction"`
+	FLOPsTeacher            int64   `json:"flops_teacher"`
+	FLOPsReductionVsTeacher float64 `json:"flops_reduction_vs_teacher"`
+	ParamsBefore            int     `json:"params_before"`
 	ParamsAfter     int                `json:"params_after"` // non-zero: stored minus pruned blocks
 	ParamsStored    int                `json:"params_stored"`
 	Density         map[string]float64 `json:"density"`
@@ -103,7 +116,18 @@ type PruneReport struct {
 	CyclesError            string  `json:"cycles_error,omitempty"` // why there is no cycle count
 	// Plan is what a pruning target chose, with its predictions.
 	Plan *PrunePlan `json:"plan,omitempty"`
+	// The settings the run trained with: the recipe and its options (lr,
+	// batch, augmentation, ...), the distillation (teacher, how it was
+	// read, α, T), and whether augmentation mirrored images.
+	Recipe   string           `json:"recipe,omitempty"`
+	Options  training.Options `json:"options"`
+	Distill  *Distill         `json:"distill"`
+	Mirrored bool             `json:"mirrored"`
 }
+
+// BaselineDenseSoftmax is the one baseline of every ratio vitc reports for
+// a pruned model.
+const BaselineDenseSoftmax = "the dense softmax model of the teacher's shape"
 
 // Job is a run built from a Spec and ready to train in its directory.
 type Job struct {
@@ -111,6 +135,9 @@ type Job struct {
 	Run  *training.Run
 	// Resumed says the job continues a saved state.
 	Resumed bool
+	// Teacher is the distillation teacher's score before training (a
+	// fresh run with a teacher; nil otherwise).
+	Teacher *TeacherCheck
 	// Log, when set, receives the lines a run prints as it goes (the
 	// closed loop's hold).
 	Log io.Writer
@@ -130,7 +157,13 @@ func New(spec Spec, ds *datasets.Dataset) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Job{Spec: spec, Run: r, parts: p}, nil
+	j := &Job{Spec: spec, Run: r, parts: p}
+	if d := spec.Plan.Distill; d != nil {
+		if j.Teacher, err = checkTeacher(d, p, r); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
 }
 
 // Open rebuilds the job saved in dir with its saved options and plan, at
@@ -189,11 +222,11 @@ func (j *Job) Train(ctx context.Context, dir string, progress training.Progress)
 		rep, err := finishPrune(j.Spec, r, j.parts, res, dir)
 		return &Outcome{Dir: dir, Prune: rep}, err
 	}
-	rep, err := finishTrain(r, res, dir)
+	rep, err := finishTrain(j.Spec, r, j.parts, res, dir)
 	return &Outcome{Dir: dir, Train: rep}, err
 }
 
-func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport, error) {
+func finishTrain(spec Spec, r *training.Run, p *parts, res training.Result, dir string) (*TrainReport, error) {
 	m := r.Model
 	rep := &TrainReport{
 		TestAccuracy: res.Test.Accuracy, TestTop5: res.Test.Top5, ChanceAccuracy: 1 / float64(m.Classes),
@@ -206,6 +239,10 @@ func finishTrain(r *training.Run, res training.Result, dir string) (*TrainReport
 		if p.LRScale != 0 {
 			rep.TrainableParams += p.Len()
 		}
+	}
+	if d := spec.Plan.Distill; d != nil {
+		rep.Distill = d
+		rep.TeacherAccuracy = evaluateTeacher(p, r.TestLoader()).Accuracy
 	}
 	if res.TrainSeconds > 0 {
 		rep.TrainImgPerSec = float64(len(res.History)*r.Data.Train.Len()) / res.TrainSeconds
@@ -238,11 +275,19 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 	}
 	meta := r.Meta
 	meta.Extensions = map[string]json.RawMessage{blockprune.ExtensionKey: raw}
+	// The hardware and batch the report's speed-ups are for, so that the
+	// export states the same ones unless told otherwise.
+	target, err := json.Marshal(hw.Target{HW: targetHW(spec.Plan.Prune), Batch: max(spec.Plan.Prune.HWBatch, 1)})
+	if err != nil {
+		return nil, err
+	}
+	meta.Extensions[hw.TargetExtension] = target
 	test := r.TestLoader()
 	pruned := vit.Evaluate(compact, test)
 	tm := p.teacher.Model()
 	teacherEval := evaluateTeacher(p, test)
 	ckpt := filepath.Join(dir, training.ModelFile)
+	meta.TestAccuracy = pruned.Accuracy
 	if err := compact.Save(ckpt, meta); err != nil {
 		return nil, err
 	}
@@ -251,15 +296,18 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 	rep := &PruneReport{
 		TeacherAccuracy: teacherEval.Accuracy, PrunedAccuracy: pruned.Accuracy,
 		AccuracyDrop: 100 * (teacherEval.Accuracy - pruned.Accuracy),
-		FLOPsBefore:  tm.FLOPs(), FLOPsAfter: compact.SparseFLOPs(ext.DensityOf),
+		Baseline:    BaselineDenseSoftmax,
+		FLOPsBefore: denseSoftmax(tm.Config).FLOPs(), FLOPsAfter: compact.SparseFLOPs(ext.DensityOf), FLOPsTeacher: tm.FLOPs(),
 		ParamsBefore: tm.Params.Count(), ParamsStored: compact.Params.Count(),
 		Density: st.Density, HeadsRemoved: st.HeadsRemoved, MLPUnitsKept: st.MLPKept,
 		TokenKeep: compact.TokenKeep, TokenLayers: compact.TokenLayers, Attention: compact.Attention,
 		TrainSeconds: res.TrainSeconds, Epochs: r.Opts.Epochs, Data: r.Opts.Data, Seed: r.Opts.Seed, Checkpoint: ckpt,
 		Engine: engineName(r), Int8Weights: int8w,
+		Recipe: r.Opts.Recipe, Options: r.Opts, Distill: spec.Plan.Distill, Mirrored: r.Opts.Augment && r.Data.FlipOK,
 	}
 	rep.ParamsAfter = rep.ParamsStored - ext.PrunedValues()
 	rep.FLOPsReduction = float64(rep.FLOPsBefore) / float64(rep.FLOPsAfter)
+	rep.FLOPsReductionVsTeacher = float64(rep.FLOPsTeacher) / float64(rep.FLOPsAfter)
 	rep.ParamsCompression = float64(rep.ParamsBefore) / float64(rep.ParamsAfter)
 	rep.Plan = pr.Target
 	if p.loop != nil {
@@ -288,15 +336,20 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 	return rep, writeKeptTokens(filepath.Join(dir, "kept_tokens.png"), compact, r)
 }
 
+// targetHW is the accelerator a pruning run states its speed-ups for.
+func targetHW(pr *Prune) hw.Config {
+	if pr.HW != nil {
+		return *pr.HW
+	}
+	return hw.Default()
+}
+
 // modelSpeedup puts the cycle model's speed-up of the pruned model against
 // the dense softmax model of the teacher's shape into rep. A model the
 // hardware cannot hold is no reason to lose the run: the report says why
 // instead.
 func modelSpeedup(rep *PruneReport, pr *Prune, teacher vit.Config, pruned *vit.Model) {
-	h := hw.Default()
-	if pr.HW != nil {
-		h = *pr.HW
-	}
+	h := targetHW(pr)
 	rep.HW = h.Name
 	rep.HWBatch = max(pr.HWBatch, 1)
 	pair := func(batch int) (before, after int64, err error) {

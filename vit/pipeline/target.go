@@ -50,6 +50,9 @@ type PrunePlan struct {
 	TokensPerLayer []int              `json:"tokens_per_layer"` // tokens each block's MLP sees
 	FLOPsReduction float64            `json:"flops_reduction"`
 	Speedup        float64            `json:"modelled_speedup,omitempty"`
+	// SpeedupLatency is the same structure's speed-up at batch 1, when
+	// Batch is larger (a bundle exported for latency runs at it).
+	SpeedupLatency float64 `json:"modelled_speedup_latency,omitempty"`
 	CyclesDense    int64              `json:"cycles_dense_softmax,omitempty"`
 	Cycles         int64              `json:"cycles,omitempty"`
 	HW             string             `json:"hw,omitempty"`
@@ -72,9 +75,12 @@ func (p *PrunePlan) Lines() []string {
 		fmt.Sprintf("  density      %.3f (kept: qkv blocks %.3f, proj blocks %.3f, MLP neurons %.3f, every layer)",
 			p.Density, p.KindDensity["qkv"], p.KindDensity["proj"], p.KindDensity["mlp"]),
 		fmt.Sprintf("  tokens       keep %g after blocks %v; tokens per block %v", p.TokenKeep, p.TokenLayers, p.TokensPerLayer),
-		fmt.Sprintf("  predicted    %.2f× fewer FLOPs", p.FLOPsReduction)}
+		fmt.Sprintf("  predicted    %.2f× fewer FLOPs than the dense softmax model", p.FLOPsReduction)}
 	if p.Speedup > 0 {
 		out[3] += fmt.Sprintf(", %.2f× modelled speed-up on %s at batch %d (%d → %d cycles per image)", p.Speedup, p.HW, max(p.Batch, 1), p.CyclesDense, p.Cycles)
+		if p.SpeedupLatency > 0 {
+			out[3] += fmt.Sprintf(", %.2f× at batch 1", p.SpeedupLatency)
+		}
 	}
 	return out
 }
@@ -252,6 +258,17 @@ func (t Target) Plan(cfg vit.Config) (*PrunePlan, error) {
 			"mlp": round3(float64(best.cfg.HiddenAt(0)) / float64(cfg.Hidden()))}}
 	if t.Speedup > 0 {
 		p.HW, p.Batch = t.HW.Name, max(t.Batch, 1)
+		if p.Batch > 1 {
+			before, err := structureCycles(ref, t.Block, 1, t.HW, 1)
+			if err != nil {
+				return nil, err
+			}
+			after, err := structureCycles(best.cfg, t.Block, best.density, t.HW, 1)
+			if err != nil {
+				return nil, err
+			}
+			p.SpeedupLatency = float64(before) / float64(after)
+		}
 	}
 	if p.TokenLayers == nil {
 		p.TokenKeep = 1

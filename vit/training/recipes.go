@@ -37,8 +37,12 @@ type Recipe struct {
 	SparseWeight float64
 }
 
-// DefaultRecipe is what `vitc train` uses unless told otherwise.
-const DefaultRecipe = "scratch-small"
+// DefaultRecipe is what `vitc train` uses unless told otherwise;
+// PruneRecipe what `vitc prune` does.
+const (
+	DefaultRecipe = "scratch-small"
+	PruneRecipe   = "prune"
+)
 
 // Recipes are the named recipes.
 var Recipes = map[string]Recipe{
@@ -59,6 +63,15 @@ var Recipes = map[string]Recipe{
 		Name: "finetune", Description: "from pretrained weights (--init)",
 		LR: 1e-4, MinLR: 1e-6, Batch: 64, WarmupFraction: 0.02, WeightDecay: 0.05, LabelSmoothing: 0.1, ClipNorm: 1,
 		Augment: true, InitScheme: vit.InitTorch, SparseWeight: 0,
+	},
+	// The pruning stage: from the trained teacher's weights under
+	// distillation, at the pace the block scores need (lr 1e-3); batch and
+	// augmentation as scratch-small, whose measurements docs/pruning.md
+	// repeats for pruning.
+	"prune": {
+		Name: "prune", Description: "block and token pruning under distillation (vitc prune)",
+		LR: 1e-3, MinLR: 1e-5, Batch: 64, MinSteps: 40, WarmupFraction: 0.05, WeightDecay: 0.05, LabelSmoothing: 0.1, ClipNorm: 1,
+		Augment: true, AugmentMinEpochs: 20, InitScheme: vit.InitTorch, SparseWeight: 0,
 	},
 }
 

@@ -55,7 +55,13 @@ func DirSaver(dir string, r *Run, plan any, writeModel bool) (func(*State) error
 			return err
 		}
 		if writeModel {
-			if err := r.Model.Save(filepath.Join(dir, ModelFile), r.Meta); err != nil {
+			meta := r.Meta
+			// At an epoch's end the weights are those the test split was
+			// just scored with; inside an epoch nobody has scored them.
+			if n := len(s.History); n > 0 && s.NextBatch == 0 {
+				meta.TestAccuracy = s.History[n-1].TestAcc
+			}
+			if err := r.Model.Save(filepath.Join(dir, ModelFile), meta); err != nil {
 				return err
 			}
 		}

@@ -70,30 +70,30 @@ type PruneReport struct {
 	// shape, the model a user starts from, whatever attention the teacher
 	// has. FLOPsTeacher and FLOPsReductionVsTeacher compare with the
 	// teacher itself (a Taylor teacher has fewer FLOPs).
-	Baseline                string  `json:"baseline"`
-	FLOPsBefore             int64   `json:"flops_before"`
-	FLOPsAfter              int64   `json:"flops_after"`
-	FLOPsReduction          float64 `json:"flops_reduction"`
-	FLOPsTeacher            int64   `json:"flops_teacher"`
-	FLOPsReductionVsTeacher float64 `json:"flops_reduction_vs_teacher"`
-	ParamsBefore            int     `json:"params_before"`
-	ParamsAfter     int                `json:"params_after"` // non-zero: stored minus pruned blocks
-	ParamsStored    int                `json:"params_stored"`
-	Density         map[string]float64 `json:"density"`
-	HeadsRemoved    []int              `json:"heads_removed"`
-	MLPUnitsKept    []int              `json:"mlp_units_kept"`
-	TokensPerLayer  []int              `json:"mean_kept_tokens"` // tokens each block's MLP sees
-	TokenKeep       float64            `json:"token_keep"`
-	TokenLayers     []int              `json:"token_layers"`
-	Attention       string             `json:"attention"`
-	Engine          string             `json:"engine"`
-	TrainSeconds    float64            `json:"train_seconds"`
-	Epochs          int                `json:"epochs"`
-	Data            string             `json:"data"`
-	Seed            int64              `json:"seed"`
-	Checkpoint      string             `json:"checkpoint"`
-	MaxDrop         *float64           `json:"max_drop,omitempty"`
-	Passed          *bool              `json:"passed,omitempty"`
+	Baseline                string             `json:"baseline"`
+	FLOPsBefore             int64              `json:"flops_before"`
+	FLOPsAfter              int64              `json:"flops_after"`
+	FLOPsReduction          float64            `json:"flops_reduction"`
+	FLOPsTeacher            int64              `json:"flops_teacher"`
+	FLOPsReductionVsTeacher float64            `json:"flops_reduction_vs_teacher"`
+	ParamsBefore            int                `json:"params_before"`
+	ParamsAfter             int                `json:"params_after"` // non-zero: stored minus pruned blocks
+	ParamsStored            int                `json:"params_stored"`
+	Density                 map[string]float64 `json:"density"`
+	HeadsRemoved            []int              `json:"heads_removed"`
+	MLPUnitsKept            []int              `json:"mlp_units_kept"`
+	TokensPerLayer          []int              `json:"mean_kept_tokens"` // tokens each block's MLP sees
+	TokenKeep               float64            `json:"token_keep"`
+	TokenLayers             []int              `json:"token_layers"`
+	Attention               string             `json:"attention"`
+	Engine                  string             `json:"engine"`
+	TrainSeconds            float64            `json:"train_seconds"`
+	Epochs                  int                `json:"epochs"`
+	Data                    string             `json:"data"`
+	Seed                    int64              `json:"seed"`
+	Checkpoint              string             `json:"checkpoint"`
+	MaxDrop                 *float64           `json:"max_drop,omitempty"`
+	Passed                  *bool              `json:"passed,omitempty"`
 	// Int8Weights says the checkpoint's weights lie on the exporter's int8
 	// grid (Prune.Int8WeightsFrom): the accuracy above is the model's with
 	// them.
@@ -296,8 +296,8 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 	rep := &PruneReport{
 		TeacherAccuracy: teacherEval.Accuracy, PrunedAccuracy: pruned.Accuracy,
 		AccuracyDrop: 100 * (teacherEval.Accuracy - pruned.Accuracy),
-		Baseline:    BaselineDenseSoftmax,
-		FLOPsBefore: denseSoftmax(tm.Config).FLOPs(), FLOPsAfter: compact.SparseFLOPs(ext.DensityOf), FLOPsTeacher: tm.FLOPs(),
+		Baseline:     BaselineDenseSoftmax,
+		FLOPsBefore:  denseSoftmax(tm.Config).FLOPs(), FLOPsAfter: compact.SparseFLOPs(ext.DensityOf), FLOPsTeacher: tm.FLOPs(),
 		ParamsBefore: tm.Params.Count(), ParamsStored: compact.Params.Count(),
 		Density: st.Density, HeadsRemoved: st.HeadsRemoved, MLPUnitsKept: st.MLPKept,
 		TokenKeep: compact.TokenKeep, TokenLayers: compact.TokenLayers, Attention: compact.Attention,

@@ -53,11 +53,11 @@ type PrunePlan struct {
 	// SpeedupLatency is the same structure's speed-up at batch 1, when
 	// Batch is larger (a bundle exported for latency runs at it).
 	SpeedupLatency float64 `json:"modelled_speedup_latency,omitempty"`
-	CyclesDense    int64              `json:"cycles_dense_softmax,omitempty"`
-	Cycles         int64              `json:"cycles,omitempty"`
-	HW             string             `json:"hw,omitempty"`
-	Batch          int                `json:"hw_batch,omitempty"` // the throughput setting of the cycles
-	Candidates     int                `json:"candidates"`         // settings evaluated
+	CyclesDense    int64   `json:"cycles_dense_softmax,omitempty"`
+	Cycles         int64   `json:"cycles,omitempty"`
+	HW             string  `json:"hw,omitempty"`
+	Batch          int     `json:"hw_batch,omitempty"` // the throughput setting of the cycles
+	Candidates     int     `json:"candidates"`         // settings evaluated
 	// Held is where the run's closed loop held the density and keep
 	// schedules because the structure met the target (nil: it did not
 	// before the ramps ended, or the plan is not a run's yet). Checks

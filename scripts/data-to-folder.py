@@ -9,6 +9,14 @@ train on the same images (scripts/accuracy-vs-torch.sh).
   data-to-folder.py idx DIR OUT [--train N] [--test N]
       MNIST-format IDX files (train-images-idx3-ubyte[.gz] ...), e.g. Fashion-MNIST from
       Debian's dataset-fashion-mnist; the first N train and test images.
+      --class-names A,B,... (or a preset: fashion-mnist) names the folder of label i by the
+      i-th name instead of the digit i; the names must sort in label order, since a folder's
+      classes are its sorted folder names (fashion-mnist: 0_T-shirt_top ... 9_Ankle_boot).
+  data-to-folder.py png SRC OUT
+      a folder: layout SRC/{train,test,val}/<class>/*.png|jpg re-encoded as lossless PNG
+      with the pixels PIL decodes (RGB, or L when an image is grey), same names plus .png:
+      JPEG decoders differ (libjpeg's smooth chroma upsampling vs Go's nearest), a PNG
+      copy gives vitc and PyTorch the same pixels.
 
 Needs numpy and PIL (Debian: python3-numpy python3-pil).
 """
@@ -37,9 +45,16 @@ def stratified_split(y, classes):
     return test
 
 
-def write(out, split, xs, ys):
+# Fashion-MNIST's labels 0-9; the digit prefix keeps the sorted order the label order.
+PRESETS = {
+    "fashion-mnist": ["0_T-shirt_top", "1_Trouser", "2_Pullover", "3_Dress", "4_Coat",
+                      "5_Sandal", "6_Shirt", "7_Sneaker", "8_Bag", "9_Ankle_boot"],
+}
+
+
+def write(out, split, xs, ys, names=None):
     for i, (x, c) in enumerate(zip(xs, ys)):
-        d = os.path.join(out, split, str(c))
+        d = os.path.join(out, split, names[c] if names else str(c))
         os.makedirs(d, exist_ok=True)
         Image.fromarray(x, "L").save(os.path.join(d, f"{i:05d}.png"))
 
@@ -62,12 +77,21 @@ def find(d, stem):
 
 
 ap = argparse.ArgumentParser()
-ap.add_argument("kind", choices=["digits", "idx"])
+ap.add_argument("kind", choices=["digits", "idx", "png"])
 ap.add_argument("src")
 ap.add_argument("out")
 ap.add_argument("--train", type=int, default=0, help="idx: first N train images (0: all)")
 ap.add_argument("--test", type=int, default=0, help="idx: first N test images (0: all)")
+ap.add_argument("--class-names", default="",
+                help="folder names of labels 0, 1, ...: comma-separated, or a preset (%s)" % ", ".join(PRESETS))
 a = ap.parse_args()
+names = PRESETS.get(a.class_names) or [n.strip() for n in a.class_names.split(",") if n.strip()]
+if names:
+    if len(set(names)) != len(names) or any(os.sep in n or n.startswith(".") for n in names):
+        ap.error("--class-names: names must be distinct, without '/' and not hidden")
+    if sorted(names) != names:
+        ap.error("--class-names: the names must sort in label order (a folder's classes are its sorted "
+                 "folder names); prefix them, e.g. 0_name, 1_name, ...")
 if a.kind == "digits":
     op = gzip.open if a.src.endswith(".gz") else open
     with op(a.src, "rt") as f:
@@ -75,11 +99,30 @@ if a.kind == "digits":
     x = np.rint(rows[:, :64] * 255 / 16).astype(np.uint8).reshape(-1, 8, 8)
     y = rows[:, 64]
     test = stratified_split(y, 10)
-    write(a.out, "train", x[~test], y[~test])
-    write(a.out, "test", x[test], y[test])
+    if names and len(names) != 10:
+        ap.error("--class-names: digits has 10 classes, %d names given" % len(names))
+    write(a.out, "train", x[~test], y[~test], names)
+    write(a.out, "test", x[test], y[test], names)
+elif a.kind == "png":
+    for split in ("train", "test", "val"):
+        sd = os.path.join(a.src, split)
+        if not os.path.isdir(sd):
+            continue
+        for c in sorted(os.listdir(sd)):
+            if c.startswith(".") or not os.path.isdir(os.path.join(sd, c)):
+                continue
+            os.makedirs(os.path.join(a.out, split, c), exist_ok=True)
+            for f in sorted(os.listdir(os.path.join(sd, c))):
+                if f.startswith(".") or not f.lower().endswith((".png", ".jpg", ".jpeg")):
+                    continue
+                im = Image.open(os.path.join(sd, c, f))
+                im = im.convert("L") if im.mode in ("L", "1", "I;16") else im.convert("RGB")
+                im.save(os.path.join(a.out, split, c, os.path.splitext(f)[0] + ".png"))
 else:
     for split, stem, n in (("train", "train", a.train), ("test", "t10k", a.test)):
         x = read_idx(find(a.src, f"{stem}-images-idx3-ubyte"))
         y = read_idx(find(a.src, f"{stem}-labels-idx1-ubyte"))
         n = n or len(y)
-        write(a.out, split, x[:n], y[:n])
+        if names and int(y.max()) >= len(names):
+            ap.error("--class-names: label %d has no name (%d given)" % (int(y.max()), len(names)))
+        write(a.out, split, x[:n], y[:n], names)

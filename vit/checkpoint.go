@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"vitc/datasets"
 	"vitc/internal/opterr"
 	"vitc/internal/safetensors"
 )
@@ -436,7 +437,7 @@ func (c *Checkpoint) Describe(option func(fact string) string) string {
 		if len(meta.NormMean) > 0 && !c.given(FactNorm) {
 			fmt.Fprintf(&b, "; normalisation %s", normString(meta.NormMean, meta.NormStd))
 		}
-		if len(meta.ClassNames) > 0 {
+		if len(meta.ClassNames) > 0 && !datasets.IndexNames(meta.ClassNames) {
 			fmt.Fprintf(&b, "; classes %s", shortList(meta.ClassNames))
 		}
 		if meta.Dataset != "" {

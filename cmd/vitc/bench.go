@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,6 +27,8 @@ import (
 // benchOptions are `vitc bench`'s flags: whole-model throughput.
 type benchOptions struct {
 	architectureFlags
+	Checkpoint string
+	readFlags
 	Batch, Steps, Warmup int
 	Seed                 int64
 	JSON                 bool
@@ -54,11 +57,13 @@ process's peak resident memory. ` + "`vitc bench attention`" + ` compares one so
 and one Taylor attention layer instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBench(cmd.Context(), o, cmd.OutOrStdout())
+			return runBench(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
 	o.architectureFlags.bind(f)
+	f.StringVar(&o.Checkpoint, "checkpoint", "", "time this checkpoint's model instead of a preset (its architecture and weights; --heads then names a file's without vitc metadata)")
+	o.readFlags.bind(f, false)
 	f.IntVar(&o.Batch, "batch", 64, "images per step")
 	f.IntVar(&o.Steps, "steps", 10, "timed training steps (and as many inference batches)")
 	f.IntVar(&o.Warmup, "warmup", 2, "untimed steps first (and as many inference batches)")
@@ -108,15 +113,17 @@ type benchReport struct {
 	InferGFLOPS        float64 `json:"infer_gflops"`
 	Model              string  `json:"model"`
 	Batch              int     `json:"batch"`
-	Attention          string  `json:"attention"`
-	BLAS               string  `json:"blas"`
-	Kernels            string  `json:"kernels"`
-	Steps              int     `json:"steps"`
-	Warmup             int     `json:"warmup"`
-	Params             int     `json:"params"`
-	Tokens             int     `json:"tokens"`
-	FLOPsPerImage      int64   `json:"flops_per_image"`
-	Threads            int     `json:"threads"`
+	// Config is the model timed (a preset's, or --checkpoint's).
+	Config        vit.Config `json:"config"`
+	Attention     string     `json:"attention"`
+	BLAS          string     `json:"blas"`
+	Kernels       string     `json:"kernels"`
+	Steps         int        `json:"steps"`
+	Warmup        int        `json:"warmup"`
+	Params        int        `json:"params"`
+	Tokens        int        `json:"tokens"`
+	FLOPsPerImage int64      `json:"flops_per_image"`
+	Threads       int        `json:"threads"`
 	// With --engine gorgonia: the same training steps on the Gorgonia
 	// engine, and how many times faster the native engine ran them.
 	Engine                 string  `json:"engine"`
@@ -165,7 +172,7 @@ func benchConfig(o *benchOptions) (vit.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
+func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) error {
 	if o.Engine == "" {
 		o.Engine = pipeline.Engines[0]
 	}
@@ -175,14 +182,37 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 	if o.Batch <= 0 || o.Steps <= 0 || o.Warmup < 0 {
 		return fmt.Errorf("--batch (%d) and --steps (%d) must be positive and --warmup (%d) not negative", o.Batch, o.Steps, o.Warmup)
 	}
-	cfg, err := benchConfig(o)
-	if err != nil {
-		return err
+	var m *vit.Model
+	if o.Checkpoint != "" {
+		if o.Patch != 0 || o.Dim != 0 || o.Depth != 0 || o.MLPRatio != 0 {
+			return errors.New("--patch, --dim, --depth and --mlp-ratio build a preset: with --checkpoint the architecture is the file's")
+		}
+		r := o.readFlags
+		r.Heads = o.architectureFlags.Heads
+		read, err := r.options("", o.Attention)
+		if err != nil {
+			return err
+		}
+		n := newNotes(stderr)
+		ck, err := openCheckpoint("checkpoint", o.Checkpoint, read, n)
+		if err != nil {
+			return err
+		}
+		if m, err = ck.Model(); err != nil {
+			return err
+		}
+		n.flush()
+		o.Model = filepath.Base(ck.Path)
+	} else {
+		cfg, err := benchConfig(o)
+		if err != nil {
+			return err
+		}
+		if m, err = vit.New(cfg, o.Seed); err != nil {
+			return err
+		}
 	}
-	m, err := vit.New(cfg, o.Seed)
-	if err != nil {
-		return err
-	}
+	cfg := m.Config
 	// Random normalised images (zero mean, unit variance) and labels.
 	rng := autograd.NewRNG(o.Seed, 0xbe7c)
 	x := make([]float32, o.Batch*cfg.Channels*cfg.Image*cfg.Image)
@@ -274,7 +304,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		TrainImgPerSec: imgs / trainS, InferImgPerSec: imgs / inferS,
 		PeakRSSBytes: rss, PeakRSSSource: src,
 		TrainRSSStartBytes: rssStart, TrainRSSEndBytes: rssEnd,
-		Model: o.Model, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(), Kernels: autograd.KernelsName(),
+		Model: o.Model, Config: cfg, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(), Kernels: autograd.KernelsName(),
 		Steps: o.Steps, Warmup: o.Warmup, Params: ps.Count(), Tokens: cfg.Tokens(),
 		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0), Engine: o.Engine,
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 )
@@ -81,7 +82,7 @@ func TestBenchModelTable(t *testing.T) {
 	for _, engine := range []string{"", "gorgonia"} {
 		var out bytes.Buffer
 		o := &benchOptions{architectureFlags: architectureFlags{Model: "micro", Depth: 1}, Batch: 2, Steps: 1, Engine: engine}
-		if err := runBench(context.Background(), o, &out); err != nil {
+		if err := runBench(context.Background(), o, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		want := []string{"train", "inference", "peak RSS", "GFLOPS"}

@@ -83,13 +83,13 @@ func runImport(o *importOptions, stdout io.Writer) error {
 		return err
 	}
 	if names != nil {
-		// Here --class-names names the model's classes, not the data's.
+		// Here --class-names names the model's classes, and the data's:
+		// the model was trained on it.
 		if len(names) != m.Classes {
 			return fmt.Errorf("--class-names gives %d names, the model has %d classes", len(names), m.Classes)
 		}
 		o.notes.printf("class names %s (--class-names)", strings.Join(names, ", "))
 		meta.ClassNames = names
-		o.ClassNames = nil
 	}
 	rep := importReport{Source: o.Checkpoint, Checkpoint: o.Out, Config: m.Config, Facts: ck.Facts, Params: m.Params.Count()}
 	if o.Data == "" {

@@ -22,21 +22,21 @@ type Options struct {
 	// fixed-size set is resampled as a whole, a folder's photos get timm's
 	// eval transform (shorter side to size/0.875, centre crop) once, at
 	// load, so no epoch decodes or resizes again.
-	ImageSize int
+	ImageSize int `json:"image_size"`
 	// ValSplit is the fraction of each class held out as the test split
 	// of a folder without test/ (or val/); the choice is deterministic.
-	ValSplit float64
+	ValSplit float64 `json:"val_split"`
 	// SkipBadImages leaves out files that do not decode (counted in
 	// Dataset.Skipped) instead of failing on the first.
-	SkipBadImages bool
+	SkipBadImages bool `json:"skip_bad_images"`
 	// Channels, if set, converts the images to 1 or 3 channels (luma, or
 	// grey replicated) for a model that takes those.
-	Channels int
+	Channels int `json:"channels"`
 	// Flip says whether augmentation may mirror images: "on", "off", or
 	// "auto" (or empty): the set's own claim, and for folder data, on for
 	// 3-channel images. Photos keep their labels mirrored; a folder of
 	// grey images is more often handwriting or symbols, which do not.
-	Flip string
+	Flip string `json:"flip"`
 }
 
 // LoadWith is Load with opts.

@@ -95,7 +95,7 @@ func runInspect(o *inspectOptions, stdout, stderr io.Writer) error {
 		for i := range tokens {
 			_, tokens[i] = c.TokensAt(i)
 		}
-		fmt.Fprintf(stdout, "  token pruning keep %g after blocks %v: tokens per block %v\n", c.TokenKeep, c.TokenLayers, tokens)
+		fmt.Fprintf(stdout, "  token pruning keep %.3g after blocks %v: tokens per block %v\n", c.TokenKeep, c.TokenLayers, tokens)
 	}
 	if meta.Dataset != "" {
 		fmt.Fprintf(stdout, "  trained on    %s\n", meta.Dataset)

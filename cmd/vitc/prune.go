@@ -134,7 +134,7 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 			o.Out = filepath.Join("runs", "prune-"+base)
 		}
 		cfg := job.Spec.Train.Config
-		fmt.Fprintf(stderr, "pruning %s (%s attention, from %s) on %s: density %g in %d×%d blocks, token keep %g at blocks %v; writing %s\n",
+		fmt.Fprintf(stderr, "pruning %s (%s attention, from %s) on %s: density %.3g in %d×%d blocks, token keep %.3g at blocks %v; writing %s\n",
 			o.Teacher, cfg.Attention, job.Spec.Plan.Init, job.Spec.Train.Data, o.Density, o.Block, o.Block, o.TokenKeep, cfg.TokenLayers, o.Out)
 		if p := job.Spec.Plan.Prune.Target; p != nil {
 			for _, l := range p.Lines() {

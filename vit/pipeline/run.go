@@ -282,7 +282,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		panels = append(panels, figures.MaskPanel(g))
 	}
 	if err := figures.WriteMaskHeatmaps(filepath.Join(dir, "masks.png"),
-		fmt.Sprintf("kept weight blocks and MLP neurons (target density %g)", p.pruner.Target()), panels); err != nil {
+		fmt.Sprintf("kept weight blocks and MLP neurons (target density %.3g)", p.pruner.Target()), panels); err != nil {
 		return nil, err
 	}
 	return rep, writeKeptTokens(filepath.Join(dir, "kept_tokens.png"), compact, r)

@@ -16,6 +16,11 @@ import (
 // does not say what to resize them to.
 var ErrMixedSizes = errors.New("images of several sizes need an image size to resize them to (Options.ImageSize)")
 
+// ErrBadImage: a folder's file does not read or decode, and
+// Options.SkipBadImages does not say to leave such files out. The error
+// names the file and wraps this, so a caller can name its own switch.
+var ErrBadImage = errors.New("Options.SkipBadImages leaves out files that do not decode")
+
 // Options change how data is read for a model.
 type Options struct {
 	// ImageSize, if set, resizes every image to ImageSize×ImageSize: a
@@ -222,7 +227,7 @@ func (f *folderReader) readSplit(dir string, classes, all []string, needEach boo
 					f.skipped++
 					continue
 				}
-				return nil, fmt.Errorf("folder: %w", err)
+				return nil, fmt.Errorf("folder: %w; %w", err, ErrBadImage)
 			}
 			if s := f.opts.ImageSize; s > 0 {
 				im = im.EvalResize(s, DefaultCropPct)

@@ -59,6 +59,8 @@ func flagError(err error) error {
 		return fmt.Errorf("%s", strings.Replace(err.Error(), "(LoadOptions.Heads)", "with --heads N", 1))
 	case errors.Is(err, datasets.ErrMixedSizes):
 		return fmt.Errorf("%s", strings.Replace(err.Error(), "an image size to resize them to (Options.ImageSize)", "--image-size N to resize them to", 1))
+	case errors.Is(err, datasets.ErrBadImage):
+		return fmt.Errorf("%s", strings.Replace(err.Error(), datasets.ErrBadImage.Error(), "--skip-bad-images leaves out files that do not decode", 1))
 	}
 	return err
 }

@@ -354,6 +354,12 @@ func writeKeptTokens(path string, m *vit.Model, r *training.Run) error {
 	if len(m.TokenLayers) == 0 || m.TokenKeep >= 1 {
 		return nil
 	}
+	return figures.WriteKeptTokens(path, keptImages(m, r))
+}
+
+// keptImages runs the first test images through m, recording what each
+// token-pruning stage keeps.
+func keptImages(m *vit.Model, r *training.Run) []figures.KeptImage {
 	x, y, n := r.TestLoader().Batch(0, 0)
 	n = min(n, 6)
 	chw := m.Channels * m.Image * m.Image
@@ -361,6 +367,12 @@ func writeKeptTokens(path string, m *vit.Model, r *training.Run) error {
 	m.ForwardPass(&vit.Pass{Tape: autograd.NewTape(false), Kept: []vit.KeptObserver{rec}},
 		autograd.FromData(x[:n*chw], n, m.Channels, m.Image, m.Image))
 	names := r.Meta.ClassNames
+	var blocks []int
+	for l := 0; l < m.Depth; l++ {
+		if m.PrunesTokens(l) {
+			blocks = append(blocks, l)
+		}
+	}
 	images := make([]figures.KeptImage, n)
 	for i := range images {
 		kept := make([][]int, len(rec.stages))
@@ -372,7 +384,7 @@ func writeKeptTokens(path string, m *vit.Model, r *training.Run) error {
 			label = names[y[i]]
 		}
 		images[i] = figures.KeptImage{Pixels: x[i*chw : (i+1)*chw], Channels: m.Channels, Size: m.Image,
-			Patch: m.Patch, Kept: kept, Label: label}
+			Patch: m.Patch, Kept: kept, Label: label, Blocks: blocks}
 	}
-	return figures.WriteKeptTokens(path, images)
+	return images
 }

@@ -274,7 +274,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		passed := rep.AccuracyDrop <= pr.MaxDrop
 		rep.MaxDrop, rep.Passed = &pr.MaxDrop, &passed
 	}
-	if err := writeReport(dir, rep, res.History, "pruning on "+r.Opts.Data); err != nil {
+	if err := writeReport(dir, rep, res.History, "pruning on "+r.Opts.Data, figures.Reference{Label: "teacher", Accuracy: rep.TeacherAccuracy}); err != nil {
 		return nil, err
 	}
 	var panels []figures.MaskPanel
@@ -327,8 +327,9 @@ func evaluateTeacher(p *parts, test *datasets.Loader) vit.EvalResult {
 	return vit.EvaluateWith(p.teacher.Model(), test, p.teacher.Input)
 }
 
-// writeReport writes a run's report.json and its curves.png.
-func writeReport(dir string, rep any, history []training.EpochMetrics, title string) error {
+// writeReport writes a run's report.json and its curves.png, with refs
+// drawn across the accuracy panel.
+func writeReport(dir string, rep any, history []training.EpochMetrics, title string, refs ...figures.Reference) error {
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -340,7 +341,7 @@ func writeReport(dir string, rep any, history []training.EpochMetrics, title str
 	for i, h := range history {
 		pts[i] = figures.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
 	}
-	return figures.WriteCurves(filepath.Join(dir, "curves.png"), title, pts)
+	return figures.WriteCurves(filepath.Join(dir, "curves.png"), title, pts, refs...)
 }
 
 // keptRecorder collects each token-pruning stage's kept indices.

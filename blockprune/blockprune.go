@@ -26,12 +26,13 @@ import (
 
 // Options configure block pruning.
 type Options struct {
-	Block   int     // block side b; must divide the head dimension
-	Density float64 // target fraction of blocks (and of MLP neurons) kept
+	Block   int     `json:"block"`   // block side b; must divide the head dimension
+	Density float64 `json:"density"` // target fraction of blocks (and of MLP neurons) kept
 	// Warmup and Ramp are fractions of the training steps: density stays 1
 	// during the warm-up, then falls along a cubic to Density over the ramp,
 	// and holds.
-	Warmup, Ramp float64
+	Warmup float64 `json:"warmup"`
+	Ramp   float64 `json:"ramp"`
 }
 
 // DefaultOptions are `vitc prune`'s defaults.

@@ -18,22 +18,28 @@ import (
 // does not say what to resize them to.
 var ErrMixedSizes = errors.New("images of several sizes")
 
+// ErrBadImage: a folder's file does not read or decode, and
+// Options.SkipBadImages does not say to leave such files out. The error
+// names the file and the option (an opterr.Error), so a caller can name its
+// own switch.
+var ErrBadImage = errors.New("an image file does not decode")
+
 // Options change how data is read for a model.
 type Options struct {
 	// ImageSize, if set, resizes every image to ImageSize×ImageSize: a
 	// fixed-size set is resampled as a whole, a folder's photos get timm's
 	// eval transform (shorter side to size/0.875, centre crop) once, at
 	// load, so no epoch decodes or resizes again.
-	ImageSize int
+	ImageSize int `json:"image_size"`
 	// ValSplit is the fraction of each class held out as the test split
 	// of a folder without test/ (or val/); the choice is deterministic.
-	ValSplit float64
+	ValSplit float64 `json:"val_split"`
 	// SkipBadImages leaves out files that do not decode (counted in
 	// Dataset.Skipped) instead of failing on the first.
-	SkipBadImages bool
+	SkipBadImages bool `json:"skip_bad_images"`
 	// Channels, if set, converts the images to 1 or 3 channels (luma, or
 	// grey replicated) for a model that takes those.
-	Channels int
+	Channels int `json:"channels"`
 	// ClassNames, if set, names the data's classes in label order (data
 	// whose files name none, or other names than its own).
 	ClassNames []string `json:"class_names,omitempty"`
@@ -44,7 +50,7 @@ type Options struct {
 	// "auto" (or empty): the set's own claim, and for folder data, on for
 	// 3-channel images. Photos keep their labels mirrored; a folder of
 	// grey images is more often handwriting or symbols, which do not.
-	Flip string
+	Flip string `json:"flip"`
 }
 
 // LoadWith is Load with opts.
@@ -256,7 +262,7 @@ func (f *folderReader) readSplit(dir string, classes, all []string, needEach boo
 					f.skipped++
 					continue
 				}
-				return nil, fmt.Errorf("folder: %w", err)
+				return nil, &opterr.Error{What: "folder: " + err.Error(), Advice: "leave out files that do not decode with %s", Option: "Options.SkipBadImages", Kind: ErrBadImage}
 			}
 			if f.srcH == 0 {
 				f.srcH, f.srcW = im.H, im.W

@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/color/palette"
@@ -99,6 +100,11 @@ func TestFolderBadImage(t *testing.T) {
 	_, err := LoadFolderWith(dir, Options{})
 	if err == nil || !strings.Contains(err.Error(), "train/a/broken.jpg") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("got %v, want one line naming the file", err)
+	}
+	// It names the way past it too, and callers can tell it by ErrBadImage
+	// to name their own switch.
+	if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "Options.SkipBadImages") {
+		t.Fatalf("got %v, want ErrBadImage naming Options.SkipBadImages", err)
 	}
 	d, err := LoadFolderWith(dir, Options{SkipBadImages: true})
 	if err != nil || d.Skipped != 1 || d.Train.Len() != 1 {

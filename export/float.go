@@ -24,8 +24,15 @@ type floatModel struct {
 	// hists, when set, collects each tensor's magnitude histogram for the
 	// percentile and MSE calibration methods.
 	hists map[string]*magHist
-	// keptTap, when set, receives block l's kept token indices.
+	// keptTap, when set, receives block l's kept token indices: the ones
+	// this graph's own scores choose, even where forceKept overrides them.
 	keptTap func(l int, kept []int)
+	// forceKept, when set, gives block l's kept token indices (ascending;
+	// nil: choose by score). The per-layer error report makes the float
+	// graph keep what the integer model kept, so that the tensors after a
+	// pruning step hold the same tokens on both sides and their error is
+	// the arithmetic's, not a different choice of tokens.
+	forceKept func(l int) []int
 }
 
 func newFloatModel(m *vit.Model) *floatModel {
@@ -243,11 +250,14 @@ func (f *floatModel) block(l int, x []float32, n int) ([]float32, int) {
 	}
 	f.record(pre+".mid", mid)
 	if c.PrunesTokens(l) {
-		var kept []int
-		mid, n, kept = fuseFloat(mid, score, n, d, c.TokenKeep)
+		fused, fn, kept := fuseFloat(mid, score, n, d, c.TokenKeep)
 		if f.keptTap != nil {
 			f.keptTap(l, kept)
 		}
+		if force := f.forcedKept(l); force != nil {
+			fused, fn = fuseKept(mid, score, n, d, force)
+		}
+		mid, n = fused, fn
 	}
 	h = f.layerNorm(pre+".norm2", mid, n, d)
 	f.record(pre+".norm2", h)
@@ -272,6 +282,41 @@ func fuseFloat(x, score []float32, n, d int, keep float64) ([]float32, int, []in
 	tp := autograd.NewTape(false)
 	y, kept := tokenprune.KeepFuse(tp, autograd.FromData(x, 1, n, d), score, keep)
 	return slices.Clone(y.Data), y.Shape[1], kept[0]
+}
+
+// forcedKept is forceKept's list for block l, or nil.
+func (f *floatModel) forcedKept(l int) []int {
+	if f.forceKept == nil {
+		return nil
+	}
+	return f.forceKept(l)
+}
+
+// fuseKept is fuseFloat with the kept tokens given (ascending, in 1..n−1)
+// instead of chosen: cls, the kept tokens, then the others fused with
+// their scores as weights, summed in ascending order as KeepFuse does.
+func fuseKept(x, score []float32, n, d int, kept []int) ([]float32, int) {
+	k := len(kept)
+	if k >= n-1 {
+		return x, n
+	}
+	y := make([]float32, (k+2)*d)
+	copy(y, x[:d])
+	in := make([]bool, n)
+	for i, j := range kept {
+		copy(y[(i+1)*d:(i+2)*d], x[j*d:(j+1)*d])
+		in[j] = true
+	}
+	fused := y[(k+1)*d:]
+	for j := 1; j < n; j++ {
+		if in[j] {
+			continue
+		}
+		for c, v := range x[j*d : (j+1)*d] {
+			fused[c] += score[j] * v
+		}
+	}
+	return y, k + 2
 }
 
 // patchesOf is autograd.Im2Patches on one image (C, H, W): (P, C·p·p).

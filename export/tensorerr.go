@@ -46,8 +46,8 @@ type TensorSums struct {
 }
 
 // KeptSums counts, for one token-pruning block, how many of the tokens
-// the float model keeps the int8 model keeps too: where pruning picks
-// other tokens, everything after it differs by whole tokens.
+// the float scores would keep the int8 model keeps, both choosing among
+// the same tokens (those int8 kept at earlier blocks).
 type KeptSums struct {
 	Block      int
 	Same, Kept int64
@@ -63,9 +63,42 @@ type LayerSums struct {
 // Image runs one normalised image (C, H, W) through the float graph and its
 // quantized input through the integer reference, checks that the reference
 // reproduces the simulator's trace got, and returns each tensor's sums.
-// Tensors whose token selection differs (pruning chose other tokens in
-// int8) are compared as they are: that is part of the error.
+//
+// At each token-pruning block the float graph keeps the tokens the integer
+// model kept, so that every tensor compares the same tokens on both sides:
+// left to choose, float and int8 part ways at a near-tie, and from then on
+// whole tokens differ, an error that says nothing about the tensor's
+// arithmetic and buries it (a block at 4 dB while the logits are at 28).
+// How often the choice itself differs is the kept agreement, measured at
+// each block on the same tokens: the share of the tokens the float scores
+// would keep there that int8 keeps.
 func (p *LayerProbe) Image(img []float32, input []int16, got *sim.Trace) (LayerSums, error) {
+	ints := map[string][][]int32{}
+	tr := p.qm.reference(input, func(name string, q []int32) { ints[name] = append(ints[name], slices.Clone(q)) })
+	if got != nil {
+		if d := tr.Diff(got); d != "" {
+			return LayerSums{}, fmt.Errorf("the integer model rebuilt from the bundle's scales does not reproduce the simulator: %s", d)
+		}
+	}
+	intKept := map[int][]int{} // block → the integer model's kept indices
+	stage := 0
+	for l, b := range p.qm.Blocks {
+		if !b.Prune {
+			continue
+		}
+		if stage >= len(tr.Kept) {
+			return LayerSums{}, fmt.Errorf("block %d prunes tokens but the trace has %d kept lists", l, len(tr.Kept))
+		}
+		all := tr.Kept[stage] // kept first, then dropped
+		k := intmath.KeepCount(len(all)+1, b.KeepNum, b.KeepDen)
+		kept := make([]int, k)
+		for i, j := range all[:k] {
+			kept[i] = int(j)
+		}
+		intKept[l] = kept
+		stage++
+	}
+
 	floats := map[string][][]float32{}
 	var order []string
 	f := newFloatModel(p.m)
@@ -77,36 +110,25 @@ func (p *LayerProbe) Image(img []float32, input []int16, got *sim.Trace) (LayerS
 	}
 	floatKept := map[int][]int{}
 	f.keptTap = func(l int, kept []int) { floatKept[l] = slices.Clone(kept) }
+	f.forceKept = func(l int) []int { return intKept[l] }
 	f.forward(img)
-	ints := map[string][][]int32{}
-	tr := p.qm.reference(input, func(name string, q []int32) { ints[name] = append(ints[name], slices.Clone(q)) })
-	if got != nil {
-		if d := tr.Diff(got); d != "" {
-			return LayerSums{}, fmt.Errorf("the integer model rebuilt from the bundle's scales does not reproduce the simulator: %s", d)
-		}
-	}
+
 	var sums LayerSums
-	stage := 0
 	for l, b := range p.qm.Blocks {
 		if !b.Prune {
 			continue
 		}
-		if stage >= len(tr.Kept) {
-			return sums, fmt.Errorf("block %d prunes tokens but the trace has %d kept lists", l, len(tr.Kept))
-		}
 		fk := floatKept[l]
-		inInt := map[int32]bool{}
-		for _, j := range tr.Kept[stage][:len(fk)] { // kept first, then dropped
-			inInt[j] = true
+		if len(fk) != len(intKept[l]) {
+			return LayerSums{}, fmt.Errorf("block %d: the float graph keeps %d tokens, the integer model %d", l, len(fk), len(intKept[l]))
 		}
 		k := KeptSums{Block: l, Kept: int64(len(fk))}
 		for _, j := range fk {
-			if inInt[int32(j)] {
+			if _, ok := slices.BinarySearch(intKept[l], j); ok {
 				k.Same++
 			}
 		}
 		sums.Kept = append(sums.Kept, k)
-		stage++
 	}
 	for _, name := range order {
 		fs, qs := floats[name], ints[name]

@@ -13,8 +13,9 @@ import (
 //
 // Warmup and Ramp are fractions of the total number of training steps.
 type Schedule struct {
-	Target       float64
-	Warmup, Ramp float64
+	Target float64 `json:"target"`
+	Warmup float64 `json:"warmup"`
+	Ramp   float64 `json:"ramp"`
 }
 
 // DefaultSchedule is the schedule used unless the user overrides it: no

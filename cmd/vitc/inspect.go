@@ -115,7 +115,7 @@ func runInspect(o *inspectOptions, stdout, stderr io.Writer) error {
 		for i := range tokens {
 			_, tokens[i] = c.TokensAt(i)
 		}
-		fmt.Fprintf(stdout, "  token pruning keep %g after blocks %v: tokens per block %v\n", c.TokenKeep, c.TokenLayers, tokens)
+		fmt.Fprintf(stdout, "  token pruning keep %.3g after blocks %v: tokens per block %v\n", c.TokenKeep, c.TokenLayers, tokens)
 	}
 	if len(meta.ClassNames) > 0 {
 		fmt.Fprintf(stdout, "  class names   %s\n", strings.Join(meta.ClassNames, ", "))

@@ -95,7 +95,7 @@ func runInspectBundle(o *inspectOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  model         ViT %dx%dx%d, patch %d, dim %d, depth %d, %s attention, %d classes\n",
 		c.Channels, c.Image, c.Image, c.Patch, c.Dim, c.Depth, c.Attention, c.Classes)
 	if c.LayerHeads != nil || len(c.TokenLayers) > 0 {
-		fmt.Fprintf(stdout, "  pruning       heads %v, MLP units %v, token keep %g after blocks %v\n", c.LayerHeads, c.LayerHidden, c.TokenKeep, c.TokenLayers)
+		fmt.Fprintf(stdout, "  pruning       heads %v, MLP units %v, token keep %.3g after blocks %v\n", c.LayerHeads, c.LayerHidden, c.TokenKeep, c.TokenLayers)
 	}
 	def := ""
 	if rep.MatchesDefault {

@@ -114,6 +114,10 @@ func testPruneTarget(t *testing.T, teacher string) {
 	if !strings.Contains(errOut, "plan for 2× fewer FLOPs") || !strings.Contains(errOut, "predicted") {
 		t.Errorf("no plan printed: %q", errOut)
 	}
+	// The plan's density and keep rate are computed: printed rounded.
+	if l := longFloat.FindAllString(errOut, -1); l != nil {
+		t.Errorf("floats printed to the last bit (%v): %q", l, errOut)
+	}
 	var rep pipeline.PruneReport
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("report %q: %v", stdout, err)

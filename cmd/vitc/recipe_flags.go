@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"vitc/vit/training"
@@ -85,7 +86,9 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) error
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", kv[0], fl.Value.String(), mark))
 	}
-	w := fmt.Sprintf("warmup %s epochs", strconv.FormatFloat(rf.warmupEpochs(epochs, warmup), 'g', 3, 64))
+	// To the thousandth: a share of the run is 0.15000000000000002 epochs
+	// in float64.
+	w := "warmup " + strconv.FormatFloat(math.Round(1000*rf.warmupEpochs(epochs, warmup))/1000, 'f', -1, 64) + " epochs"
 	if warmup >= 0 {
 		w += " (set)"
 	}

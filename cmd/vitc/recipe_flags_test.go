@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"vitc/vit/pipeline"
@@ -74,3 +77,27 @@ func TestDefaultRecipeAndUnknownRecipe(t *testing.T) {
 		t.Errorf("unknown recipe: exit %d, %q", code, errOut)
 	}
 }
+
+// The start line prints the warm-up the recipe computes to a sensible
+// precision, not float64's last bits (0.05 of 3 epochs is
+// 0.15000000000000002).
+func TestRecipeLineRoundsTheWarmup(t *testing.T) {
+	d := training.Recipes[training.DefaultRecipe]
+	for _, epochs := range []int{3, 7, 30} {
+		rf := recipeFlags{Name: training.DefaultRecipe}
+		if err := rf.apply(newTrainCmd().Flags(), epochs, -1); err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`warmup (\S+) epochs`).FindStringSubmatch(rf.line)
+		if m == nil {
+			t.Fatalf("no warm-up in %q", rf.line)
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if want := d.WarmupFraction * float64(epochs); err != nil || math.Abs(v-want) > 5e-4 || longFloat.MatchString(m[1]) {
+			t.Errorf("%d epochs: warm-up printed %q, want %g to a few decimals", epochs, m[1], want)
+		}
+	}
+}
+
+// longFloat is a float printed with more decimals than anyone reads.
+var longFloat = regexp.MustCompile(`\d\.\d{5,}`)

@@ -1,6 +1,10 @@
 package sim
 
 import (
+	"cmp"
+	"math"
+	"slices"
+
 	"vitc/export/hw"
 	"vitc/export/isa"
 )
@@ -10,7 +14,11 @@ import (
 // its wait flags name has finished all earlier instructions, then takes
 // issue_cycles plus its cost:
 //
-//   - load/store: dram_latency + ⌈bytes / dram_bytes_per_cycle⌉;
+//   - load/store: dram_latency + ⌈bytes / dram_bytes_per_cycle⌉, the
+//     transfer's ⌈bytes / dram_bytes_per_cycle⌉ cycles on the one DRAM
+//     channel the load and store queues share: it takes the channel's
+//     free cycles from the end of the latency on, so a transfer that
+//     overlaps another's waits for its cycles;
 //   - gemm/spgemm: token rows are split over the compute modules and each
 //     module holds every stored tile, spread over its PEs as the exporter
 //     assigned them (dense: round-robin); a b×b tile takes (b/array_rows)·
@@ -30,6 +38,21 @@ type cycleModel struct {
 	layers []LayerStats
 	end    []int64 // latest end time over instructions up to each layer
 	costs  []Cost  // each instruction's cost in the last run (by index)
+	// dram is the DRAM channel's busy cycles: sorted, disjoint spans.
+	dram []interval
+	// work places every MAC and DRAM byte in time, for the layers'
+	// roofline bounds: a compute instruction's MACs over its cycles, a
+	// transfer's bytes over the channel cycles it took.
+	work []placed
+}
+
+// interval is the cycles [from, to).
+type interval struct{ from, to int64 }
+
+// placed is work done evenly over a span.
+type placed struct {
+	interval
+	macs, bytes int64
 }
 
 // Cost is one instruction's work: cycles on its unit, MACs done on the PE
@@ -51,11 +74,17 @@ type LayerStats struct {
 	MACs        int64   `json:"macs"`
 	BytesMoved  int64   `json:"bytes_moved"`
 	Utilisation float64 `json:"pe_utilisation"`
-	// Roofline is the layer's limit: max(MACs / peak MACs per cycle,
-	// DRAM bytes / DRAM bytes per cycle), rounded up. Cycles can dip below
-	// it where the next layer's weight load, counted here, started while
-	// the previous layer computed.
+	// Roofline is the least time the work done in the layer's cycles
+	// needs: max(MACs / peak MACs per cycle, DRAM bytes / DRAM bytes per
+	// cycle), rounded up, over the MACs and bytes that fall in those
+	// cycles. That is the layer's own MACs and BytesMoved less what ran
+	// before its cycles began (a weight load issued here may stream while
+	// the previous layer computes) plus what of the next layer's already
+	// runs, so Cycles is never below it.
 	Roofline int64 `json:"roofline_cycles"`
+	// inMACs and inBytes are the work done in the layer's cycles, by
+	// whichever layer's instructions.
+	inMACs, inBytes int64
 }
 
 // Stats is the cycle model's account of one run.
@@ -117,7 +146,13 @@ func Amortise(h hw.Config, first, steady Stats, n int) Stats {
 		if l.Cycles > 0 {
 			l.Utilisation = float64(l.MACs) / (peak * float64(l.Cycles))
 		}
-		l.Roofline = roofline(h, l.MACs, l.BytesMoved)
+		// Rounded down, as the layers' cycles are: each run's work in a
+		// layer fits its cycles, so the batch's does, and the floors keep
+		// it so per image.
+		f, st := first.Layers[i], steady.Layers[i]
+		macs, bytes := f.inMACs+(runs-1)*st.inMACs, f.inBytes+(runs-1)*st.inBytes
+		l.inMACs, l.inBytes = macs/n64, bytes/n64
+		l.Roofline = max(macs/(n64*int64(h.PEs()*h.MACsPerPE())), bytes/(n64*int64(h.DRAMBytesPerCycle)))
 	}
 	if s.Cycles > 0 {
 		s.Utilisation = float64(s.MACs) / (peak * float64(s.Cycles))
@@ -150,6 +185,8 @@ func newCycleModel(h hw.Config, names []string) *cycleModel {
 
 func (c *cycleModel) reset() {
 	c.free = [3]int64{}
+	c.dram = c.dram[:0]
+	c.work = c.work[:0]
 	c.layers = make([]LayerStats, len(c.names))
 	c.end = make([]int64, len(c.names))
 	for i, n := range c.names {
@@ -171,6 +208,12 @@ func (c *cycleModel) account(pc, layer int, in isa.Instr, cost Cost) {
 		c.costs[pc] = cost
 	}
 	end := start + int64(c.hw.IssueCycles) + cost.Cycles
+	if cost.Bytes > 0 {
+		xfer := int64(ceil(int(cost.Bytes), c.hw.DRAMBytesPerCycle))
+		end = c.transfer(end-xfer, xfer, cost.Bytes)
+	} else if cost.MACs > 0 {
+		c.work = append(c.work, placed{interval: interval{start, end}, macs: cost.MACs})
+	}
 	c.free[q] = end
 	c.end[layer] = max(c.end[layer], end)
 	l := &c.layers[layer]
@@ -178,22 +221,100 @@ func (c *cycleModel) account(pc, layer int, in isa.Instr, cost Cost) {
 	l.BytesMoved += cost.Bytes
 }
 
+// transfer gives a DRAM transfer of n cycles (bytes bytes) the channel's
+// first n free cycles from ready on, and returns when it ends. Taking free
+// cycles wherever they are, rather than waiting for the channel to go
+// idle, is a controller that interleaves bursts of concurrent transfers;
+// transfers placed earlier keep their cycles.
+func (c *cycleModel) transfer(ready, n, bytes int64) int64 {
+	bw := int64(c.hw.DRAMBytesPerCycle)
+	t := ready
+	i, _ := slices.BinarySearchFunc(c.dram, t, func(s interval, t int64) int { return cmp.Compare(s.to, t+1) })
+	for n > 0 {
+		if i < len(c.dram) && c.dram[i].from <= t {
+			t = max(t, c.dram[i].to)
+			i++
+			continue
+		}
+		next := int64(math.MaxInt64)
+		if i < len(c.dram) {
+			next = c.dram[i].from
+		}
+		got := interval{t, min(t+n, next)}
+		b := min(bytes, (got.to-got.from)*bw)
+		bytes -= b
+		c.work = append(c.work, placed{interval: got, bytes: b})
+		c.dram = slices.Insert(c.dram, i, got)
+		// Merge with the neighbours it touches, to keep the list short.
+		if i+1 < len(c.dram) && c.dram[i+1].from == got.to {
+			c.dram[i].to = c.dram[i+1].to
+			c.dram = slices.Delete(c.dram, i+1, i+2)
+		}
+		if i > 0 && c.dram[i-1].to == got.from {
+			c.dram[i-1].to = c.dram[i].to
+			c.dram = slices.Delete(c.dram, i, i+1)
+			i--
+		}
+		n -= got.to - got.from
+		t = got.to
+	}
+	return t
+}
+
+// inWindows adds each placed work's share of the cycles [done_{L−1},
+// done_L) to layer L's inMACs and inBytes, rounding down, so no window is
+// given more than its cycles can do.
+func (c *cycleModel) inWindows(layers []LayerStats, done []int64) {
+	for _, w := range c.work {
+		length := w.to - w.from
+		if length <= 0 {
+			continue
+		}
+		// The first window ending after the work starts.
+		l, _ := slices.BinarySearch(done, w.from+1)
+		for ; l < len(done); l++ {
+			lo := int64(0)
+			if l > 0 {
+				lo = done[l-1]
+			}
+			if lo >= w.to {
+				break
+			}
+			overlap := min(w.to, done[l]) - max(w.from, lo)
+			if overlap <= 0 {
+				continue
+			}
+			layers[l].inMACs += w.macs * overlap / length
+			layers[l].inBytes += w.bytes * overlap / length
+		}
+	}
+}
+
 func (c *cycleModel) stats() Stats {
 	var s Stats
 	var prev int64
 	peak := float64(c.hw.PEs() * c.hw.MACsPerPE())
-	for i := range c.layers {
-		l := c.layers[i]
-		done := prev
+	layers := slices.Clone(c.layers)
+	done := make([]int64, len(layers))
+	for i := range layers {
+		d := prev
 		for _, e := range c.end[:i+1] {
-			done = max(done, e)
+			d = max(d, e)
 		}
-		l.Cycles = done - prev
-		prev = done
+		done[i], prev = d, d
+	}
+	// Work that ends after the last layer's end cannot exist: the last
+	// layer's done is the latest end of all.
+	c.inWindows(layers, done)
+	prev = 0
+	for i := range layers {
+		l := layers[i]
+		l.Cycles = done[i] - prev
+		prev = done[i]
 		if l.Cycles > 0 {
 			l.Utilisation = float64(l.MACs) / (peak * float64(l.Cycles))
 		}
-		l.Roofline = roofline(c.hw, l.MACs, l.BytesMoved)
+		l.Roofline = roofline(c.hw, l.inMACs, l.inBytes)
 		s.Layers = append(s.Layers, l)
 		s.Cycles += l.Cycles
 		s.MACs += l.MACs

@@ -65,3 +65,32 @@ func TestWaitFlagsOrderTheQueues(t *testing.T) {
 		t.Fatalf("overlapped %d cycles, serialised %d", overlapped, serial)
 	}
 }
+
+// A load and a store issued together share the DRAM channel: the later
+// one in program order gets the cycles the earlier leaves, so the pair
+// takes both transfers' cycles, not one's, and the layer's roofline (its
+// bytes at full bandwidth) stays below its cycles.
+func TestLoadsAndStoresShareDRAM(t *testing.T) {
+	h := hw.Default()
+	const bytes = 3200 // 100 cycles at 32 bytes per cycle
+	prog := []isa.Instr{
+		isa.New(isa.OpLoad, 0, 0, 0, 0, bytes),
+		isa.New(isa.OpStore, 0, 0, 4096, isa.DimImm(1), bytes, bytes),
+		isa.New(isa.OpFinish, isa.WaitLoad|isa.WaitStore),
+	}
+	m, err := NewMachine(h, prog, make([]byte, 8192), []LayerRange{{Name: "all", First: 0, Last: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(); err != nil {
+		t.Fatal(err)
+	}
+	s := m.Stats()
+	xfer := int64(bytes / h.DRAMBytesPerCycle)
+	if want := int64(h.IssueCycles+h.DRAMLatency) + 2*xfer + int64(h.IssueCycles); s.Cycles != want {
+		t.Fatalf("load and store of %d bytes each: %d cycles, want %d (the two transfers one after the other)", bytes, s.Cycles, want)
+	}
+	if l := s.Layers[0]; l.Roofline != 2*xfer || l.Cycles < l.Roofline {
+		t.Fatalf("%d cycles against a roofline of %d (want %d)", l.Cycles, l.Roofline, 2*xfer)
+	}
+}

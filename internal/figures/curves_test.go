@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -208,6 +209,83 @@ func TestEpochTicks(t *testing.T) {
 				t.Errorf("[%v,%v]: labels %q, want %q", tc.min, tc.max, got, tc.labels)
 				break
 			}
+		}
+	}
+}
+
+// A reference accuracy (the teacher's, for a pruning run) is drawn across
+// the accuracy panel and named in the legend; a non-finite one is not.
+func TestCurvesDrawTheReference(t *testing.T) {
+	dir := t.TempDir()
+	count := func(refs ...Reference) int {
+		path := filepath.Join(dir, "curves.png")
+		if err := WriteCurves(path, "pruning", samplePoints(12), refs...); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		img, err := png.Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return countColored(img, refColor.R, refColor.G, refColor.B)
+	}
+	// Dashes two thirds ink across some 780 px of panel give several
+	// hundred pixels of the colour; the legend's sample alone some 40.
+	if with, without := count(Reference{Label: "teacher", Accuracy: 0.975}), count(Reference{Label: "teacher", Accuracy: math.NaN()}); with < 300 || without != 0 {
+		t.Errorf("%d reference-coloured pixels with the teacher line, %d without", with, without)
+	}
+	_, panels, err := layout("pruning", samplePoints(12), []Reference{{Label: "teacher", Accuracy: 0.975}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc := panels[1]; !slices.Contains(acc.names, "teacher (97.50%)") || acc.Y.Max < 97.5 {
+		t.Errorf("accuracy legend %q, y up to %g", acc.names, acc.Y.Max)
+	}
+}
+
+// The legend goes where it covers none of the lines: the corner the data
+// leave free, or, where every corner is taken, to the right of the panels.
+func TestLegendKeepsClearOfTheLines(t *testing.T) {
+	// Accuracy falling from top left to bottom right, through the bottom
+	// right corner where the accuracy legend used to sit.
+	var falling, zigzag []Point
+	for e := 1; e <= 12; e++ {
+		f := float64(e)
+		falling = append(falling, Point{Epoch: e, TrainLoss: 0.3 + 0.02*f, TestLoss: 0.35 + 0.015*f, TrainAcc: 0.99 - 0.005*f, TestAcc: 0.975 - 0.004*f})
+	}
+	for e := 1; e <= 20; e++ {
+		v := 0.5 + 0.45*float64(e%2)
+		zigzag = append(zigzag, Point{Epoch: e, TrainLoss: 1 - v, TestLoss: 1.1 - v, TrainAcc: v, TestAcc: v - 0.02})
+	}
+	for name, pts := range map[string][]Point{"falling": falling, "zigzag": zigzag} {
+		_, panels, err := layout(name, pts, []Reference{{Label: "teacher", Accuracy: 0.9}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range panels {
+			b := p.legendBox
+			for _, s := range p.samples(&p.data) {
+				if s.X >= b.Min.X && s.X <= b.Max.X && s.Y >= b.Min.Y && s.Y <= b.Max.Y {
+					t.Errorf("%s, %s panel: the legend %v covers its lines at %v", name, p.Title.Text, b, s)
+					break
+				}
+			}
+		}
+		if acc := panels[1]; name == "falling" {
+			covered := acc.legendRect(acc.data, false, false) // the bottom right
+			hit := false
+			for _, s := range acc.samples(&acc.data) {
+				hit = hit || s.X >= covered.Min.X && s.X <= covered.Max.X && s.Y >= covered.Min.Y && s.Y <= covered.Max.Y
+			}
+			if !hit {
+				t.Error("falling: the lines miss the bottom right corner; the case shows nothing")
+			}
+		} else if acc.legendBox.Min.X < acc.data.Max.X {
+			t.Errorf("zigzag: every corner is taken, yet the legend is inside the data area (%v, data to %v)", acc.legendBox, acc.data.Max.X)
 		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"image/color"
 	imagedraw "image/draw"
 	"math"
+	"strings"
 
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
@@ -26,6 +28,27 @@ type KeptImage struct {
 	// token indices into that stage's input.
 	Kept  [][]int
 	Label string
+	// Blocks, when set, names the block after whose attention each stage
+	// prunes, for the captions.
+	Blocks []int
+}
+
+// Tokens is how many tokens the image has after each pruning stage: what
+// the stage's block's MLP, and the blocks up to the next stage, see. It
+// counts the cls token, the kept tokens and the fused token (none when a
+// stage drops nothing), as the pruning report's mean_kept_tokens does;
+// a kept token may be an earlier stage's fused token rather than a patch.
+func (im KeptImage) Tokens() []int {
+	g := im.Size / max(im.Patch, 1)
+	n := g*g + 1
+	out := make([]int, len(im.Kept))
+	for s, kept := range im.Kept {
+		if len(kept) < n-1 {
+			n = len(kept) + 2
+		}
+		out[s] = n
+	}
+	return out
 }
 
 // Layout of the kept-token figure, in pixels (the canvas runs at 72 dpi, where
@@ -35,7 +58,16 @@ const (
 	keptPad     = 8
 	keptCaption = 16
 	keptDPI     = 72
+	keptLine    = 14 // a line of the legend
+	keptSwatch  = 12 // the legend's sample of a dropped patch
 )
+
+// keptLegend says how the figure draws dropped patches and what its
+// captions count; the first entry sits by a sample of a dropped patch.
+var keptLegend = []string{
+	"dropped patches: darkened and hatched (fused into one token)",
+	"N tokens: what the block's MLP sees, cls + kept tokens + the fused token (mean_kept_tokens in report.json)",
+}
 
 var (
 	keptHatch = color.RGBA{R: 0xb0, G: 0xb0, B: 0xb0, A: 0xff}
@@ -43,7 +75,8 @@ var (
 
 // WriteKeptTokens writes a figure with one row per image: the original image,
 // then one column per pruning stage in which the patches pruned by then are
-// darkened and hatched. Images smaller than 128 px are upscaled by whole
+// darkened and hatched, captioned with the tokens left (Tokens), under a
+// legend that says so. Images smaller than 128 px are upscaled by whole
 // factors with nearest-neighbour sampling so patch edges stay sharp. The file
 // at path is replaced atomically and left alone on error.
 func WriteKeptTokens(path string, images []KeptImage) error {
@@ -64,23 +97,30 @@ func WriteKeptTokens(path string, images []KeptImage) error {
 	cols := 1 + stages
 	w := keptPad + cols*(cell+keptPad)
 	rowH := keptCaption + cell + keptPad
-	h := keptPad + len(images)*rowH
+	style := textStyle(sans, 10, draw.XLeft)
+	legend := keptLegendLines(style, vg.Length(w-2*keptPad-keptSwatch-keptPad))
+	legendH := len(legend)*keptLine + keptPad
+	h := keptPad + legendH + len(images)*rowH
 
 	c := newCanvas(vg.Length(w), vg.Length(h), keptDPI)
 	dc := draw.New(c)
-	style := textStyle(sans, 10, draw.XLeft)
 	img := c.Image()
+	drawKeptLegend(img, dc, style, legend, h)
 	for r, im := range images {
-		top := keptPad + r*rowH
+		top := keptPad + legendH + r*rowH
 		n0 := (im.Size / im.Patch) * (im.Size / im.Patch)
 		rgb := im.display()
+		tokens := im.Tokens()
 		for col := 0; col <= len(im.Kept); col++ {
 			x0 := keptPad + col*(cell+keptPad)
 			caption := im.Label
 			var pruned []bool
 			if col > 0 {
 				pruned = keptPrunedMask(n0, alive[r][col-1])
-				caption = fmt.Sprintf("stage %d: %d/%d patches", col, len(alive[r][col-1]), n0)
+				caption = fmt.Sprintf("stage %d: %d tokens", col, tokens[col-1])
+				if col-1 < len(im.Blocks) {
+					caption = fmt.Sprintf("block %d: %d tokens", im.Blocks[col-1], tokens[col-1])
+				}
 			}
 			// vg coordinates run upwards from the bottom edge.
 			dc.FillText(style, vg.Point{X: vg.Length(x0), Y: vg.Length(h - top)}, caption)
@@ -88,6 +128,43 @@ func WriteKeptTokens(path string, images []KeptImage) error {
 		}
 	}
 	return writePNG(path, c)
+}
+
+// keptLegendLines wraps the legend's entries to width; each entry starts
+// a line.
+func keptLegendLines(style text.Style, width vg.Length) []string {
+	var out []string
+	for _, entry := range keptLegend {
+		line := ""
+		for _, word := range strings.Fields(entry) {
+			switch {
+			case line == "":
+				line = word
+			case style.Width(line+" "+word) <= width:
+				line += " " + word
+			default:
+				out = append(out, line)
+				line = word
+			}
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// drawKeptLegend draws the legend at the top of a figure h pixels high:
+// a sample of a dropped patch, then the lines.
+func drawKeptLegend(img imagedraw.Image, dc draw.Canvas, style text.Style, lines []string, h int) {
+	sample := color.RGBA{R: 0x90, G: 0x90, B: 0x90, A: 0xff}
+	for y := 0; y < keptSwatch; y++ {
+		for x := 0; x < keptSwatch; x++ {
+			img.Set(keptPad+x, keptPad+1+y, keptDropped(sample, x, y))
+		}
+	}
+	x := vg.Length(keptPad + keptSwatch + keptPad)
+	for i, l := range lines {
+		dc.FillText(style, vg.Point{X: x, Y: vg.Length(h - keptPad - i*keptLine)}, l)
+	}
 }
 
 // check validates the image and returns its alive patches per stage.
@@ -159,13 +236,19 @@ func (im KeptImage) paint(dst imagedraw.Image, x0, y0 int, rgb []uint8, pruned [
 			p := 3 * (sy*im.Size + sx)
 			c := color.RGBA{R: rgb[p], G: rgb[p+1], B: rgb[p+2], A: 0xff}
 			if pruned != nil && pruned[(sy/im.Patch)*g+sx/im.Patch] {
-				if (x+y)%6 == 0 {
-					c = keptHatch
-				} else {
-					c.R, c.G, c.B = c.R/4, c.G/4, c.B/4
-				}
+				c = keptDropped(c, x, y)
 			}
 			dst.Set(x0+x, y0+y, c)
 		}
 	}
+}
+
+// keptDropped is how pixel (x, y) of a dropped patch, c in the image, is
+// drawn: darkened, with diagonal hatching.
+func keptDropped(c color.RGBA, x, y int) color.RGBA {
+	if (x+y)%6 == 0 {
+		return keptHatch
+	}
+	c.R, c.G, c.B = c.R/4, c.G/4, c.B/4
+	return c
 }

@@ -4,6 +4,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -36,14 +37,33 @@ func TestWriteKeptTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	const cell = 128
-	wantW, wantH := keptPad+3*(cell+keptPad), keptPad+2*(keptCaption+cell+keptPad)
-	if b := img.Bounds(); b.Dx() != wantW || b.Dy() != wantH {
-		t.Fatalf("size %dx%d, want %dx%d", b.Dx(), b.Dy(), wantW, wantH)
+	// The rows sit under a legend of a few lines.
+	wantW, rows := keptPad+3*(cell+keptPad), keptPad+2*(keptCaption+cell+keptPad)
+	b := img.Bounds()
+	legend := b.Dy() - rows
+	if b.Dx() != wantW || legend < 2*keptLine || legend > 5*keptLine+keptPad {
+		t.Fatalf("size %dx%d, want %d wide and %d high plus a legend", b.Dx(), b.Dy(), wantW, rows)
 	}
 	// at returns the pixel at (x, y) of the given cell.
 	at := func(row, col, x, y int) [3]uint32 {
-		r, g, b, _ := img.At(keptPad+col*(cell+keptPad)+x, keptPad+row*(keptCaption+cell+keptPad)+keptCaption+y).RGBA()
+		r, g, b, _ := img.At(keptPad+col*(cell+keptPad)+x, legend+keptPad+row*(keptCaption+cell+keptPad)+keptCaption+y).RGBA()
 		return [3]uint32{r, g, b}
+	}
+	// The legend's sample of a dropped patch is drawn as dropped patches
+	// are: hatched and darkened.
+	hatch, dark := 0, 0
+	for y := 0; y < keptSwatch; y++ {
+		for x := 0; x < keptSwatch; x++ {
+			switch r, _, _, _ := img.At(keptPad+x, keptPad+1+y).RGBA(); r >> 8 {
+			case uint32(keptHatch.R):
+				hatch++
+			case 0x90 / 4:
+				dark++
+			}
+		}
+	}
+	if hatch == 0 || dark == 0 || hatch+dark != keptSwatch*keptSwatch {
+		t.Errorf("legend sample: %d hatched and %d darkened pixels of %d", hatch, dark, keptSwatch*keptSwatch)
 	}
 	// Row 0 keeps patches 0 and 3: patch 1 (top right) is pruned.
 	if o, p := at(0, 0, 100, 20), at(0, 1, 100, 20); o == p {
@@ -61,6 +81,16 @@ func TestWriteKeptTokens(t *testing.T) {
 	}
 	if o, p := at(1, 0, 20, 20), at(1, 2, 20, 20); o == p {
 		t.Errorf("stage 2 pruned patch pixel %v equals the original", p)
+	}
+}
+
+// Tokens counts what the report counts: cls, the kept tokens and the fused
+// token, and no fused token where a stage drops nothing.
+func TestKeptTokensCountsTokensNotPatches(t *testing.T) {
+	// 4×4 patches (17 tokens): 8 kept, then 3 of those 10, then all 4 of 5.
+	im := KeptImage{Size: 16, Patch: 4, Kept: [][]int{{1, 2, 3, 4, 5, 6, 7, 8}, {1, 5, 9}, {1, 2, 3, 4}}}
+	if got, want := im.Tokens(), []int{10, 5, 5}; !slices.Equal(got, want) {
+		t.Fatalf("tokens %v, want %v", got, want)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"vitc/blockprune"
 	"vitc/export/hw"
+	"vitc/internal/jsonkeys"
 	"vitc/taylorattn"
 	"vitc/tokenprune"
 	"vitc/vit"
@@ -47,6 +48,13 @@ type Plan struct {
 	Distill *Distill `json:"distill,omitempty"`
 	// Prune, when set, prunes weight blocks and tokens (KindPrune).
 	Prune *Prune `json:"prune,omitempty"`
+}
+
+// UnmarshalJSON also reads plans saved before the block and token
+// schedules had json tags (their keys were the Go field names).
+func (p *Plan) UnmarshalJSON(b []byte) error {
+	type plain Plan
+	return jsonkeys.UnmarshalLegacy(b, (*plain)(p))
 }
 
 // Distill configures knowledge distillation.

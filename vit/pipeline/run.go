@@ -322,7 +322,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		passed := rep.AccuracyDrop <= pr.MaxDrop
 		rep.MaxDrop, rep.Passed = &pr.MaxDrop, &passed
 	}
-	if err := writeReport(dir, rep, res.History, "pruning on "+r.Opts.Data); err != nil {
+	if err := writeReport(dir, rep, res.History, "pruning on "+r.Opts.Data, figures.Reference{Label: "teacher", Accuracy: rep.TeacherAccuracy}); err != nil {
 		return nil, err
 	}
 	var panels []figures.MaskPanel
@@ -330,7 +330,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		panels = append(panels, figures.MaskPanel(g))
 	}
 	if err := figures.WriteMaskHeatmaps(filepath.Join(dir, "masks.png"),
-		fmt.Sprintf("kept weight blocks and MLP neurons (target density %g)", p.pruner.Target()), panels); err != nil {
+		fmt.Sprintf("kept weight blocks and MLP neurons (target density %.3g)", p.pruner.Target()), panels); err != nil {
 		return nil, err
 	}
 	return rep, writeKeptTokens(filepath.Join(dir, "kept_tokens.png"), compact, r)
@@ -380,8 +380,9 @@ func evaluateTeacher(p *parts, test *datasets.Loader) vit.EvalResult {
 	return vit.EvaluateWith(p.teacher.Model(), test, p.teacher.Input)
 }
 
-// writeReport writes a run's report.json and its curves.png.
-func writeReport(dir string, rep any, history []training.EpochMetrics, title string) error {
+// writeReport writes a run's report.json and its curves.png, with refs
+// drawn across the accuracy panel.
+func writeReport(dir string, rep any, history []training.EpochMetrics, title string, refs ...figures.Reference) error {
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -393,7 +394,7 @@ func writeReport(dir string, rep any, history []training.EpochMetrics, title str
 	for i, h := range history {
 		pts[i] = figures.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, TestLoss: h.TestLoss, TrainAcc: h.TrainAcc, TestAcc: h.TestAcc}
 	}
-	return figures.WriteCurves(filepath.Join(dir, "curves.png"), title, pts)
+	return figures.WriteCurves(filepath.Join(dir, "curves.png"), title, pts, refs...)
 }
 
 // keptRecorder collects each token-pruning stage's kept indices.
@@ -407,6 +408,12 @@ func writeKeptTokens(path string, m *vit.Model, r *training.Run) error {
 	if len(m.TokenLayers) == 0 || m.TokenKeep >= 1 {
 		return nil
 	}
+	return figures.WriteKeptTokens(path, keptImages(m, r))
+}
+
+// keptImages runs the first test images through m, recording what each
+// token-pruning stage keeps.
+func keptImages(m *vit.Model, r *training.Run) []figures.KeptImage {
 	x, y, n := r.TestLoader().Batch(0, 0)
 	n = min(n, 6)
 	chw := m.Channels * m.Image * m.Image
@@ -414,6 +421,12 @@ func writeKeptTokens(path string, m *vit.Model, r *training.Run) error {
 	m.ForwardPass(&vit.Pass{Tape: autograd.NewTape(false), Kept: []vit.KeptObserver{rec}},
 		autograd.FromData(x[:n*chw], n, m.Channels, m.Image, m.Image))
 	names := r.Meta.ClassNames
+	var blocks []int
+	for l := 0; l < m.Depth; l++ {
+		if m.PrunesTokens(l) {
+			blocks = append(blocks, l)
+		}
+	}
 	images := make([]figures.KeptImage, n)
 	for i := range images {
 		kept := make([][]int, len(rec.stages))
@@ -425,7 +438,7 @@ func writeKeptTokens(path string, m *vit.Model, r *training.Run) error {
 			label = names[y[i]]
 		}
 		images[i] = figures.KeptImage{Pixels: x[i*chw : (i+1)*chw], Channels: m.Channels, Size: m.Image,
-			Patch: m.Patch, Kept: kept, Label: label}
+			Patch: m.Patch, Kept: kept, Label: label, Blocks: blocks}
 	}
-	return figures.WriteKeptTokens(path, images)
+	return images
 }

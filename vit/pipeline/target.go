@@ -74,7 +74,7 @@ func (p *PrunePlan) Lines() []string {
 	out := []string{fmt.Sprintf("plan for %s (%d settings evaluated):", p.Target, p.Candidates),
 		fmt.Sprintf("  density      %.3f (kept: qkv blocks %.3f, proj blocks %.3f, MLP neurons %.3f, every layer)",
 			p.Density, p.KindDensity["qkv"], p.KindDensity["proj"], p.KindDensity["mlp"]),
-		fmt.Sprintf("  tokens       keep %g after blocks %v; tokens per block %v", p.TokenKeep, p.TokenLayers, p.TokensPerLayer),
+		fmt.Sprintf("  tokens       keep %.3g after blocks %v; tokens per block %v", p.TokenKeep, p.TokenLayers, p.TokensPerLayer),
 		fmt.Sprintf("  predicted    %.2f× fewer FLOPs than the dense softmax model", p.FLOPsReduction)}
 	if p.Speedup > 0 {
 		out[3] += fmt.Sprintf(", %.2f× modelled speed-up on %s at batch %d (%d → %d cycles per image)", p.Speedup, p.HW, max(p.Batch, 1), p.CyclesDense, p.Cycles)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -132,5 +133,18 @@ func TestPlanPrefersTheFCCMTokenLayers(t *testing.T) {
 	}
 	if got := fmt.Sprint(p.TokenLayers); got == def {
 		t.Errorf("a %.2f× plan beyond the FCCM'24 layers' %.2f× still prunes after %s", most*1.01, most, got)
+	}
+}
+
+// The plan's lines print computed rates rounded, not to float64's last
+// bits.
+func TestPlanLinesRoundComputedRates(t *testing.T) {
+	p := &PrunePlan{Target: "2× fewer FLOPs", Density: 0.43642578125, TokenKeep: 0.7284719283, TokenLayers: []int{1},
+		KindDensity: map[string]float64{"qkv": 1.0 / 3, "proj": 0.4375, "mlp": 0.40625}, FLOPsReduction: 2.0183746}
+	long := regexp.MustCompile(`\d\.\d{5,}`)
+	for _, l := range p.Lines() {
+		if m := long.FindString(l); m != "" {
+			t.Errorf("%q prints %s", l, m)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package training
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"path"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"vitc/datasets"
+	"vitc/internal/jsonkeys"
 	"vitc/vit"
 )
 
@@ -54,7 +56,8 @@ type Options struct {
 	LinearProbe bool     `json:"linear_probe,omitempty"`
 	// CheckpointEvery saves resumable state this often inside an epoch, so
 	// a killed run loses at most this much work (0: only at epoch ends).
-	CheckpointEvery time.Duration `json:"checkpoint_every"`
+	// JSON has it in seconds, checkpoint_every_s (MarshalJSON).
+	CheckpointEvery time.Duration `json:"-"`
 	// Engine names what runs the forward and backward passes ("native",
 	// as "" in states saved before the option, or "gorgonia"); saved so a
 	// resumed run keeps it. The pipeline turns it into Run.Engine.
@@ -62,6 +65,40 @@ type Options struct {
 	// SkipNonFinite is how many batches with a non-finite loss or gradient
 	// the run may skip (no update) before it stops; 0 stops at the first.
 	SkipNonFinite int `json:"skip_nonfinite,omitempty"`
+}
+
+// MarshalJSON writes the options with CheckpointEvery in seconds, as
+// checkpoint_every_s: encoding/json would write a time.Duration in
+// nanoseconds.
+func (o Options) MarshalJSON() ([]byte, error) {
+	type plain Options
+	return json.Marshal(struct {
+		plain
+		CheckpointEvery float64 `json:"checkpoint_every_s"`
+	}{plain(o), o.CheckpointEvery.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and the options of states
+// saved before: checkpoint_every in nanoseconds, and the data options
+// under their Go field names.
+func (o *Options) UnmarshalJSON(b []byte) error {
+	type plain Options
+	var v struct {
+		plain
+		Seconds *float64 `json:"checkpoint_every_s"`
+		Nanos   *int64   `json:"checkpoint_every"`
+	}
+	if err := jsonkeys.UnmarshalLegacy(b, &v); err != nil {
+		return err
+	}
+	*o = Options(v.plain)
+	switch {
+	case v.Seconds != nil:
+		o.CheckpointEvery = time.Duration(math.Round(*v.Seconds * float64(time.Second)))
+	case v.Nanos != nil:
+		o.CheckpointEvery = time.Duration(*v.Nanos)
+	}
+	return nil
 }
 
 // Validate reports options the loop cannot run with, naming the option.

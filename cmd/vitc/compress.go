@@ -176,16 +176,6 @@ func runCompress(ctx context.Context, o *compressOptions, stdout, stderr io.Writ
 		if _, err := os.Stat(filepath.Join(o.Out, compressFile)); err == nil {
 			return fmt.Errorf("--out %s holds a compress run already: continue it with --resume, or choose another directory", o.Out)
 		}
-		if err := os.MkdirAll(o.Out, 0o755); err != nil {
-			return err
-		}
-		js, err := json.MarshalIndent(o, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteBytes(filepath.Join(o.Out, compressFile), append(js, '\n')); err != nil {
-			return err
-		}
 	}
 	c := &compressRun{o: o, ctx: ctx, stderr: stderr}
 	rep, err := c.run()
@@ -259,7 +249,8 @@ type compressRun struct {
 	o      *compressOptions
 	ctx    context.Context
 	stderr io.Writer
-	n      int // stages started, for the headers
+	n      int  // stages started, for the headers
+	quiet  bool // hold the stage's output until it succeeds (the source: bad input gets one line)
 }
 
 // stageFile marks a finished stage and keeps its JSON output.
@@ -269,6 +260,7 @@ type stageRecord struct {
 	Command string          `json:"command"`
 	Seconds float64         `json:"seconds"`
 	Output  json.RawMessage `json:"output"`
+	held    []byte          // a quiet stage's output, for the caller to print
 }
 
 const compressStages = 5
@@ -289,9 +281,14 @@ func (c *compressRun) stage(name string, args []string, resumable bool, out any)
 	}
 	command := "vitc " + shellJoin(args)
 	run := append(append([]string(nil), args...), "--json")
+	var stdout, held bytes.Buffer
+	stderr := c.stderr
+	if c.quiet {
+		stderr = &held
+	}
 	if _, err := os.Stat(filepath.Join(dir, training.StateFile)); err == nil && resumable {
 		run = []string{args[0], "--resume", "--out", dir, "--json"}
-		fmt.Fprintf(c.stderr, "%s: resuming %s\n", label, command)
+		fmt.Fprintf(stderr, "%s: resuming %s\n", label, command)
 	} else {
 		// What a killed export or simulation left is redone from scratch.
 		if !resumable {
@@ -302,20 +299,23 @@ func (c *compressRun) stage(name string, args []string, resumable bool, out any)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return stageRecord{}, err
 		}
-		fmt.Fprintf(c.stderr, "%s: %s\n", label, command)
+		fmt.Fprintf(stderr, "%s: %s\n", label, command)
 	}
-	var stdout bytes.Buffer
-	root := newRootCmd(&stdout, c.stderr)
+	root := newRootCmd(&stdout, stderr)
 	root.SetArgs(run)
 	start := time.Now()
-	if err := root.ExecuteContext(c.ctx); err != nil {
+	err := root.ExecuteContext(c.ctx)
+	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) && ee.code == exitInterrupted {
 			return stageRecord{}, &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted in stage %s; continue with: vitc compress --resume --out %s", name, c.o.Out)}
 		}
+		if c.quiet {
+			return stageRecord{}, err
+		}
 		return stageRecord{}, fmt.Errorf("stage %s (%s): %w", name, command, err)
 	}
-	rec := stageRecord{Command: command, Seconds: time.Since(start).Seconds(), Output: bytes.TrimSpace(stdout.Bytes())}
+	rec := stageRecord{Command: command, Seconds: time.Since(start).Seconds(), Output: bytes.TrimSpace(stdout.Bytes()), held: held.Bytes()}
 	if err := json.Unmarshal(rec.Output, out); err != nil {
 		return stageRecord{}, fmt.Errorf("stage %s: its output: %v", name, err)
 	}
@@ -368,15 +368,34 @@ func (c *compressRun) run() (*compressReport, error) {
 		args = append(args, "--class-names", strings.Join(o.ClassNames, ","))
 	}
 	var imp importReport
+	fresh := !o.Resume
+	if fresh {
+		// Nothing is left behind by a source that is refused.
+		if _, err := os.Stat(o.Out); err == nil {
+			fresh = false
+		}
+	}
+	c.quiet = true
 	rec, err := c.stage("source", args, false, &imp)
+	c.quiet = false
+	if err == nil {
+		err = checkSource(o, imp)
+	}
 	if err != nil {
+		if fresh {
+			_ = os.RemoveAll(o.Out)
+		}
 		return nil, err
 	}
-	if imp.Data == "" {
-		return nil, fmt.Errorf("--from %s records no data: pass --data SPEC", o.From)
-	}
-	if imp.Config.Attention != "softmax" || imp.Config.LayerHeads != nil || len(imp.Config.TokenLayers) > 0 {
-		return nil, fmt.Errorf("--from %s is a %s model%s: compress starts from a dense softmax model", o.From, imp.Config.Attention, map[bool]string{true: ", pruned", false: ""}[imp.Config.LayerHeads != nil || len(imp.Config.TokenLayers) > 0])
+	_, _ = c.stderr.Write(rec.held)
+	if !o.Resume {
+		js, err := json.MarshalIndent(o, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(o.Out, compressFile), append(js, '\n')); err != nil {
+			return nil, err
+		}
 	}
 	rep.Data, rep.SourceAccuracy = imp.Data, imp.Accuracy
 	acc := imp.Accuracy
@@ -493,6 +512,24 @@ func (c *compressRun) run() (*compressReport, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// checkSource refuses a source compress cannot start from: no data, not a
+// dense softmax model, or near chance on its data (read wrongly, most
+// likely: every later stage would distil from it).
+func checkSource(o *compressOptions, imp importReport) error {
+	switch {
+	case imp.Data == "":
+		return fmt.Errorf("--from %s records no data: pass --data SPEC", o.From)
+	case imp.Config.Attention != "softmax" || imp.Config.LayerHeads != nil || len(imp.Config.TokenLayers) > 0:
+		return fmt.Errorf("--from %s is not a dense softmax model (%s attention, pruned: %v): compress starts from one", o.From, imp.Config.Attention,
+			imp.Config.LayerHeads != nil || len(imp.Config.TokenLayers) > 0)
+	}
+	if chance := 1 / float64(imp.Config.Classes); imp.Accuracy < chance+(1-chance)/10 {
+		return fmt.Errorf("--from %s scores %.2f%% on the test split of %s, near chance (%.1f%%): it is probably read wrongly: say what its tensors cannot with --heads, --ln-eps and --mean/--std (see vitc inspect)",
+			o.From, 100*imp.Accuracy, imp.Data, 100*chance)
+	}
+	return nil
 }
 
 // readArgs are the read flags a stage passes on for a bare source file.

@@ -175,6 +175,13 @@ var crashKillPoints = []killPoint{
 	{name: "0.7s", fire: afterTime(700 * time.Millisecond)},
 	{name: "1.5s", fire: afterTime(1500 * time.Millisecond)},
 	{name: "2.6s", fire: afterTime(2600 * time.Millisecond)},
+	// Just after a mid-epoch state was saved (--checkpoint-every), in the
+	// first epoch and in a later one: the timed points above hit such
+	// states only when the machine's speed happens to line up.
+	{name: "mid-epoch-1", fire: func(v watchView) bool { return v.state != nil && !v.state.Done && v.state.NextBatch > 0 }},
+	{name: "mid-epoch-3", fire: func(v watchView) bool {
+		return v.state != nil && !v.state.Done && v.state.NextBatch > 0 && len(v.state.History) >= 2
+	}},
 	// While a new state is being written, after one already exists.
 	{name: "writing-state", fire: func(v watchView) bool { return v.state != nil && v.state.Epoch >= 1 && v.stateTmp }, fine: true},
 	// Just after the epoch-2 state was renamed into place (model and

@@ -69,7 +69,7 @@ func NewRunModel(cfg Config, seed int64, init string, io InitOptions, ds *datase
 		stats = datasets.ComputeStats(ds)
 	}
 	if io.Load.Log != nil {
-		io.Load.Log("normalisation mean %v std %v (%s)", stats.Mean, stats.Std, how)
+		io.Load.Log("normalisation %s (%s)", normString(stats.Mean, stats.Std), how)
 	}
 	return m, stats, nil
 }

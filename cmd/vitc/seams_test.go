@@ -122,8 +122,15 @@ func TestPublishedEveryReader(t *testing.T) {
 		t.Errorf("the config.json folder: %.4f, want %.4f", acc, right)
 	}
 
+	out, _ := runOK(t, "inspect", fx.folder, "--json")
+	var folder inspectReport
+	if err := json.Unmarshal([]byte(out), &folder); err != nil || folder.Config.Heads != 4 || !hasFact(folder.Facts, vit.FactNorm, vit.FromConfig) {
+		t.Errorf("inspect of the config.json folder: %+v %v", folder, err)
+	}
+	runBad(t, append([]string{"train", "--init", fx.path, "--epochs", "0"}, fx.flags...), "use vitc import")
+
 	// inspect: the facts and where they came from.
-	out, _ := runOK(t, append([]string{"inspect", fx.path, "--json"}, fx.flags...)...)
+	out, _ = runOK(t, append([]string{"inspect", fx.path, "--json"}, fx.flags...)...)
 	var ins inspectReport
 	if err := json.Unmarshal([]byte(out), &ins); err != nil {
 		t.Fatal(err)

@@ -202,6 +202,9 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	if err := checkEngine(o.Engine); err != nil {
 		return nil, err
 	}
+	if o.Epochs == 0 && o.Init != "" {
+		return nil, fmt.Errorf("--epochs 0: to write %s with its architecture and no training, use vitc import", o.Init)
+	}
 	n := newNotes(stderr)
 	pre, initWith, err := o.readInit(n)
 	if err != nil {

@@ -6,13 +6,14 @@
 # dense one from the cycle model.
 # Usage: scripts/export-pipeline.sh [PIPELINE_DIR] [OUT]   (env: VITC, DIGITS,
 # CALIB_METHOD: vitc export's --calib-method, default vitc's; ACT_BITS: its
-# --act-bits, 8, 16 or auto, default vitc's)
+# --act-bits, 8, 16 or auto, default vitc's; BATCH: both bundles' --batch,
+# default 1, so that the speed-up is a ratio at one batch)
 set -euo pipefail
 vitc=${VITC:-bin/vitc}
 runs=${1:-runs/prune-pipeline}
 out=${2:-runs/export-pipeline}
 digits=${DIGITS:-.cache/digits.csv.gz}
-calib=(--calib "digits:$digits")
+calib=(--data "digits:$digits" --batch "${BATCH:-1}")
 [ -z "${CALIB_METHOD:-}" ] || calib+=(--calib-method "$CALIB_METHOD")
 [ -z "${ACT_BITS:-}" ] || calib+=(--act-bits "$ACT_BITS")
 mkdir -p "$out"

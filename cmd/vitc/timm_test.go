@@ -129,7 +129,7 @@ func TestExportSimTimmFile(t *testing.T) {
 	photoFolder(t, photos, 2, 6)
 	bundle := filepath.Join(dir, "bundle")
 	code, stdout, errOut := vitcRun(t, "export", "--checkpoint", filepath.Join(timmFixtures, "vit_d96.safetensors"), "--heads", "3", "--ln-eps", "1e-5",
-		"--calib", "folder:"+photos, "--val-split", "0.34", "--out", bundle)
+		"--data", "folder:"+photos, "--val-split", "0.34", "--out", bundle)
 	if code != 0 {
 		t.Fatalf("export exit %d: %s", code, errOut)
 	}

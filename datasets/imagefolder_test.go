@@ -76,6 +76,10 @@ func TestFolderMixedSizesAndModes(t *testing.T) {
 	if d.C != 3 || d.H != 16 || d.W != 16 || !slices.Equal(d.Classes, []string{"a", "b"}) {
 		t.Fatalf("dataset %dx%dx%d classes %v", d.C, d.H, d.W, d.Classes)
 	}
+	// Several stored sizes: no one native size to compare a model with.
+	if d.NativeH != 0 || d.NativeW != 0 || d.NativeC != 3 || !d.NamesClasses() {
+		t.Errorf("native %dx%dx%d, named %v", d.NativeC, d.NativeH, d.NativeW, d.NamesClasses())
+	}
 	// 7 per class, 0.3 held out: round(2.1) = 2 each.
 	if d.Train.Len() != 10 || d.Test.Len() != 4 || !slices.Equal(d.Test.Y, []int{0, 0, 1, 1}) {
 		t.Fatalf("train %d test %d labels %v", d.Train.Len(), d.Test.Len(), d.Test.Y)
@@ -202,5 +206,45 @@ func TestLoadWithChannels(t *testing.T) {
 	}
 	if d.C != 1 || len(d.Train.X) != 16 || math.Abs(float64(d.Train.X[0])-(0.299*200+0.587*40+0.114*10)/255) > 1e-3 {
 		t.Fatalf("C %d, %d values, first %v", d.C, len(d.Train.X), d.Train.X[0])
+	}
+}
+
+func TestClassNamesAndOrderOptions(t *testing.T) {
+	spec := "synthetic"
+	d, err := LoadWith(spec, 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := slices.Clone(d.Classes)
+	// Renamed in label order.
+	renamed := make([]string, len(names))
+	for i := range renamed {
+		renamed[i] = "c" + names[i]
+	}
+	r, err := LoadWith(spec, 1, Options{ClassNames: renamed})
+	if err != nil || !slices.Equal(r.Classes, renamed) || !r.NamesClasses() || !slices.Equal(r.Test.Y, d.Test.Y) {
+		t.Fatalf("ClassNames: %v %v", r.Classes, err)
+	}
+	if _, err := LoadWith(spec, 1, Options{ClassNames: []string{"a"}}); err == nil {
+		t.Errorf("one name for ten classes accepted")
+	}
+	// Put in another order: each label moves to its name's place.
+	order := slices.Clone(names)
+	slices.Reverse(order)
+	o, err := LoadWith(spec, 1, Options{ClassOrder: order})
+	if err != nil || !slices.Equal(o.Classes, order) {
+		t.Fatalf("ClassOrder: %v %v", o.Classes, err)
+	}
+	for i, y := range d.Test.Y {
+		if o.Classes[o.Test.Y[i]] != names[y] {
+			t.Fatalf("image %d: label %s became %s", i, names[y], o.Classes[o.Test.Y[i]])
+		}
+	}
+	if _, err := LoadWith(spec, 1, Options{ClassOrder: []string{"x"}}); err == nil {
+		t.Errorf("an order that names none of the classes accepted")
+	}
+	// The stored shape is kept when the images are converted.
+	if c, err := LoadWith(spec, 1, Options{ImageSize: 14, Channels: 3}); err != nil || c.NativeC != 1 || c.NativeH != 28 || c.C != 3 || c.H != 14 {
+		t.Errorf("native shape %d %d after conversion to %d %d: %v", c.NativeC, c.NativeH, c.C, c.H, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,56 +94,75 @@ func locate(path string) (string, *hubConfig, error) {
 // readHubConfig reads dir's config.json and preprocessor_config.json (nil,
 // nil when there is neither).
 func readHubConfig(dir string) (*hubConfig, error) {
-	read := func(name string, v any) (bool, error) {
+	read := func(name string) ([]byte, error) {
 		p := filepath.Join(dir, name)
 		f, err := os.Open(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
+			return nil, nil
 		}
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		defer f.Close()
 		b, err := io.ReadAll(io.LimitReader(f, maxHubConfigSize+1))
 		if err != nil {
-			return false, fmt.Errorf("%s: %w", p, err)
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		if len(b) > maxHubConfigSize {
-			return false, fmt.Errorf("%s: larger than %d bytes: not a model config", p, maxHubConfigSize)
+			return nil, fmt.Errorf("%s: larger than %d bytes: not a model config", p, maxHubConfigSize)
 		}
-		if err := json.Unmarshal(b, v); err != nil {
-			return false, fmt.Errorf("%s: %v", p, err)
-		}
-		return true, nil
+		return b, nil
 	}
-	h := &hubConfig{}
-	ok, err := read(HubConfigFile, h)
+	cfg, err := read(HubConfigFile)
 	if err != nil {
 		return nil, err
 	}
-	var pre struct {
+	pre, err := read(hubPreprocessor)
+	if err != nil {
+		return nil, err
+	}
+	return parseHubConfig(dir, cfg, pre)
+}
+
+// parseHubConfig decodes the two files' contents (nil: absent).
+func parseHubConfig(dir string, cfg, pre []byte) (*hubConfig, error) {
+	if cfg == nil && pre == nil {
+		return nil, nil
+	}
+	h := &hubConfig{path: filepath.Join(dir, HubConfigFile)}
+	if cfg == nil {
+		h.path = filepath.Join(dir, hubPreprocessor)
+	} else if err := json.Unmarshal(cfg, h); err != nil {
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, HubConfigFile), err)
+	}
+	var p struct {
 		ImageMean []float32 `json:"image_mean"`
 		ImageStd  []float32 `json:"image_std"`
 	}
-	okPre, err := read(hubPreprocessor, &pre)
-	if err != nil {
-		return nil, err
-	}
-	if !ok && !okPre {
-		return nil, nil
-	}
-	h.path = filepath.Join(dir, HubConfigFile)
-	if !ok {
-		h.path = filepath.Join(dir, hubPreprocessor)
+	if pre != nil {
+		if err := json.Unmarshal(pre, &p); err != nil {
+			return nil, fmt.Errorf("%s: %v", filepath.Join(dir, hubPreprocessor), err)
+		}
 	}
 	switch {
 	case len(h.PretrainedCfg.Mean) > 0:
 		h.mean, h.std = h.PretrainedCfg.Mean, h.PretrainedCfg.Std
-	case len(pre.ImageMean) > 0:
-		h.mean, h.std = pre.ImageMean, pre.ImageStd
+	case len(p.ImageMean) > 0:
+		h.mean, h.std = p.ImageMean, p.ImageStd
 	}
 	if len(h.mean) != len(h.std) {
 		return nil, fmt.Errorf("%s: %d means and %d stds", h.path, len(h.mean), len(h.std))
+	}
+	for _, s := range h.std {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return nil, fmt.Errorf("%s: std %v must be positive", h.path, h.std)
+		}
+	}
+	if h.LayerNormEps < 0 || h.LayerNormEps > 1 || math.IsNaN(h.LayerNormEps) {
+		return nil, fmt.Errorf("%s: layer_norm_eps %g is not in [0, 1]", h.path, h.LayerNormEps)
+	}
+	if h.heads() < 0 {
+		return nil, fmt.Errorf("%s: %d attention heads", h.path, h.heads())
 	}
 	return h, nil
 }

@@ -41,6 +41,7 @@ func newSimCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	o.dataFlags.bind(f, false)
+	o.dataFlags.bindAdapt(f)
 	f.StringVar(&o.Bundle, "bundle", "", "bundle directory (from vitc export)")
 	f.StringVar(&o.HW, "hw", "", "hardware config to run on (default: vitc's); the bundle must have been compiled for it")
 	f.StringVar(&o.Data, "data", "", "data spec whose test split is run (default: the data the bundle records)")

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -49,21 +50,22 @@ func WriteStages(path, title string, stages []StageBar) error {
 	w, h := 13*vg.Inch, 5*vg.Inch
 	c := newCanvas(w, h, dpi)
 	dc := draw.New(c)
-	head := vg.Length(28)
-	dc.FillText(textStyle(plot.DefaultFont, 13, draw.XCenter), vg.Point{X: w / 2, Y: h - head/2 - 4}, title)
-	body := draw.Crop(dc, 0, 0, 0, -head)
+	const titleBand = 0.45 * vg.Inch
+	dc.FillText(textStyle(sansBold, 14, draw.XCenter), vg.Point{X: w / 2, Y: h - 0.12*vg.Inch}, title)
+	body := draw.Crop(dc, 0, 0, 0, -titleBand)
 	tiles := draw.Tiles{Rows: 1, Cols: 3, PadX: vg.Inch / 4, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8, PadBottom: vg.Inch / 8}
 	for i, pn := range panels {
 		p := plot.New()
 		p.Title.Text = pn.title
+		p.Title.TextStyle.Font = font.From(sansBold, 12)
 		p.Y.Label.Text = pn.ylabel
 		vals := make(plotter.Values, len(pn.v))
-		lo := math.Inf(1)
+		lo, hi := math.Inf(1), 0.0
 		for j, v := range pn.v {
 			if math.IsNaN(v) || v == 0 {
 				v = 0
 			} else {
-				lo = math.Min(lo, v)
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
 			}
 			vals[j] = v
 		}
@@ -95,11 +97,11 @@ func WriteStages(path, title string, stages []StageBar) error {
 		}
 		// Accuracy bars start near the lowest value, so that a point's
 		// difference is visible; the others start at zero.
-		p.Y.Min = 0
+		p.Y.Min, p.Y.Max = 0, 1.12*hi
 		if i == 0 && !math.IsInf(lo, 1) {
 			p.Y.Min = math.Max(0, math.Floor(lo-5))
+			p.Y.Max = math.Min(100, hi+0.15*(hi-p.Y.Min)+0.5)
 		}
-		p.Y.Max = p.Y.Max * 1.1
 		p.Draw(tiles.At(body, i, 0))
 	}
 	return writePNG(path, c)

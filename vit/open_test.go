@@ -225,3 +225,35 @@ func TestFitData(t *testing.T) {
 		t.Errorf("adopted: %+v %v", fit, err)
 	}
 }
+
+// A ViT's tensors cannot tell its head count, its accuracy can: the
+// assumed dim/64 is refused when another count scores clearly better.
+func TestCheckAssumedHeads(t *testing.T) {
+	digits := os.Getenv("VITC_DIGITS")
+	if digits == "" {
+		t.Skip("VITC_DIGITS not set (make test sets it)")
+	}
+	ds, err := datasets.LoadWith("digits:"+digits, 0, datasets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := datasets.Stats{Mean: []float32{0.305}, Std: []float32{0.376}}
+	c, err := vit.Open(publishedFile, vit.LoadOptions{LNEps: 1e-5, Mean: stats.Mean, Std: stats.Std})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := vit.CheckAssumedHeads(c, ds, &ds.Test, stats)
+	if !errors.Is(err, vit.ErrWrongHeads) || !strings.Contains(err.Error(), "4 heads score") {
+		t.Fatalf("got %v (scores %+v), want the 4 heads named", err, scores)
+	}
+	for _, s := range scores {
+		if (s.Heads == 4) != (s.Accuracy > 0.85) {
+			t.Errorf("scores %+v: only 4 heads should score", scores)
+		}
+	}
+	// Given heads are not probed.
+	c, _ = vit.Open(publishedFile, vit.LoadOptions{Heads: 2})
+	if scores, err := vit.CheckAssumedHeads(c, ds, &ds.Test, stats); err != nil || scores != nil {
+		t.Errorf("given heads probed: %v %v", scores, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -226,4 +227,22 @@ func statsFor(meta vit.Meta, ds *datasets.Dataset) datasets.Stats {
 		return datasets.ComputeStats(ds)
 	}
 	return datasets.Stats{}
+}
+
+// checkHeads refuses a file whose head count was assumed when another
+// scores clearly better on the test split of ds (vit.CheckAssumedHeads);
+// when it holds, the scores are noted.
+func checkHeads(role string, ck *vit.Checkpoint, ds *datasets.Dataset, n *notes) error {
+	scores, err := vit.CheckAssumedHeads(ck, ds, &ds.Test, statsFor(ck.Meta, ds))
+	if err != nil {
+		return flagError(err)
+	}
+	if len(scores) > 1 {
+		parts := make([]string, len(scores))
+		for i, s := range scores {
+			parts[i] = fmt.Sprintf("%d heads %.1f%%", s.Heads, 100*s.Accuracy)
+		}
+		n.printf("%s %s: its head count was assumed; on test images %s", role, ck.Path, strings.Join(parts, ", "))
+	}
+	return nil
 }

@@ -105,7 +105,12 @@ func TestCompressPublished(t *testing.T) {
 		}
 	}
 	// Bad input: one line, nothing written.
-	runBad(t, []string{"compress", "--from", fx.path, "--target-flops", "2", "--out", filepath.Join(dir, "x"), "--data", fx.data}, "near chance")
+	runBad(t, []string{"compress", "--from", fx.path, "--target-flops", "2", "--out", filepath.Join(dir, "x"), "--data", fx.data}, "head count was assumed")
+	if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+		t.Errorf("a refused compress left its directory")
+	}
+	// Right heads, the wrong normalisation and eps: near chance.
+	runBad(t, []string{"compress", "--from", fx.path, "--heads", "4", "--mean", "0.9", "--std", "0.1", "--target-flops", "2", "--out", filepath.Join(dir, "x"), "--data", fx.data}, "near chance")
 	runBad(t, []string{"compress", "--from", fx.path, "--out", filepath.Join(dir, "y")}, "give one target")
 	runBad(t, []string{"compress", "--from", fx.path, "--target-flops", "2", "--out", out}, "holds a compress run already")
 }

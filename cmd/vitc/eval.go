@@ -55,7 +55,7 @@ type evalReport struct {
 }
 
 func runEval(o *evalOptions, stdout io.Writer) error {
-	m, meta, _, err := o.load()
+	m, meta, ck, err := o.load()
 	if err != nil {
 		return err
 	}
@@ -65,6 +65,9 @@ func runEval(o *evalOptions, stdout io.Writer) error {
 	}
 	ds, err := o.loadDataFor(spec, o.Seed, m.Config, meta, o.notes)
 	if err != nil {
+		return err
+	}
+	if err := checkHeads("checkpoint", ck, ds, o.notes); err != nil {
 		return err
 	}
 	o.notes.flush()

@@ -110,7 +110,7 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, meta, _, err := o.load()
+	m, meta, ck, err := o.load()
 	if err != nil {
 		return err
 	}
@@ -128,6 +128,9 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	}
 	if o.GoldenIndex < 0 || o.GoldenIndex >= ds.Test.Len() {
 		return fmt.Errorf("--golden-index %d: the test split has %d images", o.GoldenIndex, ds.Test.Len())
+	}
+	if err := checkHeads("checkpoint", ck, ds, o.notes); err != nil {
+		return err
 	}
 	ex, err := export.Export(o.Out, m, meta, ds, export.ExportOptions{HW: h, Batch: batch, ActBits: bits,
 		Calib: export.CalibOptions{Method: o.CalibMethod, Percentile: o.CalibPct}, CalibImages: o.CalibImages,

@@ -100,6 +100,9 @@ func runImport(o *importOptions, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if err := checkHeads("checkpoint", ck, ds, o.notes); err != nil {
+			return err
+		}
 		if len(meta.ClassNames) == 0 && ds.NamesClasses() && len(ds.Classes) == m.Classes {
 			meta.ClassNames = ds.Classes
 			o.notes.printf("class names %s (the data's; name them otherwise with --class-names)", strings.Join(ds.Classes, ", "))

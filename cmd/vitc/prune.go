@@ -268,6 +268,9 @@ func newPruneJob(o *pruneOptions, n *notes) (*pipeline.Job, error) {
 	if err := fitRunClasses(start, ds, o.Data, &dopts, n, true); err != nil {
 		return nil, err
 	}
+	if err := checkHeads("teacher", teacher, ds, n); err != nil {
+		return nil, err
+	}
 	h, err := loadHW(o.HW)
 	if err != nil {
 		return nil, err

@@ -104,13 +104,17 @@ func TestPublishedEveryReader(t *testing.T) {
 		t.Fatalf("eval with the flags: %.4f, PyTorch %.4f", right, fx.acc)
 	}
 	// The defaults are wrong for this file: the test would prove nothing
-	// if they were not.
-	_, errOut := runOK(t, "eval", "--checkpoint", fx.path, "--data", fx.data)
-	wrong := evalAccuracy(t, "--checkpoint", fx.path, "--data", fx.data)
-	if wrong > right-0.3 {
-		t.Fatalf("the defaults score %.4f against %.4f: the fixture does not test the flags", wrong, right)
+	// if they were not. The head count it cannot tell, its accuracy can:
+	// the assumed one is refused, naming the one that scores.
+	runBad(t, []string{"eval", "--checkpoint", fx.path, "--data", fx.data}, "head count was assumed (1, timm's dim/64)", "4 heads score", "--heads")
+	// The other defaults (eps, normalisation) cost points too, and the one
+	// line says they were assumed.
+	_, errOut := runOK(t, "eval", "--checkpoint", fx.path, "--data", fx.data, "--heads", "4")
+	wrong := evalAccuracy(t, "--checkpoint", fx.path, "--data", fx.data, "--heads", "4")
+	if wrong > right-0.05 {
+		t.Fatalf("the default eps and normalisation score %.4f against %.4f: the fixture does not test those flags", wrong, right)
 	}
-	for _, w := range []string{"assumed:", "1 heads (dim/64, timm's; set --heads)", "LayerNorm eps 1e-06 (timm's; set --ln-eps)", "set --mean/--std"} {
+	for _, w := range []string{"assumed:", "LayerNorm eps 1e-06 (timm's; set --ln-eps)", "normalisation mean 0.5 std 0.5 (timm's for 1 channels; set --mean/--std)"} {
 		if !strings.Contains(errOut, w) || strings.Count(errOut, "vitc: checkpoint") != 1 {
 			t.Errorf("eval of a bare file without flags: stderr %q does not say %q in one line", errOut, w)
 		}

@@ -237,6 +237,11 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		if err := fitRunClasses(pre, ds, o.Data, &dopts, n, false); err != nil {
 			return nil, err
 		}
+		if pre.Config.Classes == len(ds.Classes) && pre.Config.Image == ds.H && pre.Config.Channels == ds.C {
+			if err := checkHeads("init", pre, ds, n); err != nil {
+				return nil, err
+			}
+		}
 	}
 	cfg, err := vit.ConfigFor(o.Model, ds, o.overrides())
 	if pre != nil {

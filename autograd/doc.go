@@ -7,6 +7,7 @@
 // closure on a Tape (llm.c style), so every gradient is hand-written, tested
 // against finite differences, and free of graph-construction overhead. Matrix
 // products go through BLAS (OpenBLAS with the `openblas` build tag, gonum's
-// pure-Go kernels otherwise); see docs/engine.md for why this replaced a
-// Gorgonia graph.
+// pure-Go kernels otherwise). This is the native engine; vit/gorgoniavit runs
+// the same ops as a Gorgonia graph (`--engine gorgonia`), and docs/engine.md
+// compares the two.
 package autograd

@@ -1,6 +1,8 @@
 // Package vit is the DeiT/timm Vision Transformer: configuration and presets,
-// the model built on autograd, timm-compatible checkpoints, evaluation and
-// the training loop every vitc technique plugs into.
+// the model built on autograd (one definition, Define, run by executors),
+// timm-compatible checkpoints and the one reader of any checkpoint (Open),
+// whether data fits a model (FitData), and evaluation. The training loop is
+// vit/training; the wiring of techniques into it, vit/pipeline.
 package vit
 
 import (

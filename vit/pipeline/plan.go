@@ -1,9 +1,10 @@
 // Package pipeline is the one place where vitc's techniques are wired into
 // a training run. A Spec says what a run is (the loop's options and a Plan
-// of techniques); Build turns it into a training.Run with its components;
-// Train, Prune and Resume run it and write the run directory. The CLI maps
-// flags to a Spec and calls one function. Adding a technique touches its
-// own package and components() below (docs/architecture.md).
+// of techniques); New builds it into a Job (checking a distillation teacher
+// first), Job.Train runs it and writes the run directory, and Open(dir)
+// rebuilds a saved one to resume. The CLI maps flags to a Spec and calls
+// one function. Adding a technique touches its own package and
+// components() in build.go (docs/architecture.md).
 package pipeline
 
 import (

@@ -403,7 +403,7 @@ func (a *archive) materialise(name string, t *tensorRef) ([]byte, []int, error) 
 		count *= n
 		shape[i] = int(n)
 		if n > 0 && s > 0 {
-			if (n-1) > (math.MaxInt64-last)/s {
+			if (n - 1) > (math.MaxInt64-last)/s {
 				return bad("stride %v overflows", t.stride)
 			}
 			last += (n - 1) * s

@@ -77,3 +77,28 @@ func TestFormatsRefusedInOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertCLI: PyTorch's .pth (built-in rules) converted to hf reads back
+// with no flags and still gives PyTorch's logits; a second convert into the
+// written folder is refused and leaves it as it was.
+func TestConvertCLI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hf")
+	code, stdout, errOut := vitcRun(t, "convert", filepath.Join(formatFixtures, "pth_mha/vit_mha.pth"), "--to", "hf", "--out", dir)
+	if code != 0 || !strings.Contains(stdout, "Hugging Face ViTForImageClassification folder") {
+		t.Fatalf("convert exit %d: %s %s", code, stdout, errOut)
+	}
+	out := filepath.Join(t.TempDir(), "logits.npy")
+	code, _, errOut = vitcRun(t, "predict", "--checkpoint", dir, "--input", filepath.Join(formatFixtures, "pth_mha/input.npy"), "--output", out, "--topk", "0")
+	if code != 0 || !strings.Contains(errOut, "Hugging Face ViT weights") {
+		t.Fatalf("predict exit %d: %s", code, errOut)
+	}
+	got, _ := readNpy(t, out)
+	want, _ := readNpy(t, filepath.Join(formatFixtures, "pth_mha/logits.npy"))
+	if rel := maxRel(got, want); !(rel < 1e-5) {
+		t.Errorf("converted model: max relative error %.3g vs PyTorch", rel)
+	}
+	code, _, errOut = vitcRun(t, "convert", filepath.Join(formatFixtures, "hf_vit"), "--to", "timm", "--out", dir)
+	if code != 2 || !strings.Contains(errOut, "not empty") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("convert into a full folder: exit %d, %q", code, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,5 +101,26 @@ func TestConvertCLI(t *testing.T) {
 	code, _, errOut = vitcRun(t, "convert", filepath.Join(formatFixtures, "hf_vit"), "--to", "timm", "--out", dir)
 	if code != 2 || !strings.Contains(errOut, "not empty") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("convert into a full folder: exit %d, %q", code, errOut)
+	}
+}
+
+// TestExportONNXCLI: --format onnx writes one file from any layout; the
+// bundle's flags are refused with it (the runtime check is export/onnx's).
+func TestExportONNXCLI(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "vit.onnx")
+	code, stdout, errOut := vitcRun(t, "export", "--format", "onnx", "--checkpoint", filepath.Join(formatFixtures, "hf_vit"), "--out", out)
+	if code != 0 || !strings.Contains(stdout, "ONNX opset 17, input pixel_values [batch, 3, 24, 24] normalised with mean [0.45 0.5 0.55]") {
+		t.Fatalf("exit %d: %s %s", code, stdout, errOut)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() < 100000 {
+		t.Errorf("onnx file: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--hw", "x.json"}, {"--out", filepath.Join(t.TempDir(), "vit.bin")},
+	} {
+		a := append([]string{"export", "--format", "onnx", "--checkpoint", filepath.Join(formatFixtures, "hf_vit"), "--out", out}, args...)
+		if code, _, errOut := vitcRun(t, a...); code != 2 || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
 	}
 }

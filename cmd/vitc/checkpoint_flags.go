@@ -136,13 +136,15 @@ func openSecond(role, path string, first *vit.Checkpoint, opts vit.LoadOptions, 
 }
 
 // samePath says whether two paths name the same file (a folder and the
-// model.safetensors in it count as the same).
+// model.safetensors or pytorch_model.bin in it count as the same).
 func samePath(a, b string) bool {
 	clean := func(p string) string {
 		p, _ = filepath.Abs(p)
-		if filepath.Base(p) != "model.safetensors" {
-			if st, err := os.Stat(p); err == nil && st.IsDir() {
-				p = filepath.Join(p, "model.safetensors")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			p = filepath.Join(p, "model.safetensors")
+			if _, err := os.Stat(p); err != nil {
+				// transformers' older weights file (vit.Open's order)
+				p = filepath.Join(filepath.Dir(p), "pytorch_model.bin")
 			}
 		}
 		return filepath.Clean(p)

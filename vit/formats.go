@@ -24,7 +24,7 @@ func readWeights(path string) (f *safetensors.File, format, under string, err er
 	if err != nil {
 		return nil, "", "", fmt.Errorf("checkpoint: %w", err)
 	}
-	head := make([]byte, 8)
+	head := make([]byte, 16)
 	n, _ := io.ReadFull(fh, head)
 	fh.Close()
 	head = head[:n]

@@ -1,6 +1,8 @@
 package vit_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -214,5 +216,29 @@ func TestHeldBackPublished(t *testing.T) {
 			}
 			t.Logf("max relative error %.3g vs its library; %s", checkLogits(t, m, dir), ck.Describe(describeFlag))
 		})
+	}
+}
+
+// TestSafetensorsLookingLikePickle: a safetensors header length of 0x280
+// starts the file with 0x80 0x02, a pickle's protocol-2 opening; the file is
+// still read as safetensors (only torch's whole magic number means a legacy
+// torch.save file).
+func TestSafetensorsLookingLikePickle(t *testing.T) {
+	m := newPerturbed(t, smallConfig(), 2)
+	b := rawSafetensors("", modelTensors(m))
+	n := binary.LittleEndian.Uint64(b)
+	target := uint64(0x280)
+	for target < n {
+		target += 0x10000 // the low two bytes stay 0x80 0x02
+	}
+	header := append(bytes.Clone(b[8:8+n]), bytes.Repeat([]byte(" "), int(target-n))...)
+	out := binary.LittleEndian.AppendUint64(nil, target)
+	out = append(append(out, header...), b[8+n:]...)
+	if out[0] != 0x80 || out[1] != 0x02 {
+		t.Fatalf("file starts % x", out[:2])
+	}
+	path := writeFile(t, filepath.Join(t.TempDir(), "m.safetensors"), out)
+	if _, err := vit.Open(path, vit.LoadOptions{Heads: 3}); err != nil {
+		t.Fatalf("header length %#x: %v", target, err)
 	}
 }

@@ -62,11 +62,14 @@ var ErrNotZip = errors.New("not a PyTorch zip file")
 // as every torch.save file of PyTorch ≥ 1.6 does.
 func IsZip(head []byte) bool { return bytes.HasPrefix(head, []byte("PK\x03\x04")) }
 
-// IsLegacy reports whether head starts a pre-1.6 torch.save file: a bare
-// pickle stream (protocol 2) holding torch's magic number first.
-func IsLegacy(head []byte) bool {
-	return len(head) >= 2 && head[0] == 0x80 && head[1] <= 5 && !IsZip(head)
-}
+// legacyMagic is how a pre-1.6 torch.save file starts: a protocol-2 pickle
+// of torch's magic number 0x1950a86a20f9469cfc6c (LONG1, 10 bytes).
+var legacyMagic = []byte("\x80\x02\x8a\x0alz\xfc\x9cF\xf9 j\xa8P\x19")
+
+// IsLegacy reports whether head (at least its first 14 bytes) starts a
+// pre-1.6 torch.save file. The whole magic number is compared: a
+// safetensors file's 8-byte header length can start with 0x80 0x02 too.
+func IsLegacy(head []byte) bool { return bytes.HasPrefix(head, legacyMagic) }
 
 // ReadFile reads a torch.save file.
 func ReadFile(name string) (*File, error) {
@@ -91,7 +94,7 @@ func Parse(name string, b []byte) (*File, error) {
 }
 
 func read(name string, r io.ReaderAt, size int64) (_ *File, err error) {
-	head := make([]byte, min(size, 8))
+	head := make([]byte, min(size, int64(len(legacyMagic))))
 	if _, err := r.ReadAt(head, 0); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("checkpoint %s: %w", name, err)
 	}

@@ -7,7 +7,7 @@ BIN     := bin/vitc
 DIGITS  := .cache/digits.csv.gz
 export GOTOOLCHAIN ?= auto
 
-.PHONY: demo test build build-purego setup digits bench fmt vet clean
+.PHONY: demo test build build-purego setup ort digits bench fmt vet clean
 
 demo: build
 	$(BIN) train
@@ -15,7 +15,7 @@ demo: build
 # The suite runs as is, then the way other machines would run it: one core,
 # other CPUs' OpenBLAS kernels, the pure-Go build, arm64 under emulation
 # (scripts/test-portability.sh).
-test: setup digits
+test: setup digits ort
 	VITC_DIGITS=$(CURDIR)/$(DIGITS) $(GO) test -tags '$(TAGS)' ./...
 	VITC_DIGITS=$(CURDIR)/$(DIGITS) GO=$(GO) TAGS=$(TAGS) scripts/test-portability.sh
 
@@ -28,6 +28,11 @@ build-purego:
 
 setup:
 	@scripts/setup.sh
+
+# onnxruntime-node in .cache/ort, for the test that runs the ONNX export
+# (it skips, saying why, where node or the package is missing).
+ort:
+	@scripts/setup-ort.sh
 
 digits: $(DIGITS)
 $(DIGITS):

@@ -2,6 +2,7 @@ package vit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -92,6 +93,10 @@ type LoadOptions struct {
 	// otherwise, as timm's pretrained configs).
 	Mean []float32 `json:"mean,omitempty"`
 	Std  []float32 `json:"std,omitempty"`
+	// KeyMap renames the tensors of a file without vitc metadata
+	// ("REGEXP=NAME", applied in order, before BuiltinKeyRules): an author's
+	// own names onto timm's.
+	KeyMap []string `json:"key_map,omitempty"`
 	// BareOnly applies the options to a file without vitc metadata only: a
 	// vitc file keeps everything it records (a second checkpoint of a
 	// command, read with the flags meant for the first).
@@ -132,6 +137,14 @@ type Checkpoint struct {
 	Meta   Meta
 	// Bare says the file has no vitc metadata (a timm/DeiT file).
 	Bare bool
+	// Format is the file's format: FormatSafetensors or FormatTorch.
+	Format string
+	// Under names the entry of a torch.save training checkpoint's dict
+	// the state dict was read from ("" at the top level).
+	Under string
+	// Layout says how a bare file names its tensors: LayoutTimm, LayoutHF
+	// or LayoutRenamed.
+	Layout string
 	// ConfigFile is the config.json read beside a bare file ("": none).
 	ConfigFile string
 	// Facts say how the architecture, normalisation and names were
@@ -148,15 +161,15 @@ func Open(path string, opts LoadOptions) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := safetensors.ReadFile(file)
+	f, format, under, err := readWeights(file)
 	if err != nil {
 		return nil, err
 	}
-	return openParsed(file, f, hub, opts)
+	return openParsed(file, f, hub, opts, format, under)
 }
 
-func openParsed(path string, f *safetensors.File, hub *hubConfig, opts LoadOptions) (*Checkpoint, error) {
-	c := &Checkpoint{Path: path, file: f}
+func openParsed(path string, f *safetensors.File, hub *hubConfig, opts LoadOptions, format, under string) (*Checkpoint, error) {
+	c := &Checkpoint{Path: path, file: f, Format: format, Under: under}
 	if err := c.settle(opts, hub); err != nil {
 		return nil, err
 	}
@@ -262,11 +275,23 @@ func (c *Checkpoint) settle(opts LoadOptions, hub *hubConfig) error {
 // settleBare reads a timm file's architecture: the body from opts.Preset or
 // the tensors, the rest from opts, the hub config or timm's defaults.
 func (c *Checkpoint) settleBare(opts LoadOptions, hub *hubConfig) error {
-	f, path := c.file, c.Path
+	path := c.Path
+	rn, err := rename(path, c.file, opts.KeyMap)
+	if err != nil {
+		return err
+	}
+	c.file, c.Layout = rn.file, rn.layout
+	f := c.file
+	if err := c.layoutFacts(rn, hub); err != nil {
+		return err
+	}
 	var cfg Config
-	var err error
 	if opts.Preset == "" {
 		if cfg, err = inferConfig(path, f); err != nil {
+			var ue *UnsupportedError
+			if errors.As(err, &ue) && rn.original[ue.Tensor] != "" {
+				ue.Tensor = rn.original[ue.Tensor] // the name the file has
+			}
 			return err
 		}
 		c.fact(FactArchitecture, describeArch(cfg), FromTensors, "")
@@ -333,6 +358,9 @@ func (c *Checkpoint) settleBare(opts LoadOptions, hub *hubConfig) error {
 	case hub.eps() != 0:
 		cfg.LNEps = hub.eps()
 		c.fact(FactLNEps, fmt.Sprintf("%g", cfg.LNEps), FromConfig, "")
+	case c.Layout == LayoutHF:
+		cfg.LNEps = hfLayerNormEps
+		c.fact(FactLNEps, fmt.Sprintf("%g", cfg.LNEps), FromDefault, "Hugging Face ViTConfig's")
 	default:
 		cfg.LNEps = 0
 		c.fact(FactLNEps, fmt.Sprintf("%g", LayerNormEps), FromDefault, "timm's")
@@ -349,6 +377,10 @@ func (c *Checkpoint) settleBare(opts LoadOptions, hub *hubConfig) error {
 	case hub.hasNorm():
 		meta.NormMean, meta.NormStd = hub.mean, hub.std
 		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromConfig, "")
+	case c.Layout == LayoutHF:
+		// ViTImageProcessor's default (IMAGENET_STANDARD_MEAN/STD).
+		meta.NormMean, meta.NormStd = uniformNorm(cfg.Channels, 0.5, 0.5)
+		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromDefault, "Hugging Face ViTImageProcessor's")
 	default:
 		meta.NormMean, meta.NormStd = DefaultNorm(cfg.Channels)
 		c.fact(FactNorm, normString(meta.NormMean, meta.NormStd), FromDefault, fmt.Sprintf("timm's for %d channels", cfg.Channels))
@@ -383,6 +415,17 @@ const (
 	FactNorm         = "normalisation"
 	FactClassNames   = "class_names"
 	FactClasses      = "classes"
+	FactLayout       = "layout"  // how a bare file names its tensors
+	FactKeyMap       = "key_map" // tensors the caller's rules renamed
+	FactBlocks       = "blocks"  // what the built-in PyTorch rules assume
+	FactDropped      = "dropped" // tensors left out on purpose
+	FactStateDict    = "state_dict"
+)
+
+// File formats Open reads.
+const (
+	FormatSafetensors = "safetensors"
+	FormatTorch       = "torch.save"
 )
 
 // FactSource says where a fact came from.
@@ -448,7 +491,7 @@ func (c *Checkpoint) Describe(option func(fact string) string) string {
 		}
 		return b.String()
 	}
-	b.WriteString("timm weights without vitc metadata")
+	b.WriteString(c.source())
 	if c.ConfigFile != "" {
 		fmt.Fprintf(&b, " with %s", filepath.Base(c.ConfigFile))
 	}
@@ -520,6 +563,10 @@ func factLabel(name string) string {
 		return "classes"
 	case FactQKVBias:
 		return "qkv bias"
+	case FactStateDict:
+		return "state dict"
+	case FactKeyMap:
+		return "key map"
 	}
 	return name
 }
@@ -655,7 +702,7 @@ func (m *Model) loadWeights(f *safetensors.File, path string) error {
 
 // loadParsed is Load of a parsed file without a hub config.
 func loadParsed(path string, f *safetensors.File, opts LoadOptions) (*Model, Meta, error) {
-	c, err := openParsed(path, f, nil, opts)
+	c, err := openParsed(path, f, nil, opts, FormatSafetensors, "")
 	if err != nil {
 		return nil, Meta{}, err
 	}

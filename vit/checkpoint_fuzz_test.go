@@ -2,6 +2,7 @@ package vit
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -38,12 +39,19 @@ func FuzzLoadCheckpoint(f *testing.F) {
 		}
 		f.Add(buf.Bytes())
 	}
+	// Hugging Face names (mapped onto timm's, query/key/value fused) from
+	// the PyTorch-written fixture of testdata/formats.
+	hf, err := os.ReadFile("testdata/formats/hf_vit/model.safetensors")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(hf)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := safetensors.Parse(b)
 		if err != nil {
 			return // the safetensors layer's own fuzz target covers these
 		}
-		for _, opts := range []LoadOptions{{}, {Heads: 2, LNEps: 1e-5}, {Preset: "micro"}, {Preset: "micro", Attention: "taylor"}} {
+		for _, opts := range []LoadOptions{{}, {Heads: 2, LNEps: 1e-5}, {Preset: "micro"}, {Preset: "micro", Attention: "taylor"}, {KeyMap: []string{`^(\w+)\.in_proj_(weight|bias)$=${1}.qkv.${2}`, `^drop\..*=`}}} {
 			m, _, err := loadParsed("fuzz.safetensors", file, opts)
 			if err != nil {
 				if m != nil {

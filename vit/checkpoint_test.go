@@ -231,7 +231,7 @@ func TestLoadErrors(t *testing.T) {
 			file: func() string {
 				return writeFile(t, filepath.Join(dir, "model.pth"), []byte("PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl"))
 			},
-			want: []string{"not a safetensors file", "convert it to safetensors"}},
+			want: []string{"not a PyTorch zip file"}},
 		{name: "header claiming 8 GB",
 			file: func() string {
 				b := binary.LittleEndian.AppendUint64(nil, 8<<30)

@@ -23,6 +23,7 @@ const (
 	HubConfigFile    = "config.json"
 	hubPreprocessor  = "preprocessor_config.json"
 	hubWeightsFile   = "model.safetensors"
+	hubTorchWeights  = "pytorch_model.bin"
 	maxHubConfigSize = 1 << 20
 )
 
@@ -60,6 +61,9 @@ type hubConfig struct {
 	PatchSize         int               `json:"patch_size"`
 	NumChannels       int               `json:"num_channels"`
 	ID2Label          map[string]string `json:"id2label"`
+	ModelType         string            `json:"model_type"`
+	HiddenAct         string            `json:"hidden_act"`
+	QKVBias           *bool             `json:"qkv_bias"`
 
 	mean, std []float32 // the normalisation, from whichever file gives it
 }
@@ -75,11 +79,23 @@ func locate(path string) (string, *hubConfig, error) {
 	dir, file := filepath.Dir(path), path
 	if st.IsDir() {
 		dir = path
-		file = filepath.Join(dir, hubWeightsFile)
-		if _, err := os.Stat(file); err != nil {
-			matches, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+		file = ""
+		// The hub's names first (transformers wrote pytorch_model.bin before
+		// safetensors), then a folder's only weights file of either format.
+		for _, name := range []string{hubWeightsFile, hubTorchWeights} {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				file = filepath.Join(dir, name)
+				break
+			}
+		}
+		if file == "" {
+			var matches []string
+			for _, ext := range []string{"*.safetensors", "*.pth", "*.pt", "*.bin"} {
+				m, _ := filepath.Glob(filepath.Join(dir, ext))
+				matches = append(matches, m...)
+			}
 			if len(matches) != 1 {
-				return "", nil, fmt.Errorf("checkpoint folder %s: no %s (and %d other .safetensors files)", path, hubWeightsFile, len(matches))
+				return "", nil, fmt.Errorf("checkpoint folder %s: no %s or %s, and %d other weights files (.safetensors, .pth, .pt, .bin)", path, hubWeightsFile, hubTorchWeights, len(matches))
 			}
 			file = matches[0]
 		}

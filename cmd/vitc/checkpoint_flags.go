@@ -26,6 +26,7 @@ type readFlags struct {
 	Heads     int
 	LNEps     float64
 	Mean, Std []float32
+	KeyMap    []string
 }
 
 // bindRead adds --heads (unless the command has it already, as train's
@@ -37,6 +38,8 @@ func (r *readFlags) bind(f *pflag.FlagSet, withHeads bool) {
 	f.Float64Var(&r.LNEps, "ln-eps", 0, "LayerNorm eps of a checkpoint without vitc metadata (default: its config.json's, else 1e-6, timm's)")
 	f.Float32SliceVar(&r.Mean, "mean", nil, "input mean per channel: a checkpoint without vitc metadata's (default: its config.json's, else ImageNet's for RGB and 0.5 otherwise), or a change of a vitc checkpoint's")
 	f.Float32SliceVar(&r.Std, "std", nil, "input std per channel, with --mean")
+	// An array, not a slice: a regular expression may hold commas.
+	f.StringArrayVar(&r.KeyMap, "key-map", nil, "rename a checkpoint's tensors without vitc metadata to timm's names: 'REGEXP=NAME' (Go syntax, ${1} for a group; empty NAME drops the tensor), repeatable, applied in order before the built-in rules for nn.MultiheadAttention, nn.TransformerEncoder and torchvision")
 }
 
 // options maps the flags onto vit.LoadOptions.
@@ -51,11 +54,18 @@ func (r *readFlags) options(preset, attention string) (vit.LoadOptions, error) {
 	case len(r.Mean) != len(r.Std):
 		return vit.LoadOptions{}, fmt.Errorf("--mean has %d values and --std %d: give one per channel", len(r.Mean), len(r.Std))
 	}
-	return vit.LoadOptions{Preset: preset, Attention: attention, Heads: r.Heads, LNEps: r.LNEps, Mean: r.Mean, Std: r.Std}, nil
+	for _, rule := range r.KeyMap {
+		if _, err := vit.ParseKeyRule(rule); err != nil {
+			return vit.LoadOptions{}, flagError(err)
+		}
+	}
+	return vit.LoadOptions{Preset: preset, Attention: attention, Heads: r.Heads, LNEps: r.LNEps, Mean: r.Mean, Std: r.Std, KeyMap: r.KeyMap}, nil
 }
 
 // given reports whether any flag describes a file.
-func (r *readFlags) given() bool { return r.Heads != 0 || r.LNEps != 0 || r.Mean != nil }
+func (r *readFlags) given() bool {
+	return r.Heads != 0 || r.LNEps != 0 || r.Mean != nil || len(r.KeyMap) > 0
+}
 
 // factFlag names the flag that sets each fact a reader settles.
 func factFlag(fact string) string {
@@ -70,6 +80,8 @@ func factFlag(fact string) string {
 		return "--attention"
 	case vit.FactClassNames:
 		return "--class-names"
+	case vit.FactKeyMap:
+		return "--key-map"
 	}
 	return ""
 }
@@ -125,13 +137,15 @@ func openSecond(role, path string, first *vit.Checkpoint, opts vit.LoadOptions, 
 }
 
 // samePath says whether two paths name the same file (a folder and the
-// model.safetensors in it count as the same).
+// model.safetensors or pytorch_model.bin in it count as the same).
 func samePath(a, b string) bool {
 	clean := func(p string) string {
 		p, _ = filepath.Abs(p)
-		if filepath.Base(p) != "model.safetensors" {
-			if st, err := os.Stat(p); err == nil && st.IsDir() {
-				p = filepath.Join(p, "model.safetensors")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			p = filepath.Join(p, "model.safetensors")
+			if _, err := os.Stat(p); err != nil {
+				// transformers' older weights file (vit.Open's order)
+				p = filepath.Join(filepath.Dir(p), "pytorch_model.bin")
 			}
 		}
 		return filepath.Clean(p)
@@ -152,7 +166,7 @@ type checkpointFlags struct {
 
 func (c *checkpointFlags) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&c.Checkpoint, "checkpoint", "", "model checkpoint: a .safetensors file, or a folder holding model.safetensors (and a config.json)")
+	f.StringVar(&c.Checkpoint, "checkpoint", "", "model checkpoint: a .safetensors or torch.save (.pth/.pt/.bin) file, or a folder holding model.safetensors or pytorch_model.bin (and a config.json)")
 	f.StringVar(&c.Model, "model", "", "preset body of a checkpoint without vitc metadata (default: read the architecture from its tensors)")
 	f.StringVar(&c.Attention, "attention", "", "attention kind: of a checkpoint without vitc metadata (default softmax), or a change of a vitc checkpoint's")
 	c.readFlags.bind(f, true)
@@ -210,6 +224,7 @@ func flagError(err error) error {
 // optionFlags name the flag of each library option an opterr.Error asks for.
 var optionFlags = map[string]string{
 	"LoadOptions.Heads":           "--heads N",
+	"LoadOptions.KeyMap":          "--key-map",
 	"Options.ImageSize":           "--image-size N",
 	"Options.SkipBadImages":       "--skip-bad-images",
 	"FitOptions.Adapt":            "--adapt-data",

@@ -35,6 +35,7 @@ type compressOptions struct {
 	LNEps         float64   `json:"ln_eps,omitempty"`
 	Mean          []float32 `json:"mean,omitempty"`
 	Std           []float32 `json:"std,omitempty"`
+	KeyMap        []string  `json:"key_map,omitempty"`
 	ClassNames    []string  `json:"class_names,omitempty"`
 	TargetFLOPs   float64   `json:"target_flops,omitempty"`
 	TargetSpeedup float64   `json:"target_speedup,omitempty"`
@@ -95,6 +96,7 @@ source's.`,
 	f.Float64Var(&o.LNEps, "ln-eps", 0, "LayerNorm eps of a checkpoint without vitc metadata (default: its config.json's, else 1e-6)")
 	f.Float32SliceVar(&o.Mean, "mean", nil, "input mean per channel of a checkpoint without vitc metadata (default: its config.json's, else timm's)")
 	f.Float32SliceVar(&o.Std, "std", nil, "input std per channel, with --mean")
+	f.StringArrayVar(&o.KeyMap, "key-map", nil, "rename a checkpoint's tensors without vitc metadata to timm's names: 'REGEXP=NAME', repeatable (see vitc import --help)")
 	f.StringSliceVar(&o.ClassNames, "class-names", nil, "the model's class names in label order, comma-separated or @FILE (default: the checkpoint's, else the data's)")
 	f.Float64Var(&o.TargetFLOPs, "target-flops", 0, "prune to this many times fewer FLOPs than the source (a dense softmax model)")
 	f.Float64Var(&o.TargetSpeedup, "target-speedup", 0, "prune to this modelled speed-up over the source on --hw at --batch")
@@ -216,7 +218,7 @@ func (o *compressOptions) validate() error {
 	if _, err := actBits(o.ActBits); err != nil {
 		return err
 	}
-	if _, err := (&readFlags{Heads: o.Heads, LNEps: o.LNEps, Mean: o.Mean, Std: o.Std}).options("", ""); err != nil {
+	if _, err := (&readFlags{Heads: o.Heads, LNEps: o.LNEps, Mean: o.Mean, Std: o.Std, KeyMap: o.KeyMap}).options("", ""); err != nil {
 		return err
 	}
 	if o.HW != "" {
@@ -364,6 +366,9 @@ func (c *compressRun) run() (*compressReport, error) {
 		args = append(args, "--data", o.Data)
 	}
 	args = append(args, readArgs(o.Heads, o.LNEps, o.Mean, o.Std)...)
+	for _, r := range o.KeyMap {
+		args = append(args, "--key-map", r)
+	}
 	if len(o.ClassNames) > 0 {
 		args = append(args, "--class-names", strings.Join(o.ClassNames, ","))
 	}

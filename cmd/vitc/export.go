@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"vitc/export"
 	"vitc/export/hw"
+	"vitc/export/onnx"
 	"vitc/vit"
 )
 
@@ -26,6 +28,7 @@ type exportOptions struct {
 	JSON        bool
 	Batch       int
 	ActBits     string
+	Format      string
 	// Set on the command line: a pruned model's recorded target does not
 	// replace them.
 	hwSet, batchSet bool
@@ -35,7 +38,7 @@ func newExportCmd() *cobra.Command {
 	o := &exportOptions{}
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Quantize a checkpoint (int8 weights, int8 or int16 activations) and write an accelerator bundle: weights, program, golden vectors",
+		Short: "Quantize a checkpoint (int8 weights, int8 or int16 activations) and write an accelerator bundle: weights, program, golden vectors; or write the float model as ONNX (--format onnx)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.hwSet, o.batchSet = cmd.Flags().Changed("hw"), cmd.Flags().Changed("batch")
@@ -55,7 +58,8 @@ func newExportCmd() *cobra.Command {
 	f.Float64Var(&o.CalibPct, "calib-percentile", export.DefaultCalibPercentile, "percentile of activation magnitudes that sets the int8 range (--calib-method percentile)")
 	f.IntVar(&o.GoldenIndex, "golden-index", 0, "test image whose run becomes the golden vectors")
 	f.Int64Var(&o.Seed, "seed", 0, "seed of the synthetic set (when the data is synthetic)")
-	f.StringVar(&o.Out, "out", "", "bundle directory to write")
+	f.StringVar(&o.Format, "format", "bundle", "what to write: bundle (the accelerator's int8 bundle directory) or onnx (the float model as one ONNX file, opset 17, for onnxruntime and the like; softmax, Taylor and pruned models, token pruning as a top-k gather)")
+	f.StringVar(&o.Out, "out", "", "bundle directory to write (--format onnx: the .onnx file)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
 	f.IntVar(&o.Batch, "batch", 1, "compile for throughput: keep the weights resident in the weight buffer across this many images (they must fit it; 1: reload them per image) (default: the batch a pruned model was made for, else 1)")
 	f.StringVar(&o.ActBits, "act-bits", "8", "activation width: 8, 16 (W8A16: int16 activations, int8 weights; more accurate, more cycles and activation buffer) or auto (8 when int8 agrees with float on ≥ 99.5% of the calibration images, else 16)")
@@ -92,6 +96,13 @@ func loadHW(path string) (hw.Config, error) {
 }
 
 func runExport(o *exportOptions, stdout io.Writer) error {
+	switch o.Format {
+	case "onnx":
+		return runExportONNX(o, stdout)
+	case "bundle":
+	default:
+		return fmt.Errorf("--format %q: want bundle or onnx", o.Format)
+	}
 	switch o.CalibMethod {
 	case "", export.CalibAbsmax, export.CalibPercentile, export.CalibMSE:
 	default:
@@ -221,4 +232,32 @@ func printExport(w io.Writer, ex *export.Exported, h hw.Config, spec string) {
 		batch = fmt.Sprintf("%d images per load of the weights (resident in the weight buffer), in lockstep groups of %d", cp.Batch, cp.Lockstep)
 	}
 	fmt.Fprintf(w, "  batch        %s\n", batch)
+}
+
+// runExportONNX writes the float model as ONNX: nothing of the bundle's
+// (hardware, calibration data, activation width) applies.
+func runExportONNX(o *exportOptions, stdout io.Writer) error {
+	for _, flag := range []string{"hw", "batch", "act-bits", "calib-images", "calib-method", "calib-percentile", "golden-index", "data"} {
+		if o.cmd.Flags().Changed(flag) {
+			return fmt.Errorf("--%s configures the accelerator bundle: --format onnx writes the float model", flag)
+		}
+	}
+	if !strings.HasSuffix(o.Out, ".onnx") {
+		return fmt.Errorf("--out %s: name the ONNX file FILE.onnx", o.Out)
+	}
+	m, meta, _, err := o.load()
+	if err != nil {
+		return err
+	}
+	if err := onnx.Write(o.Out, m, version); err != nil {
+		return err
+	}
+	o.notes.flush()
+	fmt.Fprintf(stdout, "wrote %s: ONNX opset %d, input %s [batch, %d, %d, %d] normalised with mean %s std %s, output %s [batch, %d]",
+		o.Out, onnx.Opset, onnx.InputName, m.Channels, m.Image, m.Image, floatList(meta.NormMean), floatList(meta.NormStd), onnx.OutputName, m.Classes)
+	if m.TokenKeep > 0 && m.TokenKeep < 1 && len(m.TokenLayers) > 0 {
+		fmt.Fprintf(stdout, "; token pruning after blocks %v as top-k gathers", m.TokenLayers)
+	}
+	fmt.Fprintln(stdout)
+	return nil
 }

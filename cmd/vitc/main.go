@@ -47,7 +47,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newTrainCmd(), newPruneCmd(), newCompressCmd(), newImportCmd(), newExportCmd(), newSimCmd(), newEvalCmd(), newPredictCmd(), newInspectCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newTrainCmd(), newPruneCmd(), newCompressCmd(), newImportCmd(), newConvertCmd(), newExportCmd(), newSimCmd(), newEvalCmd(), newPredictCmd(), newInspectCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 

@@ -631,7 +631,10 @@ func printCompress(w io.Writer, r *compressReport) {
 		fmt.Fprintf(w, " (%.2f× at batch 1)", r.ModelledSpeedupLatency)
 	}
 	if r.SimulatedSpeedup > 0 {
-		fmt.Fprintf(w, "; simulated %.2f× against the source's bundle", r.SimulatedSpeedup)
+		fmt.Fprintf(w, "; simulated %.2f× against the source's int8 bundle", r.SimulatedSpeedup)
+	}
+	if r.ActBits == 16 {
+		fmt.Fprintf(w, " (the modelled figures are for int8 activations; --act-bits auto chose 16 bits, which the simulated one includes)")
 	}
 	fmt.Fprintf(w, "\ntop-1 agreement of the bundle with its float model: %.2f%%; bundle %s\n", 100*r.Top1Agreement, r.Bundle)
 }

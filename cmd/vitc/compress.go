@@ -375,9 +375,20 @@ func (c *compressRun) run() (*compressReport, error) {
 	var imp importReport
 	fresh := !o.Resume
 	if fresh {
-		// Nothing is left behind by a source that is refused.
+		// Nothing is left behind by a source that is refused; the options
+		// are saved first, so that a kill in this stage resumes too.
 		if _, err := os.Stat(o.Out); err == nil {
 			fresh = false
+		}
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return nil, err
+		}
+		js, err := json.MarshalIndent(o, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(o.Out, compressFile), append(js, '\n')); err != nil {
+			return nil, err
 		}
 	}
 	c.quiet = true
@@ -387,21 +398,15 @@ func (c *compressRun) run() (*compressReport, error) {
 		err = checkSource(o, imp)
 	}
 	if err != nil {
-		if fresh {
+		switch {
+		case fresh:
 			_ = os.RemoveAll(o.Out)
+		case !o.Resume:
+			_ = os.Remove(filepath.Join(o.Out, compressFile))
 		}
 		return nil, err
 	}
 	_, _ = c.stderr.Write(rec.held)
-	if !o.Resume {
-		js, err := json.MarshalIndent(o, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteBytes(filepath.Join(o.Out, compressFile), append(js, '\n')); err != nil {
-			return nil, err
-		}
-	}
 	rep.Data, rep.SourceAccuracy = imp.Data, imp.Accuracy
 	acc := imp.Accuracy
 	srcFLOPs := flopsOf(imp.Config)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -163,17 +164,32 @@ func killInStage(t *testing.T, bin string, args []string, out, stage string) boo
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Split(scanLinesOrCR)
-		once := false
-		for sc.Scan() {
-			if !once && strings.HasPrefix(sc.Text(), "stage ") && strings.Contains(sc.Text(), " "+stage+": ") {
-				once = true
-				close(started)
+	if stage == "source" {
+		// The source stage prints nothing until it has passed its checks
+		// (refused input gets one line): its directory says it started.
+		go func() {
+			for ctx.Err() == nil {
+				if _, err := os.Stat(filepath.Join(out, "source")); err == nil {
+					close(started)
+					return
+				}
+				time.Sleep(100 * time.Microsecond)
 			}
-		}
-	}()
+		}()
+		go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	} else {
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			sc.Split(scanLinesOrCR)
+			once := false
+			for sc.Scan() {
+				if !once && strings.HasPrefix(sc.Text(), "stage ") && strings.Contains(sc.Text(), " "+stage+": ") {
+					once = true
+					close(started)
+				}
+			}
+		}()
+	}
 	select {
 	case <-started:
 	case <-ctx.Done():

@@ -243,7 +243,7 @@ func TestCheckAssumedHeads(t *testing.T) {
 		t.Fatal(err)
 	}
 	scores, err := vit.CheckAssumedHeads(c, ds, &ds.Test, stats)
-	if !errors.Is(err, vit.ErrWrongHeads) || !strings.Contains(err.Error(), "4 heads score") {
+	if !errors.Is(err, vit.ErrWrongHeads) || !strings.Contains(err.Error(), "4 heads ") {
 		t.Fatalf("got %v (scores %+v), want the 4 heads named", err, scores)
 	}
 	for _, s := range scores {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"vitc/datasets"
 	"vitc/internal/opterr"
@@ -44,7 +45,16 @@ func CheckAssumedHeads(c *Checkpoint, ds *datasets.Dataset, split *datasets.Spli
 	if n == 0 {
 		return nil, nil
 	}
-	x, y, n := datasets.NewLoader(ds, split, datasets.LoaderOptions{Batch: n, Stats: stats}).Batch(0, 0)
+	// Evenly spaced through the split: splits are often stored class by
+	// class, and the first images alone would be one or two classes.
+	chw := ds.C * ds.H * ds.W
+	sub := datasets.Split{X: make([]float32, 0, n*chw), Y: make([]int, 0, n)}
+	for k := range n {
+		i := k * split.Len() / n
+		sub.X = append(sub.X, split.X[i*chw:(i+1)*chw]...)
+		sub.Y = append(sub.Y, split.Y[i])
+	}
+	x, y, n := datasets.NewLoader(ds, &sub, datasets.LoaderOptions{Batch: n, Stats: stats}).Batch(0, 0)
 	var scores []HeadScore
 	for _, w := range headWidths {
 		if c.Config.Dim%w != 0 {
@@ -78,8 +88,14 @@ func CheckAssumedHeads(c *Checkpoint, ds *datasets.Dataset, split *datasets.Spli
 		}
 	}
 	if best.Accuracy > assumed.Accuracy+probeMargin {
-		return scores, &opterr.Error{What: fmt.Sprintf("checkpoint %s: its head count was assumed (%d, timm's dim/64), which scores %.1f%% on %d test images; %d heads score %.1f%%",
-			c.Path, c.Config.Heads, 100*assumed.Accuracy, n, best.Heads, 100*best.Accuracy), Advice: "give the head count it was trained with %s", Option: "LoadOptions.Heads", Kind: ErrWrongHeads}
+		// All the scores: neighbouring counts can score alike (a head split
+		// in two often still works), so the best is a hint, not an answer.
+		parts := make([]string, len(scores))
+		for i, s := range scores {
+			parts[i] = fmt.Sprintf("%d heads %.1f%%", s.Heads, 100*s.Accuracy)
+		}
+		return scores, &opterr.Error{What: fmt.Sprintf("checkpoint %s: its head count was assumed (%d, timm's dim/64), which scores clearly worse than another on %d test images (%s)",
+			c.Path, c.Config.Heads, n, strings.Join(parts, ", ")), Advice: "give the head count it was trained with %s", Option: "LoadOptions.Heads", Kind: ErrWrongHeads}
 	}
 	return scores, nil
 }

@@ -25,31 +25,27 @@ type pruneOptions struct {
 	Teacher, Init, Data, Out string
 	readFlags
 	dataFlags
-	AllowWeakTeacher         bool
-	Block                    int
-	Density                  float64
-	TokenKeep                float64
-	TokenLayers              []int
-	Epochs, Batch            int
-	LR, MinLR, WeightDecay   float64
-	Warmup                   float64 // epochs; negative: the recipe's share
-	LabelSmoothing, ClipNorm float64
-	Augment, NoAugment       bool
-	AugmentShift             int
-	KDAlpha, KDTemp          float64
-	Seed                     int64
-	MaxDrop                  float64
-	JSON                     bool
-	Resume                   bool
-	CheckpointEvery          time.Duration
-	TargetFLOPs              float64
-	TargetSpeedup            float64
-	HW                       string
-	HWBatch                  int
-	Engine                   string
-	Int8Weights              bool
-	HFlip                    string
-	recipe                   recipeFlags
+	AllowWeakTeacher bool
+	Block            int
+	Density          float64
+	TokenKeep        float64
+	TokenLayers      []int
+	Epochs           int
+	optimFlags
+	KDAlpha, KDTemp float64
+	Seed            int64
+	MaxDrop         float64
+	JSON            bool
+	Resume          bool
+	CheckpointEvery time.Duration
+	TargetFLOPs     float64
+	TargetSpeedup   float64
+	HW              string
+	HWBatch         int
+	Engine          string
+	Int8Weights     bool
+	HFlip           string
+	recipe          recipeFlags
 	// Set by hand: a target may not be combined with them.
 	densitySet, keepSet bool
 }
@@ -110,16 +106,7 @@ plan.held. A ramp that ends short of the target ends as the plan does.`,
 	f.IntSliceVar(&o.TokenLayers, "token-layers", nil, "blocks after whose attention tokens are pruned (default: 2, 6, 9 of 12, scaled to the depth)")
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
 	// recipe.bindDefault replaces these defaults by the prune recipe's.
-	f.IntVar(&o.Batch, "batch", 32, "batch size")
-	f.Float64Var(&o.LR, "lr", 1e-3, "peak learning rate (AdamW, cosine schedule)")
-	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")
-	f.Float64Var(&o.WeightDecay, "weight-decay", 0.05, "AdamW weight decay (not applied to norms, biases, cls_token, pos_embed, block scores)")
-	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: the recipe's share of the run)")
-	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing of the cross-entropy part")
-	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
-	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring (default: the recipe's)")
-	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
-	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift in pixels (0: none; default: none up to 16 px, ~size/14 above)")
+	o.optimFlags.bind(f, "norms, biases, cls_token, pos_embed, block scores")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for data order and augmentation")

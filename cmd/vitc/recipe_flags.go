@@ -10,6 +10,32 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// optimFlags are the optimiser, schedule and augmentation flags a recipe
+// sets, shared by train and prune.
+type optimFlags struct {
+	Batch                    int
+	LR, MinLR, WeightDecay   float64
+	Warmup                   float64 // epochs; negative picks the recipe's share of the run
+	LabelSmoothing, ClipNorm float64
+	Augment, NoAugment       bool
+	AugmentShift             int // pixels; negative: by image size (datasets.AutoShift)
+}
+
+// bind adds the flags; recipeFlags.bind then replaces their defaults by the
+// command's default recipe's. noDecay names the parameters weight decay skips.
+func (o *optimFlags) bind(f *pflag.FlagSet, noDecay string) {
+	f.IntVar(&o.Batch, "batch", 32, "batch size")
+	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
+	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")
+	f.Float64Var(&o.WeightDecay, "weight-decay", 0.05, "AdamW weight decay (not applied to "+noDecay+")")
+	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: the recipe's share of the run)")
+	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing")
+	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
+	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring (default: the recipe's)")
+	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
+	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
+}
+
 // recipeFlags maps a training.Recipe onto `vitc train`'s flags: --recipe NAME
 // sets every flag of the group that the command line did not set itself.
 type recipeFlags struct {

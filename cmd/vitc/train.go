@@ -23,32 +23,28 @@ import (
 type trainOptions struct {
 	architectureFlags
 	fineTuneFlags
-	Data                     string
-	Epochs, Batch            int
-	LR, MinLR, WeightDecay   float64
-	Warmup                   float64 // epochs; negative picks the recipe's share of the run
-	LabelSmoothing, ClipNorm float64
-	Augment, NoAugment       bool
-	AugmentShift             int // pixels; negative: by image size (datasets.AutoShift)
-	AugmentCropScale         float64
-	HFlip                    string
-	InitScheme               string
-	Seed                     int64
-	Out                      string
-	Resume                   bool
-	Init                     string
-	CheckpointEvery          time.Duration
-	SkipNonFinite            int
-	LayerDecay               float64
-	Freeze                   []string
-	LinearProbe              bool
-	JSON                     bool
-	Sparse                   taylorattn.SparseOptions
-	Teacher                  string
-	AllowWeakTeacher         bool
-	KDAlpha, KDTemp          float64
-	Engine                   string
-	recipe                   recipeFlags
+	Data   string
+	Epochs int
+	optimFlags
+	AugmentCropScale float64
+	HFlip            string
+	InitScheme       string
+	Seed             int64
+	Out              string
+	Resume           bool
+	Init             string
+	CheckpointEvery  time.Duration
+	SkipNonFinite    int
+	LayerDecay       float64
+	Freeze           []string
+	LinearProbe      bool
+	JSON             bool
+	Sparse           taylorattn.SparseOptions
+	Teacher          string
+	AllowWeakTeacher bool
+	KDAlpha, KDTemp  float64
+	Engine           string
+	recipe           recipeFlags
 }
 
 func newTrainCmd() *cobra.Command {
@@ -79,16 +75,7 @@ finishes the same run with the same settings.`,
 	f.IntVar(&o.Epochs, "epochs", 10, "training epochs")
 	// recipe.bind replaces the defaults of the flags a recipe sets (lr,
 	// batch, augment, init-scheme, ...) by the default recipe's.
-	f.IntVar(&o.Batch, "batch", 32, "batch size")
-	f.Float64Var(&o.LR, "lr", 2e-3, "peak learning rate (AdamW, cosine schedule)")
-	f.Float64Var(&o.MinLR, "min-lr", 1e-5, "final learning rate")
-	f.Float64Var(&o.WeightDecay, "weight-decay", 0.05, "AdamW weight decay (not applied to norms, biases, cls_token, pos_embed)")
-	f.Float64Var(&o.Warmup, "warmup", -1, "linear warm-up in epochs (default: the recipe's share of the run, 5% from scratch)")
-	f.Float64Var(&o.LabelSmoothing, "label-smoothing", 0.1, "label smoothing")
-	f.Float64Var(&o.ClipNorm, "clip-grad", 1, "clip the global gradient norm to this (0: off)")
-	f.BoolVar(&o.Augment, "augment", false, "augment: random shifts (see --augment-shift) and, where labels survive, mirroring (default: the recipe's; scratch-small from 20 epochs)")
-	f.BoolVar(&o.NoAugment, "no-augment", false, "turn augmentation off (wins over --augment)")
-	f.IntVar(&o.AugmentShift, "augment-shift", -1, "largest random shift of the augmentation's padding crop in pixels (0: none; default: none up to 16 px, ~size/14 above)")
+	o.optimFlags.bind(f, "norms, biases, cls_token, pos_embed")
 	f.Float64Var(&o.AugmentCropScale, "augment-crop-scale", 0, "augment by random-resized crops (timm's RandomResizedCrop) of area fraction in [S, 1] instead of shifts (0: shifts)")
 	bindHFlip(f, &o.HFlip)
 	f.StringVar(&o.InitScheme, "init-scheme", vit.InitTimm, "initialisation of a fresh model: torch (PyTorch module defaults) or timm (trunc_normal .02)")

@@ -302,17 +302,6 @@ func (tp *Tape) Memory() MemoryStats {
 // ResetPeak starts a new peak measurement at the current live bytes.
 func (tp *Tape) ResetPeak() { tp.pool.peak = tp.pool.live }
 
-// Free drops the pool's idle buffers so the Go heap can reclaim them.
-func (tp *Tape) Free() {
-	p := tp.pool
-	for _, bufs := range p.free {
-		for _, b := range bufs {
-			p.allocated -= int64(cap(b))
-		}
-	}
-	p.free = nil
-}
-
 // poisonReleased makes the pool fill every released buffer with NaN, so
 // that a closure reading a tensor it did not declare (Record's saved) shows
 // as NaN in a test instead of as silently wrong numbers. See PoisonReleased.

@@ -252,7 +252,11 @@ func finishTrain(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		rep.TeacherAccuracy = evaluateTeacher(p, r.TestLoader()).Accuracy
 	}
 	if res.TrainSeconds > 0 {
-		rep.TrainImgPerSec = float64(len(res.History)*r.Data.Train.Len()) / res.TrainSeconds
+		perEpoch := r.Data.Train.Len()
+		if r.Opts.MaxSteps > 0 {
+			perEpoch = min(perEpoch, r.Opts.MaxSteps*r.Opts.Batch)
+		}
+		rep.TrainImgPerSec = float64(len(res.History)*perEpoch) / res.TrainSeconds
 	}
 	rep.PeakRSSBytes, _ = rss.Peak()
 	return rep, writeReport(dir, rep, res.History, fmt.Sprintf("%s on %s", m.Attention, r.Opts.Data))

@@ -171,3 +171,30 @@ func TestParallelBatchEqualsSerial(t *testing.T) {
 		t.Error("the parallel batch differs from the serial one")
 	}
 }
+
+// BenchmarkBatch224 makes batches of 64 CIFAR-sized photos (16-bit
+// storage) at 224 px, timm's eval resize and normalisation, as a 224-px
+// training run does (docs/memory.md: a batch takes a small fraction of a
+// DeiT training step).
+func BenchmarkBatch224(b *testing.B) {
+	n := 256
+	d := &Dataset{C: 3, H: 224, W: 224, Classes: []string{"a"}}
+	for _, s := range []*Split{&d.Train} {
+		s.images = make([]stored, n)
+		s.Y = make([]int, n)
+		for i := range s.images {
+			px := make([]uint16, 3*32*32)
+			for j := range px {
+				px[j] = uint16((i*131 + j*7919) % 65536)
+			}
+			s.images[i] = stored{c: 3, h: 32, w: 32, u16: px}
+		}
+		s.view = view{evalSize: 224, packC: 3}
+	}
+	l := NewLoader(d, &d.Train, LoaderOptions{Batch: 64, Shuffle: true, Seed: 1,
+		Stats: Stats{Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.25, 0.25, 0.25}}})
+	b.ResetTimer()
+	for i := range b.N {
+		l.Batch(i/4, i%4)
+	}
+}

@@ -46,7 +46,8 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 	tp.Record(out, func() {
 		dqkv := tp.GradOf(qkv)
 		dy := out.Grad
-		scratch := tp.New(false, b*heads, n*n).Data
+		tmp := tp.Temp(false, b*heads, n*n)
+		scratch := tmp.Data
 		ParallelFor(b*heads, 2, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				bi, h := bh/heads, bh%heads
@@ -68,7 +69,8 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 				Gemm(true, false, n, hd, n, scale, dp, n, q, d3, 1, dk, d3)
 			}
 		})
-	})
+		tp.Release(tmp)
+	}, qkv, probs)
 	return res
 }
 

@@ -1,6 +1,6 @@
 package autograd
 
-// Add returns a + b for tensors of the same shape (residual connections).
+// Add returns a + b for tensors of the same shape.
 func Add(tp *Tape, a, b *Tensor) *Tensor {
 	if a.Len() != b.Len() {
 		panic("autograd: Add of different sizes")
@@ -9,6 +9,39 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 	for i, v := range a.Data {
 		y.Data[i] = v + b.Data[i]
 	}
+	recordAdd(tp, y, a, b)
+	return y
+}
+
+// Residual returns x + r, a residual connection, where the caller never
+// uses r again (a branch's output): when nothing recorded needs r's values
+// and r's buffer is the tape's, the sum is written into that buffer instead
+// of a new one, so the branch output costs no memory of its own. The
+// result is the same either way, and r's gradient is still its own.
+func Residual(tp *Tape, x, r *Tensor) *Tensor {
+	if x.Len() != r.Len() {
+		panic("autograd: Residual of different sizes")
+	}
+	if !r.owned || r.home != tp || r.saves > 0 || r.pinned || x == r || sameBuffer(x.Data, r.Data) {
+		return Add(tp, x, r)
+	}
+	y := &Tensor{Shape: append([]int(nil), x.Shape...), Data: r.Data, home: tp, owned: true,
+		needsGrad: tp.needsGrad([]*Tensor{x, r})}
+	r.owned = false // the buffer is y's now; r keeps only its shape (and gradient)
+	tp.tensors = append(tp.tensors, y)
+	for i, v := range x.Data {
+		y.Data[i] = v + y.Data[i]
+	}
+	recordAdd(tp, y, x, r)
+	return y
+}
+
+func sameBuffer(a, b []float32) bool {
+	return len(a) > 0 && len(b) > 0 && &a[0] == &b[0]
+}
+
+// recordAdd records the backward pass of y = a + b, which needs no values.
+func recordAdd(tp *Tape, y, a, b *Tensor) {
 	tp.Record(y, func() {
 		for _, in := range []*Tensor{a, b} {
 			if in.needsGrad {
@@ -19,7 +52,6 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 			}
 		}
 	})
-	return y
 }
 
 // Scale returns c·x.

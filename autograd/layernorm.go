@@ -43,7 +43,8 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 		// private sums so the reduction needs no locks, and the chunks are
 		// added in order, so the sum does not depend on the core count.
 		chunks := chunksFor(m, 64)
-		partial := tp.New(true, chunks*2*d).Data
+		scratch := tp.Temp(true, chunks*2*d)
+		partial := scratch.Data
 		parallelChunks(m, chunks, func(w, lo, hi int) {
 			dg := partial[w*2*d : w*2*d+d]
 			db := partial[w*2*d+d : w*2*d+2*d]
@@ -88,6 +89,7 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 				}
 			}
 		}
-	})
+		tp.Release(scratch)
+	}, x, stats, g)
 	return y
 }

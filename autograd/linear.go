@@ -33,7 +33,7 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 		if b != nil && b.needsGrad {
 			sumRowsInto(tp.GradOf(b), dy, m, n)
 		}
-	})
+	}, x, w)
 	return y
 }
 

@@ -255,10 +255,14 @@ func TestTapeReuseAllocatesOnce(t *testing.T) {
 		tp.Backward(loss)
 	}
 	step()
-	first := len(tp.arena.bufs)
+	first := tp.pool.allocs
 	step()
-	if len(tp.arena.bufs) != first {
-		t.Errorf("arena grew from %d to %d buffers on an identical step", first, len(tp.arena.bufs))
+	if tp.pool.allocs != first {
+		t.Errorf("the pool allocated %d more buffers on an identical step", tp.pool.allocs-first)
+	}
+	tp.Reset()
+	if tp.pool.live != 0 {
+		t.Errorf("%d floats still live after Reset", tp.pool.live)
 	}
 }
 

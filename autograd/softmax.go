@@ -74,7 +74,7 @@ func Softmax(tp *Tape, x *Tensor) *Tensor {
 				dst[i] += p[i] * (dp[i] - dot)
 			}
 		}
-	})
+	}, y)
 	return y
 }
 
@@ -113,7 +113,7 @@ func CrossEntropy(tp *Tape, logits *Tensor, labels []int, eps float32) *Tensor {
 				dst[j] += scale * (p - t)
 			}
 		}
-	})
+	}, logits)
 	return loss
 }
 
@@ -149,7 +149,7 @@ func SoftCrossEntropy(tp *Tape, logits *Tensor, targets []float32, temperature f
 				dst[j] += scale * (p - t)
 			}
 		}
-	})
+	}, logits)
 	return loss
 }
 

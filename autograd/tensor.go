@@ -11,6 +11,16 @@ type Tensor struct {
 	// needsGrad marks parameters and everything computed from them; inputs
 	// such as images do not need one, which lets ops skip work.
 	needsGrad bool
+
+	// Buffer bookkeeping (tape.go): the tape that releases this tensor's
+	// pooled buffers on Reset; whether Data and Grad are pooled buffers
+	// still held; how many recorded closures still read Data, and how many
+	// still read Grad (the closures this tensor is the output of); whether
+	// Keep pinned Data.
+	home             *Tape
+	owned, gradOwned bool
+	saves, pending   int32
+	pinned           bool
 }
 
 // FromData wraps data (not copied) as a tensor that needs no gradient.

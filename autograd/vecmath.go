@@ -8,9 +8,10 @@ var (
 	// softmaxRows replaces each of rows rows of p (rows·cols values) by its
 	// softmax, stable for any logits.
 	softmaxRows = softmaxRowsGo
-	// geluForward writes y = x·Φ(x) and, when cdf is not nil, Φ(x).
+	// geluForward writes y = x·Φ(x).
 	geluForward = geluForwardGo
-	// geluBackward adds dy·(Φ(x) + x·φ(x)) to dx.
+	// geluBackward adds dy·(Φ(x) + x·φ(x)) to dx, Φ computed as the
+	// forward pass computes it.
 	geluBackward = geluBackwardGo
 	// vecmathName names the kernels in use, for `vitc bench`.
 	vecmathName = "Go"
@@ -22,19 +23,17 @@ func softmaxRowsGo(p []float32, rows, cols int) {
 	}
 }
 
-func geluForwardGo(y, cdf, x []float32) {
+func geluForwardGo(y, x []float32) {
 	for i, v := range x {
-		phi := 0.5 * (1 + erf32(v*invSqrt2))
-		y[i] = v * phi
-		if cdf != nil {
-			cdf[i] = phi
-		}
+		y[i] = v * geluCDF(v)
 	}
 }
 
-func geluBackwardGo(dx, dy, x, cdf []float32) {
+func geluCDF(v float32) float32 { return 0.5 * (1 + erf32(v*invSqrt2)) }
+
+func geluBackwardGo(dx, dy, x []float32) {
 	for i, v := range x {
 		pdf := invSqrt2Pi * exp32(-0.5*v*v)
-		dx[i] += dy[i] * (cdf[i] + v*pdf)
+		dx[i] += dy[i] * (geluCDF(v) + v*pdf)
 	}
 }

@@ -64,25 +64,23 @@ void vitc_softmax_rows(float *p, long rows, long cols) {
 }
 
 __attribute__((target_clones("avx2", "default")))
-void vitc_gelu_forward(float *y, float *cdf, const float *x, long n) {
-	const float inv_sqrt2 = 0.7071067811865476f;
-	if (cdf) {
-		for (long i = 0; i < n; i++) {
-			float phi = 0.5f * (1.0f + vitc_erf(x[i] * inv_sqrt2));
-			cdf[i] = phi;
-			y[i] = x[i] * phi;
-		}
-	} else {
-		for (long i = 0; i < n; i++) y[i] = x[i] * (0.5f * (1.0f + vitc_erf(x[i] * inv_sqrt2)));
-	}
+static inline float vitc_gelu_cdf(float v) {
+	return 0.5f * (1.0f + vitc_erf(v * 0.7071067811865476f));
 }
 
 __attribute__((target_clones("avx2", "default")))
-void vitc_gelu_backward(float *dx, const float *dy, const float *x, const float *cdf, long n) {
+void vitc_gelu_forward(float *y, const float *x, long n) {
+	for (long i = 0; i < n; i++) y[i] = x[i] * vitc_gelu_cdf(x[i]);
+}
+
+// The backward pass computes Φ(x) again, with the forward pass's formula,
+// rather than reading a copy the forward pass kept.
+__attribute__((target_clones("avx2", "default")))
+void vitc_gelu_backward(float *dx, const float *dy, const float *x, long n) {
 	const float inv_sqrt2pi = 0.3989422804014327f;
 	for (long i = 0; i < n; i++) {
 		float v = x[i];
-		dx[i] += dy[i] * (cdf[i] + v * (inv_sqrt2pi * vitc_exp_nonpos(-0.5f * v * v)));
+		dx[i] += dy[i] * (vitc_gelu_cdf(v) + v * (inv_sqrt2pi * vitc_exp_nonpos(-0.5f * v * v)));
 	}
 }
 */
@@ -97,22 +95,18 @@ func init() {
 		}
 		C.vitc_softmax_rows((*C.float)(unsafe.Pointer(&p[0])), C.long(rows), C.long(cols))
 	}
-	geluForward = func(y, cdf, x []float32) {
+	geluForward = func(y, x []float32) {
 		if len(x) == 0 {
 			return
 		}
-		var c *C.float
-		if cdf != nil {
-			c = (*C.float)(unsafe.Pointer(&cdf[0]))
-		}
-		C.vitc_gelu_forward((*C.float)(unsafe.Pointer(&y[0])), c, (*C.float)(unsafe.Pointer(&x[0])), C.long(len(x)))
+		C.vitc_gelu_forward((*C.float)(unsafe.Pointer(&y[0])), (*C.float)(unsafe.Pointer(&x[0])), C.long(len(x)))
 	}
-	geluBackward = func(dx, dy, x, cdf []float32) {
+	geluBackward = func(dx, dy, x []float32) {
 		if len(x) == 0 {
 			return
 		}
 		C.vitc_gelu_backward((*C.float)(unsafe.Pointer(&dx[0])), (*C.float)(unsafe.Pointer(&dy[0])),
-			(*C.float)(unsafe.Pointer(&x[0])), (*C.float)(unsafe.Pointer(&cdf[0])), C.long(len(x)))
+			(*C.float)(unsafe.Pointer(&x[0])), C.long(len(x)))
 	}
 	vecmathName = "C (vectorised)"
 }

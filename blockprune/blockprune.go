@@ -357,7 +357,7 @@ func Mask(tp *autograd.Tape, w, scores *autograd.Tensor, keep []bool, block []in
 				ds[bl] += dy[e] * w.Data[e]
 			}
 		}
-	})
+	}, w)
 	return y
 }
 

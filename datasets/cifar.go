@@ -64,12 +64,12 @@ func LoadCIFAR10(dir string) (*Dataset, error) {
 		pix = append(pix, p...)
 		d.Train.Y = append(d.Train.Y, y...)
 	}
-	d.Train.X = unitFromBytes(pix)
+	d.Train = bytesSplit(pix, d.Train.Y, 3, cifarSide, cifarSide)
 	p, y, err := readCIFARFile(filepath.Join(dir, "test_batch.bin"))
 	if err != nil {
 		return nil, err
 	}
-	d.Test = Split{X: unitFromBytes(p), Y: y}
+	d.Test = bytesSplit(p, y, 3, cifarSide, cifarSide)
 	return d, nil
 }
 

@@ -48,11 +48,11 @@ func TestLoadCIFAR10(t *testing.T) {
 	if d.C != 3 || d.H != 32 || d.W != 32 || !d.FlipOK || !slices.Equal(d.Classes, cifarDefaultClasses) {
 		t.Fatalf("got %dx%dx%d FlipOK %v classes %v", d.C, d.H, d.W, d.FlipOK, d.Classes)
 	}
-	if d.Train.Len() != 15 || d.Test.Len() != 2 || len(d.Train.X) != 15*3072 {
+	if d.Train.Len() != 15 || d.Test.Len() != 2 || len(pixels(d, &d.Train)) != 15*3072 {
 		t.Fatalf("got %d/%d images", d.Train.Len(), d.Test.Len())
 	}
 	// Batch 2's first record: label 2, pixel j = j.
-	if d.Train.Y[3] != 2 || d.Train.X[3*3072+5] != 5.0/255 || d.Test.Y[1] != 8 {
+	if d.Train.Y[3] != 2 || pixels(d, &d.Train)[3*3072+5] != 5.0/255 || d.Test.Y[1] != 8 {
 		t.Fatalf("labels %v / %v", d.Train.Y, d.Test.Y)
 	}
 

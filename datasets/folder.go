@@ -122,24 +122,30 @@ func fromImage(img image.Image) Image {
 // to RGB, and RGB is reduced to ITU-R 601 luma, so a model trained on either
 // kind of data can be fed either kind of file.
 func (im Image) Channels(c int) []float32 {
-	plane := im.H * im.W
-	switch {
-	case c == im.C:
+	if c == im.C {
 		return im.Pix
-	case c == 3 && im.C == 1:
-		out := make([]float32, 3*plane)
-		for k := range 3 {
-			copy(out[k*plane:], im.Pix)
-		}
-		return out
-	case c == 1 && im.C == 3:
-		out := make([]float32, plane)
-		for i := range out {
-			out[i] = 0.299*im.Pix[i] + 0.587*im.Pix[plane+i] + 0.114*im.Pix[2*plane+i]
-		}
-		return out
 	}
-	panic(fmt.Sprintf("datasets: cannot convert a %d-channel image to %d channels", im.C, c))
+	out := make([]float32, c*im.H*im.W)
+	channelsInto(out, im.Pix, im.C, im.H*im.W, c)
+	return out
+}
+
+// channelsInto writes the c-channel planes of pix (from channels) into out.
+func channelsInto(out, pix []float32, from, plane, c int) {
+	switch {
+	case c == from:
+		copy(out, pix)
+	case c == 3 && from == 1:
+		for k := range 3 {
+			copy(out[k*plane:(k+1)*plane], pix[:plane])
+		}
+	case c == 1 && from == 3:
+		for i := range out[:plane] {
+			out[i] = 0.299*pix[i] + 0.587*pix[plane+i] + 0.114*pix[2*plane+i]
+		}
+	default:
+		panic(fmt.Sprintf("datasets: cannot convert a %d-channel image to %d channels", from, c))
+	}
 }
 
 // LoadImage reads and decodes one PNG or JPEG file.

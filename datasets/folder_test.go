@@ -70,8 +70,8 @@ func TestLoadFolderGray(t *testing.T) {
 	if !slices.Equal(d.Train.Y, []int{0, 0, 1}) || !slices.Equal(d.Test.Y, []int{1}) {
 		t.Fatalf("labels %v / %v", d.Train.Y, d.Test.Y)
 	}
-	if d.Train.X[1] != 21.0/255 || d.Train.X[12] != 10.0/255 {
-		t.Fatalf("pixels %v", d.Train.X)
+	if pixels(d, &d.Train)[1] != 21.0/255 || pixels(d, &d.Train)[12] != 10.0/255 {
+		t.Fatalf("pixels %v", pixels(d, &d.Train))
 	}
 }
 
@@ -86,19 +86,19 @@ func TestLoadFolderColour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.C != 3 || len(d.Train.X) != 2*3*16 || len(d.Test.X) != 3*16 {
-		t.Fatalf("C=%d, %d/%d values", d.C, len(d.Train.X), len(d.Test.X))
+	if d.C != 3 || len(pixels(d, &d.Train)) != 2*3*16 || len(pixels(d, &d.Test)) != 3*16 {
+		t.Fatalf("C=%d, %d/%d values", d.C, len(pixels(d, &d.Train)), len(pixels(d, &d.Test)))
 	}
 	// The grey image is replicated into all three planes.
-	if d.Train.X[5] != d.Train.X[16+5] || d.Train.X[5] != 5.0/255 {
-		t.Fatalf("grey image not replicated: %v", d.Train.X[:48])
+	if pixels(d, &d.Train)[5] != pixels(d, &d.Train)[16+5] || pixels(d, &d.Train)[5] != 5.0/255 {
+		t.Fatalf("grey image not replicated: %v", pixels(d, &d.Train)[:48])
 	}
 	// The red image: R plane 1, G plane 0.
-	if d.Train.X[48] != 1 || d.Train.X[48+16] != 0 {
-		t.Fatalf("red image planes %v %v", d.Train.X[48], d.Train.X[64])
+	if pixels(d, &d.Train)[48] != 1 || pixels(d, &d.Train)[48+16] != 0 {
+		t.Fatalf("red image planes %v %v", pixels(d, &d.Train)[48], pixels(d, &d.Train)[64])
 	}
 	// JPEG green survives within compression error.
-	if g := d.Test.X[16]; math.Abs(float64(g)-200.0/255) > 0.05 {
+	if g := pixels(d, &d.Test)[16]; math.Abs(float64(g)-200.0/255) > 0.05 {
 		t.Fatalf("jpeg green %v", g)
 	}
 }

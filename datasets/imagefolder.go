@@ -28,8 +28,9 @@ var ErrBadImage = errors.New("an image file does not decode")
 type Options struct {
 	// ImageSize, if set, resizes every image to ImageSize×ImageSize: a
 	// fixed-size set is resampled as a whole, a folder's photos get timm's
-	// eval transform (shorter side to size/0.875, centre crop) once, at
-	// load, so no epoch decodes or resizes again.
+	// eval transform (shorter side to size/0.875, centre crop). Files are
+	// decoded once, at load, and kept at their own size; the resizing is
+	// done per batch (Dataset.Image), so memory does not grow with the size.
 	ImageSize int `json:"image_size"`
 	// ValSplit is the fraction of each class held out as the test split
 	// of a folder without test/ (or val/); the choice is deterministic.
@@ -106,16 +107,8 @@ func LoadWith(spec string, seed int64, opts Options) (*Dataset, error) {
 	if opts.ImageSize > 0 {
 		d.ResizeTo(opts.ImageSize)
 	}
-	if (opts.Channels == 1 || opts.Channels == 3) && d.C != opts.Channels {
-		for _, s := range []*Split{&d.Train, &d.Test} {
-			in := d.C * d.H * d.W
-			x := make([]float32, 0, s.Len()*opts.Channels*d.H*d.W)
-			for i := range s.Len() {
-				x = append(x, Image{C: d.C, H: d.H, W: d.W, Pix: s.X[i*in : (i+1)*in]}.Channels(opts.Channels)...)
-			}
-			s.X = x
-		}
-		d.C = opts.Channels
+	if opts.Channels == 1 || opts.Channels == 3 {
+		d.ConvertChannels(opts.Channels)
 	}
 	return d, nil
 }
@@ -236,7 +229,7 @@ type folderReader struct {
 }
 
 type labelled struct {
-	im    Image
+	im    stored
 	label int
 	name  string // file name within its class folder
 }
@@ -268,18 +261,19 @@ func (f *folderReader) readSplit(dir string, classes, all []string, needEach boo
 				f.srcH, f.srcW = im.H, im.W
 			}
 			f.mixedSource = f.mixedSource || im.H != f.srcH || im.W != f.srcW
+			h, w := im.H, im.W
 			if s := f.opts.ImageSize; s > 0 {
-				im = im.EvalResize(s, DefaultCropPct)
+				h, w = s, s // EvalResize's size, applied when the image is read
 			}
 			if f.first == "" {
-				f.first, f.h, f.w, f.allGray = path, im.H, im.W, true
+				f.first, f.h, f.w, f.allGray = path, h, w, true
 			}
-			if im.H != f.h || im.W != f.w {
-				return nil, &opterr.Error{What: fmt.Sprintf("folder: %s: image is %dx%d but %s is %dx%d", path, im.W, im.H, f.first, f.w, f.h),
+			if h != f.h || w != f.w {
+				return nil, &opterr.Error{What: fmt.Sprintf("folder: %s: image is %dx%d but %s is %dx%d", path, w, h, f.first, f.w, f.h),
 					Advice: "give an image size to resize them to with %s", Option: "Options.ImageSize", Kind: ErrMixedSizes}
 			}
 			f.allGray = f.allGray && im.C == 1
-			out = append(out, labelled{im, label, e.Name()})
+			out = append(out, labelled{compact(im), label, e.Name()})
 			found++
 		}
 		if needEach && found == 0 {
@@ -289,11 +283,13 @@ func (f *folderReader) readSplit(dir string, classes, all []string, needEach boo
 	return out, nil
 }
 
+// pack makes a split of the images as stored, to be given timm's eval
+// resize (Options.ImageSize) and c channels when read.
 func (f *folderReader) pack(items []labelled, c int) Split {
-	s := Split{X: make([]float32, 0, len(items)*c*f.h*f.w), Y: make([]int, 0, len(items))}
-	for _, it := range items {
-		s.X = append(s.X, it.im.Channels(c)...)
-		s.Y = append(s.Y, it.label)
+	s := Split{images: make([]stored, len(items)), Y: make([]int, len(items)),
+		view: view{evalSize: f.opts.ImageSize, packC: c}}
+	for i, it := range items {
+		s.images[i], s.Y[i] = it.im, it.label
 	}
 	return s
 }

@@ -84,13 +84,13 @@ func TestFolderMixedSizesAndModes(t *testing.T) {
 	if d.Train.Len() != 10 || d.Test.Len() != 4 || !slices.Equal(d.Test.Y, []int{0, 0, 1, 1}) {
 		t.Fatalf("train %d test %d labels %v", d.Train.Len(), d.Test.Len(), d.Test.Y)
 	}
-	for _, v := range d.Train.X {
+	for _, v := range pixels(d, &d.Train) {
 		if !(v >= -1e-6 && v <= 1+1e-6) {
 			t.Fatalf("pixel %v outside [0,1]", v)
 		}
 	}
 	again, err := LoadFolderWith(dir, Options{ValSplit: 0.3, ImageSize: 16})
-	if err != nil || !slices.Equal(again.Test.X, d.Test.X) {
+	if err != nil || !slices.Equal(pixels(again, &again.Test), pixels(d, &d.Test)) {
 		t.Fatalf("the validation split is not deterministic (%v)", err)
 	}
 }
@@ -146,11 +146,11 @@ func TestEvalResize(t *testing.T) {
 func TestResizeToFixedSet(t *testing.T) {
 	d := &Dataset{C: 1, H: 2, W: 2, Train: Split{X: []float32{0, 1, 0, 1}, Y: []int{0}}, Test: Split{X: []float32{1, 1, 1, 1}, Y: []int{0}}}
 	d.ResizeTo(4)
-	if d.H != 4 || len(d.Train.X) != 16 || len(d.Test.X) != 16 {
-		t.Fatalf("%dx%d, %d values", d.H, d.W, len(d.Train.X))
+	if d.H != 4 || len(pixels(d, &d.Train)) != 16 || len(pixels(d, &d.Test)) != 16 {
+		t.Fatalf("%dx%d, %d values", d.H, d.W, len(pixels(d, &d.Train)))
 	}
-	if d.Train.X[0] != 0 || d.Train.X[3] != 1 || d.Test.X[5] != 1 {
-		t.Fatalf("resized %v", d.Train.X)
+	if pixels(d, &d.Train)[0] != 0 || pixels(d, &d.Train)[3] != 1 || pixels(d, &d.Test)[5] != 1 {
+		t.Fatalf("resized %v", pixels(d, &d.Train))
 	}
 }
 
@@ -204,8 +204,8 @@ func TestLoadWithChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.C != 1 || len(d.Train.X) != 16 || math.Abs(float64(d.Train.X[0])-(0.299*200+0.587*40+0.114*10)/255) > 1e-3 {
-		t.Fatalf("C %d, %d values, first %v", d.C, len(d.Train.X), d.Train.X[0])
+	if d.C != 1 || len(pixels(d, &d.Train)) != 16 || math.Abs(float64(pixels(d, &d.Train)[0])-(0.299*200+0.587*40+0.114*10)/255) > 1e-3 {
+		t.Fatalf("C %d, %d values, first %v", d.C, len(pixels(d, &d.Train)), pixels(d, &d.Train)[0])
 	}
 }
 

@@ -1,6 +1,11 @@
 package datasets
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // LoaderOptions configure a Loader.
 type LoaderOptions struct {
@@ -21,14 +26,22 @@ type LoaderOptions struct {
 	// DropLast omits a final partial batch, for steps that assume a full
 	// batch; evaluation wants it false so every image is scored once.
 	DropLast bool
+	// Prefetch makes batch b+1 on worker goroutines while the caller works
+	// on batch b (which it asked for last): a loop over the batches in
+	// order then rarely waits for its data. The batches are the same.
+	Prefetch bool
 }
 
 // Loader serves normalised (and optionally shuffled and augmented) batches
 // of one split. Batch(e, b) is a pure function of (Seed, e, b): the epoch's
 // permutation depends only on (Seed, e) and a sample's augmentation only on
 // (Seed, e, sample index), so a run resumed in the middle of an epoch sees
-// exactly the batches it would have seen. A Loader reuses its buffers and is
-// not safe for concurrent use; use one Loader per goroutine.
+// exactly the batches it would have seen. Each batch's images are made
+// (resized from the split's stored images, augmented, normalised) in
+// parallel, one image per worker at a time, and with Prefetch the next
+// batch is made while the caller uses this one. A Loader reuses its
+// buffers and is not safe for concurrent use; use one Loader per
+// goroutine.
 type Loader struct {
 	d         *Dataset
 	s         *Split
@@ -37,10 +50,41 @@ type Loader struct {
 	perm      []int
 	permEpoch int
 	permOK    bool
-	x         []float32
-	y         []int
 	mean, inv []float32
+	// Two batch buffers: the one last returned, and the one the prefetch
+	// fills.
+	bufs    [2]batchBuf
+	cur     int
+	pending *prefetch
+	scratch [imageWorkers]imageScratch
+	// job is the batch fill is making, read by makeImage (made once as
+	// makeOne, so that a batch allocates nothing).
+	job     fillJob
+	makeOne func(w, k int)
 }
+
+type fillJob struct {
+	buf          *batchBuf
+	epoch, start int
+}
+
+type batchBuf struct {
+	x []float32
+	y []int
+}
+
+type prefetch struct {
+	epoch, batch, slot, n int
+	done                  chan struct{}
+}
+
+// imageWorkers bounds the goroutines that make one batch's images; each
+// has its own conversion buffers.
+const imageWorkers = 8
+
+// parallelGrain is the fewest values a batch must hold to be made on
+// several goroutines.
+const parallelGrain = 1 << 16
 
 // Stream tags keep the permutation and augmentation streams of the same
 // (seed, epoch) unrelated.
@@ -55,10 +99,8 @@ func NewLoader(d *Dataset, s *Split, o LoaderOptions) *Loader {
 	if o.Batch <= 0 {
 		panic(fmt.Sprintf("datasets: batch size %d must be positive", o.Batch))
 	}
+	d.checkSplit(s)
 	chw := d.C * d.H * d.W
-	if len(s.X) != s.Len()*chw {
-		panic(fmt.Sprintf("datasets: split has %d values for %d images of %dx%dx%d", len(s.X), s.Len(), d.C, d.H, d.W))
-	}
 	l := &Loader{d: d, s: s, o: o, chw: chw}
 	l.mean, l.inv = make([]float32, d.C), make([]float32, d.C)
 	for c := range d.C {
@@ -72,10 +114,32 @@ func NewLoader(d *Dataset, s *Split, o LoaderOptions) *Loader {
 			l.mean[c], l.inv[c] = o.Stats.Mean[c], 1/o.Stats.Std[c]
 		}
 	}
-	bs := min(o.Batch, s.Len())
-	l.x, l.y = make([]float32, bs*chw), make([]int, bs)
 	l.perm = make([]int, s.Len())
+	l.makeOne = l.makeImage
 	return l
+}
+
+// checkSplit panics when s's storage does not hold s.Len() images.
+func (d *Dataset) checkSplit(s *Split) {
+	n := s.Len()
+	switch {
+	case s.images != nil:
+		if len(s.images) != n {
+			panic(fmt.Sprintf("datasets: split has %d images for %d labels", len(s.images), n))
+		}
+	case s.pix8 != nil:
+		if len(s.pix8) != n*s.shape[0]*s.shape[1]*s.shape[2] {
+			panic(fmt.Sprintf("datasets: split has %d bytes for %d images of %v", len(s.pix8), n, s.shape))
+		}
+	default:
+		c, h, w := s.shape[0], s.shape[1], s.shape[2]
+		if c == 0 {
+			c, h, w = d.C, d.H, d.W
+		}
+		if len(s.X) != n*c*h*w {
+			panic(fmt.Sprintf("datasets: split has %d values for %d images of %dx%dx%d", len(s.X), n, c, h, w))
+		}
+	}
 }
 
 // NumBatches is the number of batches in one epoch.
@@ -91,24 +155,96 @@ func (l *Loader) NumBatches() int {
 // and their labels in y. Both slices alias buffers the Loader reuses, valid
 // until the next call. A batch index outside [0, NumBatches) gives n = 0.
 func (l *Loader) Batch(epoch, b int) (x []float32, y []int, n int) {
-	if b < 0 || b >= l.NumBatches() {
-		return l.x[:0], l.y[:0], 0
-	}
-	l.permute(epoch)
-	start := b * l.o.Batch
-	n = min(l.o.Batch, l.s.Len()-start)
-	for k := range n {
-		idx := l.perm[start+k]
-		dst := l.x[k*l.chw : (k+1)*l.chw]
-		src := l.s.X[idx*l.chw : (idx+1)*l.chw]
-		if l.o.Augment {
-			l.augment(dst, src, epoch, idx)
-		} else {
-			l.normalize(dst, src)
+	slot := -1
+	if p := l.pending; p != nil {
+		<-p.done
+		l.pending = nil
+		if p.epoch == epoch && p.batch == b {
+			slot, n = p.slot, p.n
 		}
-		l.y[k] = l.s.Y[idx]
 	}
-	return l.x[:n*l.chw], l.y[:n], n
+	if b < 0 || b >= l.NumBatches() {
+		return nil, nil, 0
+	}
+	if slot < 0 {
+		// The buffer last returned is free again (valid until this call);
+		// no prefetch is running.
+		l.permute(epoch)
+		slot = l.cur
+		n = l.fill(slot, epoch, b)
+	}
+	l.cur = slot
+	if l.o.Prefetch && b+1 < l.NumBatches() {
+		p := &prefetch{epoch: epoch, batch: b + 1, slot: 1 - slot, done: make(chan struct{})}
+		l.pending = p
+		go func() {
+			p.n = l.fill(p.slot, p.epoch, p.batch)
+			close(p.done)
+		}()
+	}
+	buf := &l.bufs[slot]
+	return buf.x[:n*l.chw], buf.y[:n], n
+}
+
+// fill makes batch b of epoch into buffer slot; l.perm holds epoch's
+// permutation and does not change while it runs.
+func (l *Loader) fill(slot, epoch, b int) int {
+	start := b * l.o.Batch
+	n := min(l.o.Batch, l.s.Len()-start)
+	buf := &l.bufs[slot]
+	if cap(buf.x) < n*l.chw {
+		bs := min(l.o.Batch, l.s.Len())
+		buf.x, buf.y = make([]float32, bs*l.chw), make([]int, bs)
+	}
+	l.job = fillJob{buf: buf, epoch: epoch, start: start}
+	parallelImages(n, l.chw, l.makeOne)
+	return n
+}
+
+// makeImage makes image k of the batch l.job describes, on worker w.
+func (l *Loader) makeImage(w, k int) {
+	j := &l.job
+	idx := l.perm[j.start+k]
+	dst := j.buf.x[k*l.chw : (k+1)*l.chw]
+	src := l.d.image(l.s, idx, &l.scratch[w])
+	if l.o.Augment {
+		l.augment(dst, src, j.epoch, idx)
+	} else {
+		l.normalize(dst, src)
+	}
+	j.buf.y[k] = l.s.Y[idx]
+}
+
+// parallelImages runs f(w, k) for every k in [0, n) on up to
+// min(GOMAXPROCS, imageWorkers) goroutines, w being the goroutine's index
+// (for its scratch buffers); images of size values each. Each image is made
+// alone, so the order in which the workers take them changes nothing.
+// Small work (tiny images) runs on the calling goroutine.
+func parallelImages(n, size int, f func(w, k int)) {
+	workers := min(runtime.GOMAXPROCS(0), imageWorkers, n)
+	if n*size < parallelGrain {
+		workers = 1
+	}
+	if workers <= 1 {
+		for k := range n {
+			f(0, k)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					return
+				}
+				f(w, k)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // permute fills l.perm for epoch. Only the latest epoch is cached: training

@@ -138,8 +138,7 @@ func loadIDXPair(dir, imagesName, labelsName string) (s Split, h, w int, err err
 	if n == 0 {
 		return Split{}, 0, 0, fmt.Errorf("mnist: %s: no images", ipath)
 	}
-	s.X = unitFromBytes(pix)
-	return s, h, w, nil
+	return bytesSplit(pix, s.Y, 1, h, w), h, w, nil
 }
 
 // withIDXFile opens dir/name, or dir/name.gz when the plain file is absent,

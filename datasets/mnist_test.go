@@ -60,11 +60,11 @@ func TestLoadMNIST(t *testing.T) {
 	if d.C != 1 || d.H != 5 || d.W != 4 || d.FlipOK || len(d.Classes) != 10 {
 		t.Fatalf("got %dx%dx%d FlipOK %v", d.C, d.H, d.W, d.FlipOK)
 	}
-	if d.Train.Len() != 12 || d.Test.Len() != 3 || len(d.Train.X) != 12*20 {
+	if d.Train.Len() != 12 || d.Test.Len() != 3 || len(pixels(d, &d.Train)) != 12*20 {
 		t.Fatalf("got %d/%d images", d.Train.Len(), d.Test.Len())
 	}
-	if d.Train.X[1] != 7.0/255 || d.Train.Y[11] != 1 {
-		t.Fatalf("pixel %v label %d", d.Train.X[1], d.Train.Y[11])
+	if pixels(d, &d.Train)[1] != 7.0/255 || d.Train.Y[11] != 1 {
+		t.Fatalf("pixel %v label %d", pixels(d, &d.Train)[1], d.Train.Y[11])
 	}
 }
 

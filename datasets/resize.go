@@ -1,6 +1,9 @@
 package datasets
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // DefaultCropPct is timm's eval crop_pct: images are resized so that their
 // shorter side is size/0.875, then the centre size×size is cropped.
@@ -13,9 +16,15 @@ func Resize(pix []float32, c, h, w, nh, nw int) []float32 {
 	if h == nh && w == nw {
 		return pix
 	}
-	wx, wy := resizeTaps(w, nw), resizeTaps(h, nh)
-	tmp := make([]float32, c*h*nw) // (c, h, nw): rows first
-	for ch := range c {
+	out := make([]float32, c*nh*nw)
+	resize(out, make([]float32, c*h*nw), pix, c, h, w, nh, nw, resizeTaps(w, nw), resizeTaps(h, nh))
+	return out
+}
+
+// resize is Resize into out (c, nh, nw), with tmp (c, h, nw) for the
+// horizontal pass and the taps of both passes given.
+func resize(out, tmp, pix []float32, c, h, w, nh, nw int, wx, wy [][]resizeTap) {
+	for ch := range c { // rows first
 		for y := range h {
 			src := pix[(ch*h+y)*w:][:w]
 			dst := tmp[(ch*h+y)*nw:][:nw]
@@ -28,7 +37,7 @@ func Resize(pix []float32, c, h, w, nh, nw int) []float32 {
 			}
 		}
 	}
-	out := make([]float32, c*nh*nw) // (c, nh, nw)
+	clear(out) // (c, nh, nw)
 	for ch := range c {
 		for y, taps := range wy {
 			dst := out[(ch*nh+y)*nw:][:nw]
@@ -40,7 +49,6 @@ func Resize(pix []float32, c, h, w, nh, nw int) []float32 {
 			}
 		}
 	}
-	return out
 }
 
 type resizeTap struct {
@@ -88,39 +96,75 @@ func (im Image) EvalResize(size int, cropPct float64) Image {
 	if im.H == size && im.W == size {
 		return im
 	}
-	scale := int(math.Floor(float64(size) / cropPct))
-	nh, nw := scale, scale
-	if im.H < im.W {
-		nw = max(scale*im.W/im.H, scale)
-	} else {
-		nh = max(scale*im.H/im.W, scale)
-	}
+	nh, nw := evalScale(im.H, im.W, size, cropPct)
 	r := Resize(im.Pix, im.C, im.H, im.W, nh, nw)
+	out := make([]float32, im.C*size*size)
+	cropCentre(out, r, im.C, nh, nw, size)
+	return Image{C: im.C, H: size, W: size, Pix: out}
+}
+
+// evalScale is the size EvalResize resamples an h×w image to before its
+// centre crop: the shorter side ⌊size/cropPct⌋, the aspect kept.
+func evalScale(h, w, size int, cropPct float64) (nh, nw int) {
+	scale := int(math.Floor(float64(size) / cropPct))
+	nh, nw = scale, scale
+	if h < w {
+		nw = max(scale*w/h, scale)
+	} else {
+		nh = max(scale*h/w, scale)
+	}
+	return nh, nw
+}
+
+// cropCentre writes the centre size×size of the planes r (c, nh, nw) into
+// out.
+func cropCentre(out, r []float32, c, nh, nw, size int) {
 	top := int(math.Round(float64(nh-size) / 2))
 	left := int(math.Round(float64(nw-size) / 2))
-	out := make([]float32, im.C*size*size)
-	for ch := range im.C {
+	for ch := range c {
 		for y := range size {
 			copy(out[(ch*size+y)*size:][:size], r[(ch*nh+top+y)*nw+left:][:size])
 		}
 	}
-	return Image{C: im.C, H: size, W: size, Pix: out}
 }
 
 // ResizeTo resamples every image of d to size×size (aspect ignored: the
 // images of a fixed-size set share one shape already), e.g. 32 px CIFAR for
-// a model pretrained at 64 or 224 px.
+// a model pretrained at 64 or 224 px. The images are resampled when Image
+// (a Loader) reads them, not here: the splits keep what they stored.
 func (d *Dataset) ResizeTo(size int) {
 	if d.H == size && d.W == size {
 		return
 	}
+	d.pinShapes()
 	for _, s := range []*Split{&d.Train, &d.Test} {
-		n, in, out := s.Len(), d.C*d.H*d.W, d.C*size*size
-		x := make([]float32, 0, n*out)
-		for i := range n {
-			x = append(x, Resize(s.X[i*in:(i+1)*in], d.C, d.H, d.W, size, size)...)
-		}
-		s.X = x
+		s.view.resize = size
 	}
 	d.H, d.W = size, size
+}
+
+// ConvertChannels gives d's images c channels (1 or 3: luma, or grey
+// replicated), when Image reads them.
+func (d *Dataset) ConvertChannels(c int) {
+	if c == d.C {
+		return
+	}
+	if c != 1 && c != 3 {
+		panic(fmt.Sprintf("datasets: cannot convert images to %d channels", c))
+	}
+	d.pinShapes()
+	for _, s := range []*Split{&d.Train, &d.Test} {
+		s.view.channels = c
+	}
+	d.C = c
+}
+
+// pinShapes records the stored shape of splits built with X at the
+// dataset's shape, before that shape changes.
+func (d *Dataset) pinShapes() {
+	for _, s := range []*Split{&d.Train, &d.Test} {
+		if s.images == nil && s.shape == [3]int{} {
+			s.shape = [3]int{d.C, d.H, d.W}
+		}
+	}
 }

@@ -1,8 +1,9 @@
 // Package datasets provides vitc's training data: an embedded procedural
 // default set, readers for the common small-image formats, per-channel
-// normalisation, augmentation and deterministic batching. Every image is
-// float32 NCHW so that it feeds the ViT's patch embedding without a copy in
-// another layout.
+// normalisation, augmentation and deterministic batching. A split keeps its
+// images compactly, at the size they were stored (store.go); a Loader makes
+// each batch as float32 NCHW, resized and normalised, on worker goroutines
+// while the previous batch trains.
 package datasets
 
 import (
@@ -10,11 +11,34 @@ import (
 	"strings"
 )
 
-// Split holds raw images (not normalised) in [0,1], NCHW row-major, and
-// labels.
+// Split holds one split's labels and its images as they were read (not
+// normalised), which Dataset.Image and a Loader turn into the dataset's
+// shape one image at a time.
 type Split struct {
-	X []float32 // N*C*H*W
-	Y []int     // N labels in [0, len(Classes))
+	// X, when the images are kept as float32 (the embedded synthetic set,
+	// digits, splits built by hand), holds them in [0,1], N·C·H·W
+	// row-major at the shape they were read at: the dataset's, unless
+	// ResizeTo or ConvertChannels changed it since.
+	X []float32
+	Y []int // N labels in [0, len(Classes))
+
+	// Compact storage, when X is nil: pix8 holds N images of shape (8-bit
+	// values, CIFAR-10 and MNIST), images one stored image each (folders).
+	pix8   []uint8
+	images []stored
+	// shape is the stored shape of X or pix8 (zero: the dataset's).
+	shape [3]int
+	// view is what Image does to a stored image.
+	view view
+}
+
+// StoredBytes is the memory the split's images take as stored.
+func (s *Split) StoredBytes() int {
+	n := 4*len(s.X) + len(s.pix8)
+	for i := range s.images {
+		n += s.images[i].bytes()
+	}
+	return n
 }
 
 // Len is the number of images in the split.
@@ -127,11 +151,8 @@ func digitClasses() []string {
 	return c
 }
 
-// unitFromBytes maps 8-bit pixels onto the [0,1] range every Split uses.
-func unitFromBytes(b []byte) []float32 {
-	x := make([]float32, len(b))
-	for i, v := range b {
-		x[i] = float32(v) / 255
-	}
-	return x
+// bytesSplit is a split of n 8-bit images of shape (c, h, w), values v
+// standing for v/255.
+func bytesSplit(pix []byte, y []int, c, h, w int) Split {
+	return Split{pix8: pix, Y: y, shape: [3]int{c, h, w}}
 }

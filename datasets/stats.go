@@ -17,18 +17,34 @@ const minStd = 1e-6
 // ComputeStats measures the training split only, so nothing about the test
 // images leaks into training. Sums are in float64: a float32 running sum
 // over 50k CIFAR images would lose most of its digits.
+//
+// The images are made (resized, converted) in blocks on worker goroutines
+// and summed in order, image by image, so the sums are those of one pass
+// over the split whatever the core count.
 func ComputeStats(d *Dataset) Stats {
 	st := Stats{Mean: make([]float32, d.C), Std: make([]float32, d.C)}
 	plane := d.H * d.W
 	n := d.Train.Len()
-	for c := range d.C {
-		var sum, sq float64
-		for i := range n {
-			for _, v := range d.Train.X[(i*d.C+c)*plane : (i*d.C+c+1)*plane] {
-				sum += float64(v)
-				sq += float64(v) * float64(v)
+	sum, sq := make([]float64, d.C), make([]float64, d.C)
+	const block = 64
+	imgs := make([][]float32, min(block, n))
+	scratch := make([]imageScratch, imageWorkers)
+	for lo := 0; lo < n; lo += block {
+		hi := min(lo+block, n)
+		parallelImages(hi-lo, d.C*plane, func(w, k int) {
+			imgs[k] = append(imgs[k][:0], d.image(&d.Train, lo+k, &scratch[w])...)
+		})
+		for c := range d.C {
+			for k := range hi - lo {
+				for _, v := range imgs[k][c*plane : (c+1)*plane] {
+					sum[c] += float64(v)
+					sq[c] += float64(v) * float64(v)
+				}
 			}
 		}
+	}
+	for c := range d.C {
+		sum, sq := sum[c], sq[c]
 		cnt := float64(n * plane)
 		if cnt == 0 {
 			st.Mean[c], st.Std[c] = 0, 1

@@ -110,10 +110,18 @@ func (cb *CheckedBundle) Simulate(ctx context.Context, ds *datasets.Dataset, o S
 	if len(stats.Mean) == 0 {
 		stats = datasets.ComputeStats(ds)
 	}
-	loader := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: max(n, 1), Stats: stats})
-	x, y, _ := loader.Batch(0, 0)
+	// The float model's logits, batch by batch; each simulator worker then
+	// makes its own images, so memory does not grow with the test split.
 	chw := m.Channels * m.Image * m.Image
-	logits := vit.Predict(m, x[:n*chw], n, 64)
+	const batch = 64
+	loader := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: batch, Stats: stats, Prefetch: true})
+	logits := make([]float32, 0, n*m.Classes)
+	for b := 0; len(logits) < n*m.Classes; b++ {
+		x, _, k := loader.Batch(0, b)
+		k = min(k, n-len(logits)/m.Classes)
+		logits = append(logits, vit.Predict(m, x[:k*chw], k, batch)...)
+	}
+	y := ds.Test.Y[:n]
 	start := time.Now()
 
 	workers := max(1, min(o.Workers, n))
@@ -145,12 +153,14 @@ func (cb *CheckedBundle) Simulate(ctx context.Context, ds *datasets.Dataset, o S
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			img := make([]float32, chw)
 			for !stopped() {
 				i := int(next.Add(1) - 1)
 				if i >= n {
 					return
 				}
-				img := x[i*chw : (i+1)*chw]
+				img = ds.Image(&ds.Test, i, img) // as the loader makes it: raw, then normalised
+				stats.Normalize(img, m.Channels, m.Image, m.Image)
 				in := cb.QuantizeInput(img)
 				tr, _, err := r.Run(in)
 				if err == nil && probe != nil {

@@ -30,7 +30,8 @@ func Correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, alpha, theta
 	// Saved per (batch, head): P, A, M (N×N each), K̂ (N, hd), den (N).
 	nn := n * n
 	per := 3*nn + n*hd + n
-	saved := tp.New(false, bh, per).Data
+	savedT := tp.New(false, bh, per)
+	saved := savedT.Data
 	absSums := make([]float64, bh)
 	kept := make([]int, bh)
 	autograd.ParallelFor(bh, 1, func(lo, hi int) {
@@ -159,7 +160,7 @@ func Correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, alpha, theta
 				uncentreInto(dk, d3, dkh, hd, n, hd)
 			}
 		})
-	})
+	}, qkv, savedT)
 	return extra, absMean, density
 }
 

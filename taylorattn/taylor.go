@@ -28,9 +28,11 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 	out := tp.Output([]*autograd.Tensor{qkv}, b, n, d)
 	// Saved for the backward pass, per (batch, head): K̂ (N, hd) packed
 	// like K, G (hd, hd), k̄ and v̄ (hd each), den (N).
-	khat := tp.New(false, b, n, d).Data
+	khatT := tp.New(false, b, n, d)
+	khat := khatT.Data
 	per := hd*hd + 2*hd + n
-	saved := tp.New(false, b*heads, per).Data
+	savedT := tp.New(false, b*heads, per)
+	saved := savedT.Data
 	var clsPerHead []float32 // (B, H, N)
 	if wantCLS {
 		clsPerHead = make([]float32, b*heads*n)
@@ -87,7 +89,8 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 		dqkv := tp.GradOf(qkv)
 		dy := out.Grad
 		sper := n*hd + hd*hd + hd + n + n*hd + hd
-		scratch := tp.New(false, b*heads, sper).Data
+		tmp := tp.Temp(false, b*heads, sper)
+		scratch := tmp.Data
 		autograd.ParallelFor(b*heads, 2, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				bi, h := bh/heads, bh%heads
@@ -146,7 +149,8 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 				uncentreInto(dk, d3, dkh, hd, n, hd)
 			}
 		})
-	})
+		tp.Release(tmp)
+	}, qkv, out, khatT, savedT)
 	return autograd.AttentionResult{Out: out, CLSAttention: clsPerHead, Heads: heads}
 }
 

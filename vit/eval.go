@@ -18,6 +18,20 @@ type EvalResult struct {
 	Confusion [][]int   `json:"confusion"` // [true][predicted]
 }
 
+// EvalBatch is the batch a model of cfg is evaluated in during training:
+// 256 images where one block's activations for 256 images stay within
+// 256 MiB (every model at 32 px and below), else the training batch, so
+// that evaluation reuses the buffers the training step released instead
+// of holding a larger set of its own (DeiT at 224 px).
+func EvalBatch(cfg Config, train int) int {
+	n, d, h := cfg.Tokens(), cfg.Dim, cfg.Hidden()
+	perImage := 4 * (n*(6*d+2*h) + cfg.Heads*n*n) // bytes: LN, qkv, attention, MLP
+	if 256*perImage <= 256<<20 {
+		return 256
+	}
+	return min(max(train, 1), 256)
+}
+
 // Evaluate scores every image the loader serves (use a loader without
 // shuffling or augmentation), epoch 0.
 func Evaluate(m *Model, loader *datasets.Loader) EvalResult {
@@ -34,6 +48,7 @@ func EvaluateWith(m *Model, loader *datasets.Loader, input func(*autograd.Tensor
 // EvaluatePass is Evaluate with the extensions of ext (block masks, live
 // heads, the keep rate of the moment), on an inference tape of its own:
 // what a training run's model computes at this point of its schedule.
+// The tape shares ext.Tape's buffers when ext has one (reset it first).
 func EvaluatePass(m *Model, loader *datasets.Loader, ext Pass) EvalResult {
 	return evaluate(m, loader, nil, ext)
 }
@@ -45,6 +60,10 @@ func evaluate(m *Model, loader *datasets.Loader, input func(*autograd.Tensor) *a
 		res.Confusion[i] = make([]int, c)
 	}
 	tp := autograd.NewTape(false)
+	if ext.Tape != nil {
+		tp = ext.Tape.Shared(false)
+	}
+	defer tp.Reset()
 	pass := ext
 	pass.Tape = tp
 	var lossSum float64

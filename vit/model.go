@@ -121,8 +121,13 @@ func Define[T any](m *Model, ops Ops[T], images T, keep float64) T {
 	patches := ops.Patches(images, m.Patch)                          // (B, P, C·p·p)
 	emb := ops.Linear(patches, m.patchProj.weight, m.patchProj.bias) // (B, P, D)
 	x := ops.Tokens(emb, m.clsToken, m.posEmbed)                     // (B, N, D)
+	br, _ := any(ops).(blockRunner[T])
 	for i := range m.blocks {
-		x = defineBlock(m, ops, i, x, keep)
+		if br != nil {
+			x = br.Block(i, x, func(ops Ops[T], x T) T { return defineBlock(m, ops, i, x, keep) })
+		} else {
+			x = defineBlock(m, ops, i, x, keep)
+		}
 	}
 	x = ops.LayerNorm(x, m.norm.weight, m.norm.bias, m.Eps())      // (B, N', D)
 	return ops.Linear(ops.Token(x, 0), m.head.weight, m.head.bias) // (B, classes)

@@ -28,6 +28,9 @@ type Ops[T any] interface {
 	// and fuses the rest into one (tokenprune.KeepFuse): (B, N, D) →
 	// (B, k+2, D).
 	KeepFuse(layer int, x, cls T, keep float64) T
+	// Add is the residual sum a + b, where b is a branch's output that
+	// Define never uses again: an executor may write the sum into b's
+	// storage.
 	Add(a, b T) T
 	// GELU is the exact (erf) GELU.
 	GELU(x T) T
@@ -84,7 +87,58 @@ func (o *tapeOps) KeepFuse(layer int, x, cls *autograd.Tensor, keep float64) *au
 	return y
 }
 
-func (o *tapeOps) Add(a, b *autograd.Tensor) *autograd.Tensor { return autograd.Add(o.p.Tape, a, b) }
+func (o *tapeOps) Add(a, b *autograd.Tensor) *autograd.Tensor {
+	return autograd.Residual(o.p.Tape, a, b)
+}
+
+// blockRunner is implemented by an executor that runs each transformer
+// block as a unit: run(ops, x) is the block on x, with the ops it is handed.
+type blockRunner[T any] interface {
+	Block(layer int, x T, run func(ops Ops[T], x T) T) T
+}
+
+// Block runs one transformer block natively. An inference pass releases
+// the block's intermediates once its output exists, so inference holds one
+// block's activations at a time. A training pass with Pass.Recompute keeps
+// only the block's input: the block runs on a tape of its own whose
+// buffers go back to the pool at once, and the backward pass runs it again
+// (on the same input, with the same weights and extensions: the same
+// numbers) and backpropagates through that recomputation.
+func (o *tapeOps) Block(layer int, x *autograd.Tensor, run func(Ops[*autograd.Tensor], *autograd.Tensor) *autograd.Tensor) *autograd.Tensor {
+	tp := o.p.Tape
+	switch {
+	case !tp.Grad():
+		mark := tp.Mark()
+		y := run(o, x)
+		tp.ReleaseSince(mark, y)
+		return y
+	case !o.p.Recompute:
+		return run(o, x)
+	}
+	on := func(sub *autograd.Tape, observe bool) *tapeOps {
+		p := *o.p
+		p.Tape = sub
+		if !observe {
+			p.Kept = nil // the forward pass reported this block's kept tokens
+		}
+		return &tapeOps{m: o.m, p: &p}
+	}
+	// The forward pass records (so that every op and extension runs as in
+	// the recomputation), then forgets everything but the output.
+	fwd := tp.Shared(true)
+	y := tp.Adopt(run(on(fwd, true), x))
+	fwd.Reset()
+	tp.Record(y, func() {
+		if x.NeedsGrad() {
+			tp.GradOf(x) // x's gradient is this tape's, whichever closure first adds to it
+		}
+		bwd := tp.Shared(true)
+		y2 := run(on(bwd, false), x)
+		bwd.BackwardWith(y2, tp.GradOf(y))
+		bwd.Reset()
+	}, x)
+	return y
+}
 
 func (o *tapeOps) GELU(x *autograd.Tensor) *autograd.Tensor { return autograd.GELU(o.p.Tape, x) }
 

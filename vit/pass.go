@@ -23,6 +23,12 @@ type Pass struct {
 	// Kept observers receive each token-pruning layer's kept token indices
 	// per image (tokenprune.KeepFuse's second result).
 	Kept []KeptObserver
+	// Recompute keeps only each block's input through a training pass and
+	// runs the block again in the backward pass (activation checkpointing):
+	// less memory, about one more forward pass of time, the same gradients.
+	// Extensions must then compute the same thing twice; the sparse branch,
+	// which sums statistics as it goes, cannot run with it.
+	Recompute bool
 }
 
 // WeightView replaces a weight by a view of it. w is the weight as earlier

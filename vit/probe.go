@@ -48,10 +48,10 @@ func CheckAssumedHeads(c *Checkpoint, ds *datasets.Dataset, split *datasets.Spli
 	// Evenly spaced through the split: splits are often stored class by
 	// class, and the first images alone would be one or two classes.
 	chw := ds.C * ds.H * ds.W
-	sub := datasets.Split{X: make([]float32, 0, n*chw), Y: make([]int, 0, n)}
+	sub := datasets.Split{X: make([]float32, n*chw), Y: make([]int, 0, n)}
 	for k := range n {
 		i := k * split.Len() / n
-		sub.X = append(sub.X, split.X[i*chw:(i+1)*chw]...)
+		ds.Image(split, i, sub.X[k*chw:(k+1)*chw])
 		sub.Y = append(sub.Y, split.Y[i])
 	}
 	x, y, n := datasets.NewLoader(ds, &sub, datasets.LoaderOptions{Batch: n, Stats: stats}).Batch(0, 0)

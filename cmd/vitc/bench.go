@@ -1,23 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"vitc/autograd"
+	"vitc/internal/rss"
 	"vitc/taylorattn"
 	"vitc/vit"
 	"vitc/vit/pipeline"
@@ -34,6 +31,7 @@ type benchOptions struct {
 	JSON                 bool
 	CPUProfile           string
 	Engine               string
+	Recompute            bool
 }
 
 // benchAttentionOptions are `vitc bench attention`'s flags: one attention
@@ -52,8 +50,11 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure training and inference throughput of a model on random data",
 		Long: `Time full training steps (forward, cross-entropy, backward, gradient
 clipping, AdamW) and batched inference of a preset on random normalised
-images, after a warm-up, and report images/s, the GFLOPS they imply and the
-process's peak resident memory. ` + "`vitc bench attention`" + ` compares one softmax
+images, after a warm-up, and report images/s, the GFLOPS they imply, the
+process's peak resident memory (after the training steps, and at the end)
+and the most the training step's activations and gradients held at once.
+--recompute recomputes each block in the backward pass (activation
+checkpointing), as train and prune do with it. ` + "`vitc bench attention`" + ` compares one softmax
 and one Taylor attention layer instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -71,6 +72,7 @@ and one Taylor attention layer instead.`,
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
 	f.StringVar(&o.Engine, "engine", "native", "also time the training steps on this engine, side by side with the native engine's (gorgonia)")
+	f.BoolVar(&o.Recompute, "recompute", false, "recompute each block in the backward pass instead of keeping its activations (less memory, about one more forward pass of time)")
 	cmd.AddCommand(newBenchAttentionCmd())
 	return cmd
 }
@@ -105,6 +107,12 @@ type benchReport struct {
 	InferImgPerSec float64 `json:"infer_img_s"`
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
 	PeakRSSSource  string  `json:"peak_rss_source"` // "VmHWM" or "go-runtime"
+	// TrainPeakRSSBytes is the peak resident memory when the training
+	// steps are done, before inference; TrainPassPeakBytes the most the
+	// tape's activations and gradients held at once in a training step.
+	TrainPeakRSSBytes  int64 `json:"train_peak_rss_bytes"`
+	TrainPassPeakBytes int64 `json:"train_pass_peak_bytes"`
+	Recompute          bool  `json:"recompute"`
 	// Resident memory after the training warm-up and after the timed
 	// training steps: a steady-state step should not grow it.
 	TrainRSSStartBytes int64   `json:"train_rss_start_bytes"`
@@ -179,6 +187,9 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	if err := checkEngine(o.Engine); err != nil {
 		return err
 	}
+	if o.Recompute && o.Engine != "native" {
+		return errors.New("--recompute runs on the native engine only: leave out --engine")
+	}
 	if o.Batch <= 0 || o.Steps <= 0 || o.Warmup < 0 {
 		return fmt.Errorf("--batch (%d) and --steps (%d) must be positive and --warmup (%d) not negative", o.Batch, o.Steps, o.Warmup)
 	}
@@ -234,7 +245,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		return func() error {
 			tp.Reset()
 			ps.ZeroGrad()
-			_, loss, err := engine.Step(m, &vit.Pass{Tape: tp}, images, func(logits *autograd.Tensor) *autograd.Tensor {
+			_, loss, err := engine.Step(m, &vit.Pass{Tape: tp, Recompute: o.Recompute}, images, func(logits *autograd.Tensor) *autograd.Tensor {
 				return autograd.CrossEntropy(tp, logits, labels, 0.1)
 			})
 			if err != nil {
@@ -257,14 +268,16 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	if _, err := timeSteps(ctx, o.Warmup, 0, nil, trainStep); err != nil {
 		return err
 	}
-	rssStart, _ := procStatusBytes("VmRSS")
+	rssStart, _ := rss.Status("VmRSS")
 	cpu0 := processCPU()
 	trainS, err := timeSteps(ctx, 0, o.Steps, profile, trainStep)
 	if err != nil {
 		return err
 	}
 	trainCPU := processCPU() - cpu0
-	rssEnd, _ := procStatusBytes("VmRSS")
+	rssEnd, _ := rss.Status("VmRSS")
+	trainPeak, _ := rss.Peak()
+	passPeak := tp.Memory().PeakBytes
 	var engineS, engineCPU float64
 	if o.Engine != "native" {
 		engine, err := pipeline.NewEngine(o.Engine)
@@ -283,7 +296,10 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		engineCPU = processCPU() - cpu0
 	}
 
-	itp := autograd.NewTape(false)
+	// Inference takes its buffers from the pool the training steps filled,
+	// as evaluation within a training run does.
+	tp.Reset()
+	itp := tp.Shared(false)
 	inferStep := func() error {
 		itp.Reset()
 		m.Forward(itp, images)
@@ -299,11 +315,12 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 
 	imgs := float64(o.Batch * o.Steps)
 	flops := m.FLOPs()
-	rss, src := peakRSS()
+	peak, src := rss.Peak()
 	rep := benchReport{
 		TrainImgPerSec: imgs / trainS, InferImgPerSec: imgs / inferS,
-		PeakRSSBytes: rss, PeakRSSSource: src,
+		PeakRSSBytes: peak, PeakRSSSource: src,
 		TrainRSSStartBytes: rssStart, TrainRSSEndBytes: rssEnd,
+		TrainPeakRSSBytes: trainPeak, TrainPassPeakBytes: passPeak, Recompute: o.Recompute,
 		Model: o.Model, Config: cfg, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(), Kernels: autograd.KernelsName(),
 		Steps: o.Steps, Warmup: o.Warmup, Params: ps.Count(), Tokens: cfg.Tokens(),
 		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0), Engine: o.Engine,
@@ -321,8 +338,12 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
-	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up; %s, %s kernels, %d threads\n",
-		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, rep.BLAS, rep.Kernels, rep.Threads)
+	recompute := ""
+	if o.Recompute {
+		recompute = ", blocks recomputed in the backward pass"
+	}
+	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up%s; %s, %s kernels, %d threads\n",
+		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, recompute, rep.BLAS, rep.Kernels, rep.Threads)
 	fmt.Fprintf(stdout, "  train      %10.1f img/s  %8.2f GFLOPS  (%.1f ms/step)\n", rep.TrainImgPerSec, rep.TrainGFLOPS, 1e3*trainS/float64(o.Steps))
 	if engineS > 0 {
 		fmt.Fprintf(stdout, "  train (%s) %6.1f img/s  (%.1f ms/step; the native engine is %.2fx faster)\n",
@@ -331,7 +352,8 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 			rep.TrainCPUMsPerImg, rep.EngineTrainCPUMsPerImg, o.Engine)
 	}
 	fmt.Fprintf(stdout, "  inference  %10.1f img/s  %8.2f GFLOPS  (%.1f ms/batch)\n", rep.InferImgPerSec, rep.InferGFLOPS, 1e3*inferS/float64(o.Steps))
-	fmt.Fprintf(stdout, "  peak RSS   %10.1f MiB (%s)\n", float64(rss)/(1<<20), src)
+	fmt.Fprintf(stdout, "  peak RSS   %10.1f MiB (%s); %.1f MiB after the training steps, whose activations and gradients held at most %.1f MiB\n",
+		float64(peak)/(1<<20), src, float64(trainPeak)/(1<<20), float64(passPeak)/(1<<20))
 	if rssStart > 0 {
 		fmt.Fprintf(stdout, "  RSS        %10.1f MiB after warm-up, %.1f MiB after %d training steps\n",
 			float64(rssStart)/(1<<20), float64(rssEnd)/(1<<20), o.Steps)
@@ -365,41 +387,6 @@ func timeSteps(ctx context.Context, warmup, steps int, profile *stepProfile, ste
 		total += time.Since(t0)
 	}
 	return max(total.Seconds(), 1e-9), nil
-}
-
-// peakRSS is the process's peak resident set (VmHWM) where /proc has it,
-// else the memory the Go runtime has obtained from the OS, which misses
-// memory outside the Go heap (such as BLAS buffers).
-func peakRSS() (int64, string) {
-	if b, ok := procStatusBytes("VmHWM"); ok {
-		return b, "VmHWM"
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.Sys), "go-runtime"
-}
-
-// procStatusBytes reads one "Field: N kB" line of /proc/self/status.
-func procStatusBytes(field string) (int64, bool) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), field+":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(rest) // "12345 kB"
-		if len(fields) == 2 && fields[1] == "kB" {
-			if kb, err := strconv.ParseInt(fields[0], 10, 64); err == nil {
-				return kb << 10, true
-			}
-		}
-	}
-	return 0, false
 }
 
 func runBenchAttention(ctx context.Context, o *benchAttentionOptions, stdout io.Writer) error {

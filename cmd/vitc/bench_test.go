@@ -125,8 +125,31 @@ func TestBenchStopsWhenInterrupted(t *testing.T) {
 	}
 }
 
-func TestPeakRSS(t *testing.T) {
-	if n, src := peakRSS(); n <= 0 || src == "" {
-		t.Errorf("peakRSS() = %d, %q", n, src)
+// --recompute trains the same steps with less activation memory.
+func TestBenchRecompute(t *testing.T) {
+	pass := map[bool]float64{}
+	for _, re := range []bool{false, true} {
+		args := []string{"bench", "--model", "micro", "--depth", "4", "--batch", "8", "--steps", "1", "--warmup", "0", "--json"}
+		if re {
+			args = append(args, "--recompute")
+		}
+		code, out, errOut := vitcRun(t, args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep["recompute"] != re || !(rep["train_peak_rss_bytes"].(float64) > 0) {
+			t.Errorf("recompute %v: report %v", re, rep)
+		}
+		pass[re] = rep["train_pass_peak_bytes"].(float64)
+	}
+	if !(pass[true] > 0 && pass[true] < pass[false]/2) {
+		t.Errorf("a training step's activations and gradients held %v bytes with --recompute, %v without", pass[true], pass[false])
+	}
+	if code, _, errOut := vitcRun(t, "bench", "--model", "micro", "--recompute", "--engine", "gorgonia"); code != exitBadInput {
+		t.Errorf("--recompute with the Gorgonia engine: exit %d (%s)", code, errOut)
 	}
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,5 +75,42 @@ func TestTrainGorgoniaEngine(t *testing.T) {
 		if r := math.Sqrt(num / den); !(r < 1e-4) {
 			t.Errorf("%s after an epoch: rel err %.3g between the engines", p.Name, r)
 		}
+	}
+}
+
+// --recompute trains the same model as without, saves itself with the
+// run's options, and the report gives the process's peak resident memory;
+// the Gorgonia engine refuses it with one line naming the flags.
+func TestTrainRecompute(t *testing.T) {
+	models := map[bool][]byte{}
+	for _, re := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), fmt.Sprint(re))
+		extra := []string{"--json", "--depth", "2"}
+		if re {
+			extra = append(extra, "--recompute")
+		}
+		code, out, errOut := vitcRun(t, tinyTrain(dir, extra...)...)
+		if code != 0 {
+			t.Fatalf("recompute %v: exit %d: %s", re, code, errOut)
+		}
+		var rep pipeline.TrainReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Options.Recompute != re || !(rep.PeakRSSBytes > 0) {
+			t.Errorf("recompute %v: report options %v, peak RSS %d", re, rep.Options.Recompute, rep.PeakRSSBytes)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		models[re] = b
+	}
+	if !bytes.Equal(models[false], models[true]) {
+		t.Error("--recompute trained another model")
+	}
+	code, _, errOut := vitcRun(t, tinyTrain(filepath.Join(t.TempDir(), "g"), "--recompute", "--engine", "gorgonia")...)
+	if code != 2 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--recompute") {
+		t.Errorf("--recompute --engine gorgonia: exit %d, stderr %q", code, errOut)
 	}
 }

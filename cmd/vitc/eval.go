@@ -71,7 +71,7 @@ func runEval(o *evalOptions, stdout io.Writer) error {
 		return err
 	}
 	o.notes.flush()
-	loader := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: max(1, o.Batch), Stats: statsFor(meta, ds)})
+	loader := datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: max(1, o.Batch), Stats: statsFor(meta, ds), Prefetch: true})
 	res := vit.Evaluate(m, loader)
 	classes := className(meta, ds, m.Classes)
 	rep := evalReport{Checkpoint: o.Checkpoint, Data: spec, N: res.N, Accuracy: res.Accuracy, Loss: res.Loss,

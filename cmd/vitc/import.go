@@ -107,7 +107,7 @@ func runImport(o *importOptions, stdout io.Writer) error {
 			meta.ClassNames = ds.Classes
 			o.notes.printf("class names %s (the data's; name them otherwise with --class-names)", strings.Join(ds.Classes, ", "))
 		}
-		res := vit.Evaluate(m, datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 256, Stats: statsFor(meta, ds)}))
+		res := vit.Evaluate(m, datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 256, Stats: statsFor(meta, ds), Prefetch: true}))
 		meta.Dataset, meta.TestAccuracy = o.Data, res.Accuracy
 		rep.Data, rep.Accuracy, rep.TestImages = o.Data, res.Accuracy, res.N
 	}

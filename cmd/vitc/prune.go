@@ -43,6 +43,7 @@ type pruneOptions struct {
 	HW              string
 	HWBatch         int
 	Engine          string
+	memory          memoryFlags
 	Int8Weights     bool
 	HFlip           string
 	recipe          recipeFlags
@@ -122,6 +123,7 @@ plan.held. A ramp that ends short of the target ends as the plan does.`,
 	f.BoolVar(&o.Int8Weights, "int8-weights", false, "train the recovery phase (the last 30 % of steps) through the exporter's int8 weight rounding and write the pruned model's weights on that grid, so that the float model and its int8 export share every weight")
 	bindHFlip(f, &o.HFlip)
 	bindEngine(f, &o.Engine)
+	o.memory.bind(f)
 	o.recipe.bindDefault(f, training.PruneRecipe)
 	return cmd
 }
@@ -191,6 +193,9 @@ func runPrune(ctx context.Context, o *pruneOptions, stdout, stderr io.Writer) er
 // way; the data must fit the teacher.
 func newPruneJob(o *pruneOptions, n *notes) (*pipeline.Job, error) {
 	if err := checkEngine(o.Engine); err != nil {
+		return nil, err
+	}
+	if err := o.memory.check(o.Engine); err != nil {
 		return nil, err
 	}
 	if math.IsNaN(o.MaxDrop) {
@@ -290,6 +295,7 @@ func newPruneJob(o *pruneOptions, n *notes) (*pipeline.Job, error) {
 			WeightDecay: o.WeightDecay, WarmupEpochs: o.recipe.warmupEpochs(o.Epochs, o.Warmup), LabelSmoothing: o.LabelSmoothing, ClipNorm: o.ClipNorm,
 			Augment: o.Augment && !o.NoAugment, AugmentShift: loaderShift(o.AugmentShift, ds.H),
 			Seed: o.Seed, CheckpointEvery: o.CheckpointEvery, Engine: o.Engine, DataOptions: dopts,
+			Recompute: o.memory.Recompute, MaxSteps: o.memory.MaxSteps,
 		},
 		Plan: pipeline.Plan{Kind: pipeline.KindPrune, Init: init, InitWith: vit.InitOptions{Load: initRead},
 			Distill: &pipeline.Distill{Teacher: o.Teacher, Alpha: o.KDAlpha, Temperature: o.KDTemp, Read: teacherRead, AllowWeakTeacher: o.AllowWeakTeacher},

@@ -44,6 +44,7 @@ type trainOptions struct {
 	AllowWeakTeacher bool
 	KDAlpha, KDTemp  float64
 	Engine           string
+	memory           memoryFlags
 	recipe           recipeFlags
 }
 
@@ -99,6 +100,7 @@ finishes the same run with the same settings.`,
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term (1−α goes to cross-entropy)")
 	f.Float64Var(&o.KDTemp, "kd-temp", 2, "distillation: temperature")
 	bindEngine(f, &o.Engine)
+	o.memory.bind(f)
 	o.recipe.bind(f)
 	return cmd
 }
@@ -149,8 +151,8 @@ func runTrain(ctx context.Context, o *trainOptions, stdout, stderr io.Writer) er
 	if o.JSON {
 		return printJSON(stdout, rep)
 	}
-	fmt.Fprintf(stdout, "test accuracy %.2f%% (chance %.1f%%) after %d epochs, %.1fs of training; wrote %s\n",
-		100*rep.TestAccuracy, 100*rep.ChanceAccuracy, rep.Epochs, rep.TrainSeconds, o.Out)
+	fmt.Fprintf(stdout, "test accuracy %.2f%% (chance %.1f%%) after %d epochs, %.1fs of training, peak RSS %s; wrote %s\n",
+		100*rep.TestAccuracy, 100*rep.ChanceAccuracy, rep.Epochs, rep.TrainSeconds, mib(rep.PeakRSSBytes), o.Out)
 	return nil
 }
 
@@ -187,6 +189,9 @@ func interrupted(err error, cmd, dir string) error {
 // how go to stderr once the run is set up, so a refused one prints one line.
 func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 	if err := checkEngine(o.Engine); err != nil {
+		return nil, err
+	}
+	if err := o.memory.check(o.Engine); err != nil {
 		return nil, err
 	}
 	if o.Epochs == 0 && o.Init != "" {
@@ -258,6 +263,7 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 		Seed:             o.Seed, InitScheme: o.InitScheme, DataOptions: dopts,
 		CheckpointEvery: o.CheckpointEvery, SkipNonFinite: o.SkipNonFinite,
 		LayerDecay: o.LayerDecay, Freeze: o.Freeze, LinearProbe: o.LinearProbe, Engine: o.Engine,
+		Recompute: o.memory.Recompute, MaxSteps: o.memory.MaxSteps,
 	}, Plan: plan}, ds)
 	if err != nil {
 		return nil, flagError(err)

@@ -117,7 +117,13 @@ func newTrainGraph(m *vit.Model, shape []int, pass *vit.Pass, keep float64) (*tr
 		return nil, err
 	}
 	tg.loss = newSegment("loss", true, nil, []bool{true}, []tensor.Shape{logits.Shape().Clone()}, tensor.ScalarShape(),
-		func(_ *autograd.Tape, in []*autograd.Tensor) *autograd.Tensor { return tg.lossOf(in[0]) })
+		func(tp *autograd.Tape, in []*autograd.Tensor) *autograd.Tensor {
+			// Step returns the logits and the loss after the backward pass.
+			tp.Keep(in[0])
+			loss := tg.lossOf(in[0])
+			tp.Keep(loss)
+			return loss
+		})
 	tg.loss.ownTape = false // the loop's tape, which the loop resets
 	cost, err := gorgonia.ApplyOp(tg.loss, logits)
 	if err != nil {

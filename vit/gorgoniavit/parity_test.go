@@ -130,9 +130,9 @@ func TestEngineParity(t *testing.T) {
 			m.Params.ZeroGrad()
 			logits := m.ForwardPass(ext.pass(tp, &nativeKept), x)
 			loss := ext.lossOf(tp, labels)(logits)
-			tp.Backward(loss)
-			wantLogits := slices.Clone(logits.Data)
+			wantLogits := slices.Clone(logits.Data) // the backward pass releases them
 			wantLoss := loss.Data[0]
+			tp.Backward(loss)
 			want := map[string][]float32{}
 			for _, p := range m.Params.List() {
 				want[p.Name] = slices.Clone(p.Grad)

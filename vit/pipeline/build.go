@@ -108,6 +108,9 @@ func components(spec Spec, r *training.Run) (*parts, error) {
 	plan, m := spec.Plan, r.Model
 	p := &parts{}
 	if m.Attention == "taylor" && plan.Sparse.Weight > 0 {
+		if r.Opts.Recompute {
+			return nil, fmt.Errorf("the sparse branch (weight %g) sums statistics as it runs, so its blocks cannot be recomputed: set its weight to 0 or train without recomputation", plan.Sparse.Weight)
+		}
 		r.Components = append(r.Components, taylorattn.NewSparse(plan.Sparse, m.Depth))
 	}
 	if d := plan.Distill; d != nil {

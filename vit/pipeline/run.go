@@ -14,6 +14,7 @@ import (
 	"vitc/export/hw"
 	"vitc/internal/atomicfile"
 	"vitc/internal/figures"
+	"vitc/internal/rss"
 	"vitc/vit"
 	"vitc/vit/training"
 	"vitc/vit/weightquant"
@@ -58,6 +59,10 @@ type TrainReport struct {
 	// a teacher.
 	Distill         *Distill `json:"distill,omitempty"`
 	TeacherAccuracy float64  `json:"teacher_accuracy,omitempty"`
+	// PeakRSSBytes is the process's peak resident memory when the report
+	// was written (rss.Peak; of the process that finished the run, so a
+	// resumed run's is that of its last part).
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // PruneReport is report.json of a pruning run.
@@ -123,6 +128,8 @@ type PruneReport struct {
 	Options  training.Options `json:"options"`
 	Distill  *Distill         `json:"distill"`
 	Mirrored bool             `json:"mirrored"`
+	// PeakRSSBytes is as TrainReport's.
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // BaselineDenseSoftmax is the one baseline of every ratio vitc reports for
@@ -245,8 +252,13 @@ func finishTrain(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		rep.TeacherAccuracy = evaluateTeacher(p, r.TestLoader()).Accuracy
 	}
 	if res.TrainSeconds > 0 {
-		rep.TrainImgPerSec = float64(len(res.History)*r.Data.Train.Len()) / res.TrainSeconds
+		perEpoch := r.Data.Train.Len()
+		if r.Opts.MaxSteps > 0 {
+			perEpoch = min(perEpoch, r.Opts.MaxSteps*r.Opts.Batch)
+		}
+		rep.TrainImgPerSec = float64(len(res.History)*perEpoch) / res.TrainSeconds
 	}
+	rep.PeakRSSBytes, _ = rss.Peak()
 	return rep, writeReport(dir, rep, res.History, fmt.Sprintf("%s on %s", m.Attention, r.Opts.Data))
 }
 
@@ -322,6 +334,7 @@ func finishPrune(spec Spec, r *training.Run, p *parts, res training.Result, dir 
 		passed := rep.AccuracyDrop <= pr.MaxDrop
 		rep.MaxDrop, rep.Passed = &pr.MaxDrop, &passed
 	}
+	rep.PeakRSSBytes, _ = rss.Peak()
 	if err := writeReport(dir, rep, res.History, "pruning on "+r.Opts.Data, figures.Reference{Label: "teacher", Accuracy: rep.TeacherAccuracy}); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,10 @@ func (Native) Name() string { return "native" }
 func (Native) Step(m *vit.Model, pass *vit.Pass, images *autograd.Tensor, lossOf func(*autograd.Tensor) *autograd.Tensor) (logits, loss *autograd.Tensor, err error) {
 	logits = m.ForwardPass(pass, images)
 	loss = lossOf(logits)
+	// The loop scores the logits after the backward pass, which would
+	// otherwise release them once the loss's closure has read them.
+	pass.Tape.Keep(logits)
+	pass.Tape.Keep(loss)
 	if isFinite(float64(loss.Data[0])) {
 		pass.Tape.Backward(loss)
 	}

@@ -117,13 +117,15 @@ func (r *Run) trainLoader() *datasets.Loader {
 	return datasets.NewLoader(r.Data, &r.Data.Train, datasets.LoaderOptions{
 		Batch: r.Opts.Batch, Shuffle: true, Augment: r.Opts.Augment, Shift: r.Opts.AugmentShift,
 		CropScale: r.Opts.AugmentCropScale, Seed: r.Opts.Seed,
-		Stats: r.Stats(), DropLast: r.Data.Train.Len() >= r.Opts.Batch,
+		Stats: r.Stats(), DropLast: r.Data.Train.Len() >= r.Opts.Batch, Prefetch: true,
 	})
 }
 
-// TestLoader serves the test split in order, normalised like training.
+// TestLoader serves the test split in order, normalised like training, in
+// batches of vit.EvalBatch.
 func (r *Run) TestLoader() *datasets.Loader {
-	return datasets.NewLoader(r.Data, &r.Data.Test, datasets.LoaderOptions{Batch: 256, Stats: r.Stats()})
+	return datasets.NewLoader(r.Data, &r.Data.Test, datasets.LoaderOptions{
+		Batch: vit.EvalBatch(r.Model.Config, r.Opts.Batch), Stats: r.Stats(), Prefetch: true})
 }
 
 // Stats are the normalisation statistics the model was trained with.
@@ -185,6 +187,9 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 	train := r.trainLoader()
 	test := r.TestLoader()
 	batches := train.NumBatches()
+	if r.Opts.MaxSteps > 0 {
+		batches = min(batches, r.Opts.MaxSteps)
+	}
 	total := r.Opts.Epochs * batches
 	sched := autograd.CosineSchedule{Base: r.Opts.LR, Min: r.Opts.MinLR,
 		Warmup: int(r.Opts.WarmupEpochs * float64(batches)), Total: total}
@@ -199,6 +204,8 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	hk.pass.Recompute = r.Opts.Recompute
+	var last *vit.EvalResult // the last epoch's evaluation, when this process ran it
 	chw := m.Channels * m.Image * m.Image
 	st := &r.state
 	lastSave := time.Now()
@@ -293,7 +300,10 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 				lastSave = time.Now()
 			}
 		}
+		// Evaluation takes the buffers the last step released.
+		tp.Reset()
 		ev := vit.EvaluatePass(m, test, hk.pass)
+		last = &ev
 		em := EpochMetrics{
 			Epoch: st.Epoch + 1, TrainLoss: st.LossSum / math.Max(1, float64(st.Seen)),
 			TrainAcc: float64(st.Correct) / math.Max(1, float64(st.Seen)),
@@ -337,7 +347,13 @@ func (r *Run) Train(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{TrainSeconds: st.Seconds, History: st.History, Test: vit.EvaluatePass(m, test, hk.pass)}, nil
+	if last == nil {
+		tp.Reset()
+		ev := vit.EvaluatePass(m, test, hk.pass)
+		last = &ev
+	}
+	// The model has not changed since the last epoch's evaluation.
+	return Result{TrainSeconds: st.Seconds, History: st.History, Test: *last}, nil
 }
 
 func (r *Run) save() error {

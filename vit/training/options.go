@@ -65,6 +65,15 @@ type Options struct {
 	// SkipNonFinite is how many batches with a non-finite loss or gradient
 	// the run may skip (no update) before it stops; 0 stops at the first.
 	SkipNonFinite int `json:"skip_nonfinite,omitempty"`
+	// Recompute runs each block again in the backward pass instead of
+	// keeping its activations (vit.Pass.Recompute): less memory, about
+	// one more forward pass of time, and the same results bit for bit.
+	// The native engine only.
+	Recompute bool `json:"recompute,omitempty"`
+	// MaxSteps, when positive, ends each epoch after that many batches, as
+	// if the training split were that long: for measuring a run's memory
+	// and speed on a large set in a few minutes, not for training.
+	MaxSteps int `json:"max_steps_per_epoch,omitempty"`
 }
 
 // MarshalJSON writes the options with CheckpointEvery in seconds, as
@@ -118,6 +127,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("crop scale %g must be in [0, 1] (0: shift augmentation)", o.AugmentCropScale)
 	case !(o.LayerDecay >= 0 && o.LayerDecay <= 1):
 		return fmt.Errorf("layer decay %g must be in [0, 1] (0: off)", o.LayerDecay)
+	case o.MaxSteps < 0:
+		return fmt.Errorf("steps per epoch (%d) must not be negative", o.MaxSteps)
+	case o.Recompute && o.Engine != "" && o.Engine != "native":
+		return fmt.Errorf("recomputation runs on the native engine only, not %s", o.Engine)
 	}
 	for _, f := range o.Freeze {
 		if _, err := path.Match(f, ""); err != nil {

@@ -102,7 +102,7 @@ func (zeroHead) View(tp *autograd.Tape, p *autograd.Param, w *autograd.Tensor) *
 	if p.Name != "head.weight" {
 		return w
 	}
-	return tp.New(false, w.Shape...)
+	return tp.New(true, w.Shape...) // zeroed: a pool buffer holds whatever it held before
 }
 
 // The epoch's test accuracy is the model as the run trains it, extensions

@@ -157,21 +157,25 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 				autograd.SoftmaxRows(pd, n, n)
 				for i := 0; i < n; i++ {
 					pr, sr, mr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n], mask[i*words:(i+1)*words]
-					var w uint32
-					for j, p := range pr {
-						if p > theta {
-							w |= 1 << (j & 31)
-							sr[j] = p
-							abs += float64(p)
-							nnz++
-						} else {
-							sr[j] = 0
+					var rowAbs float32
+					for w := range mr {
+						lo, hi := w<<5, min(w<<5+32, n)
+						ps, ss := pr[lo:hi], sr[lo:hi]
+						ss = ss[:len(ps)]
+						var u uint32
+						for t, p := range ps {
+							if p > theta {
+								u |= 1 << t
+								ss[t] = p
+								rowAbs += p
+							} else {
+								ss[t] = 0
+							}
 						}
-						if j&31 == 31 || j == n-1 {
-							mr[j>>5] = math.Float32frombits(w)
-							w = 0
-						}
+						mr[w] = math.Float32frombits(u)
+						nnz += bits.OnesCount32(u)
 					}
+					abs += float64(rowAbs)
 				}
 			} else {
 				// Ẑ = s·QK̂ᵀ: P = softmax(Ẑ) (softmax ignores the per-row
@@ -195,29 +199,39 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 						z += v
 					}
 					den[i] = z
-					var w uint32
-					for j, p := range sr {
-						if p > theta {
-							w |= 1 << (j & 31)
-							sr[j] = (zr[j] + 1) / z
-							nnz++
-						} else {
-							sr[j] = 0
+					for w := range mr {
+						lo, hi := w<<5, min(w<<5+32, n)
+						ps, zs := sr[lo:hi], zr[lo:hi]
+						zs = zs[:len(ps)]
+						var u uint32
+						for t, p := range ps {
+							if p > theta {
+								u |= 1 << t
+								ps[t] = (zs[t] + 1) / z
+							} else {
+								ps[t] = 0
+							}
 						}
-						if j&31 == 31 || j == n-1 {
-							mr[j>>5] = math.Float32frombits(w)
-							w = 0
-						}
+						mr[w] = math.Float32frombits(u)
+						nnz += bits.OnesCount32(u)
 					}
 				}
 				autograd.SoftmaxRows(pd, n, n)
 				// S = P − A on the mask
 				for i := 0; i < n; i++ {
-					pr, sr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n]
-					forMasked(mask[i*words:(i+1)*words], func(j int) {
-						sr[j] = pr[j] - sr[j]
-						abs += math.Abs(float64(sr[j]))
-					})
+					pr, sr, mr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n], mask[i*words:(i+1)*words]
+					var rowAbs float32
+					for w := range mr {
+						u, lo := math.Float32bits(mr[w]), w<<5
+						for u != 0 {
+							j := lo + bits.TrailingZeros32(u)
+							sv := pr[j] - sr[j]
+							sr[j] = sv
+							rowAbs += max(sv, -sv)
+							u &= u - 1
+						}
+					}
+					abs += float64(rowAbs)
 				}
 			}
 			absSums[x], kept[x] = abs, nnz
@@ -294,22 +308,27 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 					pr, sr, dr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n], ds[i*n:(i+1)*n]
 					mr := mask[i*words : (i+1)*words]
 					var c, es float32 // Σ P·dE, Σ S·dE
-					for j := range dr {
-						if math.Float32bits(mr[j>>5])&(1<<(j&31)) == 0 {
-							dr[j] = 0
-							continue
+					for w := range mr {
+						u, lo, hi := math.Float32bits(mr[w]), w<<5, min(w<<5+32, n)
+						gs, ps, ss := dr[lo:hi], pr[lo:hi], sr[lo:hi]
+						ps, ss = ps[:len(gs)], ss[:len(gs)]
+						for t := range gs {
+							if u&(1<<t) == 0 {
+								gs[t] = 0
+								continue
+							}
+							g := gs[t]
+							if sv := ss[t]; sv > 0 {
+								g += regGrad
+							} else if sv < 0 {
+								g -= regGrad
+							}
+							gs[t] = g
+							c += ps[t] * g
+							es += ss[t] * g
 						}
-						g := dr[j]
-						switch sv := sr[j]; {
-						case sv > 0:
-							g += regGrad
-						case sv < 0:
-							g -= regGrad
-						}
-						dr[j] = g
-						c += pr[j] * g
-						es += sr[j] * g
 					}
+					pr = pr[:len(dr)]
 					if vitality {
 						for j, g := range dr {
 							dr[j] = pr[j] * (g - c)
@@ -386,8 +405,8 @@ func copyRows(dst, x []float32, ld, n, hd int) {
 func fakeQuant4(dst, x []float32, ld, n, hd int) {
 	var amax float32
 	for i := 0; i < n; i++ {
-		for c := 0; c < hd; c++ {
-			amax = max(amax, float32(math.Abs(float64(x[i*ld+c]))))
+		for _, v := range x[i*ld : i*ld+hd] {
+			amax = max(amax, v, -v)
 		}
 	}
 	if amax == 0 {
@@ -396,9 +415,19 @@ func fakeQuant4(dst, x []float32, ld, n, hd int) {
 	}
 	scale := amax / 7
 	for i := 0; i < n; i++ {
-		for c := 0; c < hd; c++ {
-			q := float32(math.Round(float64(x[i*ld+c] / scale)))
-			dst[i*hd+c] = max(-8, min(7, q)) * scale
+		row, out := x[i*ld:i*ld+hd], dst[i*hd:(i+1)*hd]
+		for c, v := range row {
+			// round half away from zero (math.Round), in float64 where
+			// adding ½ is exact; |v/scale| ≤ 7 needs no clamp above, and
+			// −8 is never reached
+			t := float64(v / scale)
+			var q float32
+			if t >= 0 {
+				q = float32(int32(t + 0.5))
+			} else {
+				q = -float32(int32(0.5 - t))
+			}
+			out[c] = min(7, q) * scale
 		}
 	}
 }
@@ -425,10 +454,11 @@ func tensorRange(x []float32, rows, ld, off, width int) quantRange {
 // to [0, 15], times scale, plus lo.
 func (r quantRange) fakeQuant(dst, x []float32, ld, n, hd int) {
 	for i := 0; i < n; i++ {
-		for c := 0; c < hd; c++ {
-			t := float32(math.RoundToEven(float64((x[i*ld+c] - r.lo) / r.scale)))
+		row, out := x[i*ld:i*ld+hd], dst[i*hd:(i+1)*hd]
+		for c, v := range row {
+			t := float32(math.RoundToEven(float64((v - r.lo) / r.scale)))
 			t = max(0, min(15, t))
-			dst[i*hd+c] = float32(t*r.scale) + r.lo
+			out[c] = float32(t*r.scale) + r.lo
 		}
 	}
 }

@@ -46,7 +46,8 @@ func BenchmarkAttention(b *testing.B) {
 // branch of each formulation (θ = 0.002, every entry kept on this random
 // qkv), at the shapes of micro (B 64, N 50, 4 heads of 16) and DeiT-Tiny
 // (B 4, N 197, 3 heads of 64). The branch's cost is the difference between
-// "taylor+…" and "taylor".
+// "taylor+…" and "taylor". cpu-µs/image (the process's CPU time, all
+// threads) varies less than µs/image on a shared machine.
 func BenchmarkTrainingAttention(b *testing.B) {
 	shapes := []struct {
 		name            string
@@ -96,10 +97,12 @@ func BenchmarkTrainingAttention(b *testing.B) {
 					tp.Backward(y)
 				}
 				step() // fill the pool
+				cpu0 := taylorattn.ProcessCPU()
 				for b.Loop() {
 					step()
 				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(sh.batch), "µs/image")
+				b.ReportMetric(1e6*(taylorattn.ProcessCPU()-cpu0)/float64(b.N)/float64(sh.batch), "cpu-µs/image")
 			})
 		}
 	}

@@ -3,7 +3,6 @@ package taylorattn
 import (
 	"fmt"
 	"math"
-	"math/bits"
 
 	"vitc/autograd"
 )
@@ -70,10 +69,12 @@ const (
 )
 
 // sparseRowsBelow is the mask density under which a head's S·V and its
-// gradients run over the kept entries only: a row's kept columns cost a
-// scalar loop each, BLAS runs the dense product several times faster per
-// multiply (measured by BenchmarkCorrection's dense and sparse variants).
-const sparseRowsBelow = 0.2
+// gradients run over the kept entries only. Per kept entry a row costs a
+// dot product and two axpys of hd; BLAS runs the dense products faster per
+// multiply, so the cut is where the two take the same time
+// (BenchmarkCorrectionKernels): about 20 % with the vectorised C kernels of
+// the openblas build (kernels_native.go sets it), 5 % with the Go loops.
+var sparseRowsBelow = 0.05
 
 func (kn kernel) sparse(kept, nn int) bool {
 	switch kn {
@@ -155,28 +156,7 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 				}
 				autograd.Gemm(false, true, n, n, hd, s, qq, ldq, kq, ldq, 0, pd, n)
 				autograd.SoftmaxRows(pd, n, n)
-				for i := 0; i < n; i++ {
-					pr, sr, mr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n], mask[i*words:(i+1)*words]
-					var rowAbs float32
-					for w := range mr {
-						lo, hi := w<<5, min(w<<5+32, n)
-						ps, ss := pr[lo:hi], sr[lo:hi]
-						ss = ss[:len(ps)]
-						var u uint32
-						for t, p := range ps {
-							if p > theta {
-								u |= 1 << t
-								ss[t] = p
-								rowAbs += p
-							} else {
-								ss[t] = 0
-							}
-						}
-						mr[w] = math.Float32frombits(u)
-						nnz += bits.OnesCount32(u)
-					}
-					abs += float64(rowAbs)
-				}
+				nnz, abs = maskKeep(pd, sm, mask, n, words, theta)
 			} else {
 				// Ẑ = s·QK̂ᵀ: P = softmax(Ẑ) (softmax ignores the per-row
 				// shift by the key mean) and A = (1 + Ẑ)/den
@@ -192,47 +172,10 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 				// the predicted P̃ goes in sm, then each row becomes A on the mask
 				autograd.Gemm(false, true, n, n, hd, s, qq, ldq, kq, ldq, 0, sm, n)
 				autograd.SoftmaxRows(sm, n, n)
-				for i := 0; i < n; i++ {
-					zr, sr, mr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n], mask[i*words:(i+1)*words]
-					z := float32(n)
-					for _, v := range zr {
-						z += v
-					}
-					den[i] = z
-					for w := range mr {
-						lo, hi := w<<5, min(w<<5+32, n)
-						ps, zs := sr[lo:hi], zr[lo:hi]
-						zs = zs[:len(ps)]
-						var u uint32
-						for t, p := range ps {
-							if p > theta {
-								u |= 1 << t
-								ps[t] = (zs[t] + 1) / z
-							} else {
-								ps[t] = 0
-							}
-						}
-						mr[w] = math.Float32frombits(u)
-						nnz += bits.OnesCount32(u)
-					}
-				}
+				nnz = maskTaylor(pd, sm, mask, den, n, words, theta)
 				autograd.SoftmaxRows(pd, n, n)
 				// S = P − A on the mask
-				for i := 0; i < n; i++ {
-					pr, sr, mr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n], mask[i*words:(i+1)*words]
-					var rowAbs float32
-					for w := range mr {
-						u, lo := math.Float32bits(mr[w]), w<<5
-						for u != 0 {
-							j := lo + bits.TrailingZeros32(u)
-							sv := pr[j] - sr[j]
-							sr[j] = sv
-							rowAbs += max(sv, -sv)
-							u &= u - 1
-						}
-					}
-					abs += float64(rowAbs)
-				}
+				abs = subMasked(pd, sm, mask, n, words)
 			}
 			absSums[x], kept[x] = abs, nnz
 			// extra (N, hd) = α·γ·S·V, into this head's columns
@@ -241,13 +184,7 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 				autograd.Gemm(false, false, n, hd, n, ag, sm, n, v, d3, 0, out, d)
 				continue
 			}
-			for i := 0; i < n; i++ {
-				oi, sr := out[i*d:i*d+hd], sm[i*n:(i+1)*n]
-				clear(oi)
-				forMasked(mask[i*words:(i+1)*words], func(j int) {
-					axpy(oi, ag*sr[j], v[j*d3:j*d3+hd])
-				})
-			}
+			sparseSV(sm, mask, v, d3, out, d, n, words, hd, ag)
 		}
 	})
 	var abs float64
@@ -289,64 +226,21 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 					autograd.Gemm(false, true, n, n, hd, ag, de, d, v, d3, 0, ds, n)
 					autograd.Gemm(true, false, n, hd, n, ag, sm, n, de, d, 1, dv, d3)
 				default:
-					de := dExtra[bi*n*d+h*hd:]
-					for i := 0; i < n; i++ {
-						di, sr, dr := de[i*d:i*d+hd], sm[i*n:(i+1)*n], ds[i*n:(i+1)*n]
-						forMasked(mask[i*words:(i+1)*words], func(j int) {
-							vj := v[j*d3 : j*d3+hd]
-							dr[j] = ag * dot(di, vj)
-							axpy(dv[j*d3:j*d3+hd], ag*sr[j], di)
-						})
-					}
+					sparseGradSV(dExtra[bi*n*d+h*hd:], d, v, dv, d3, sm, mask, ds, n, words, hd, ag)
 				}
-				// dE = M ⊙ (dS + regGrad·sign(S)), then per row the gradient W
-				// of the scores the softmax (and for vitc A) came from:
+				// dE = M ⊙ (dS + regGrad·sign(S)), then the gradient W of the
+				// scores the softmax (and for vitc A) came from:
 				//   vitc:     W = P ⊙ (dE − c) + (r − dE)/den, c = Σ P·dE,
 				//             r = Σ A·dE (the −dE through A = (1 + Ẑ)/den)
 				//   vitality: W = P̃ ⊙ (dE − c)
-				for i := 0; i < n; i++ {
-					pr, sr, dr := pd[i*n:(i+1)*n], sm[i*n:(i+1)*n], ds[i*n:(i+1)*n]
-					mr := mask[i*words : (i+1)*words]
-					var c, es float32 // Σ P·dE, Σ S·dE
-					for w := range mr {
-						u, lo, hi := math.Float32bits(mr[w]), w<<5, min(w<<5+32, n)
-						gs, ps, ss := dr[lo:hi], pr[lo:hi], sr[lo:hi]
-						ps, ss = ps[:len(gs)], ss[:len(gs)]
-						for t := range gs {
-							if u&(1<<t) == 0 {
-								gs[t] = 0
-								continue
-							}
-							g := gs[t]
-							if sv := ss[t]; sv > 0 {
-								g += regGrad
-							} else if sv < 0 {
-								g -= regGrad
-							}
-							gs[t] = g
-							c += ps[t] * g
-							es += ss[t] * g
-						}
-					}
-					pr = pr[:len(dr)]
-					if vitality {
-						for j, g := range dr {
-							dr[j] = pr[j] * (g - c)
-						}
-						continue
-					}
-					r := c - es // Σ A·dE with A = P − S on the mask
-					inv := 1 / den[i]
-					for j, g := range dr {
-						dr[j] = pr[j]*(g-c) + (r-g)*inv
-					}
-				}
 				if vitality {
+					scoreGrad(pd, sm, mask, ds, nil, n, words, regGrad)
 					// the scores were s·Q̃K̃ᵀ; straight through to Q and K
 					autograd.Gemm(false, false, n, hd, n, s, ds, n, a3, hd, 1, dq, d3)
 					autograd.Gemm(true, false, n, hd, n, s, ds, n, a2, hd, 1, dk, d3)
 					continue
 				}
+				scoreGrad(pd, sm, mask, ds, den, n, words, regGrad)
 				// the scores were s·QK̂ᵀ; the centring's backward removes the
 				// mean over tokens from dK̂
 				autograd.Gemm(false, false, n, hd, n, s, ds, n, a1, hd, 1, dq, d3)
@@ -359,76 +253,9 @@ func correction(tp *autograd.Tape, qkv *autograd.Tensor, heads int, formulation 
 	return extra, absMean, density
 }
 
-// forMasked calls f with the column of every set bit of a mask row.
-func forMasked(row []float32, f func(j int)) {
-	for w, word := range row {
-		u := math.Float32bits(word)
-		for u != 0 {
-			f(w<<5 + bits.TrailingZeros32(u))
-			u &= u - 1
-		}
-	}
-}
-
-func dot(a, b []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// axpy adds a·x to y.
-func axpy(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	for i, v := range x {
-		y[i] += a * v
-	}
-}
-
 func copyRows(dst, x []float32, ld, n, hd int) {
 	for i := 0; i < n; i++ {
 		copy(dst[i*hd:(i+1)*hd], x[i*ld:i*ld+hd])
-	}
-}
-
-// fakeQuant4 writes x (n rows of hd, row stride ld) rounded to a symmetric
-// 4-bit grid of one scale per head (of one image), packed with stride hd:
-// vitc's mask predictor.
-func fakeQuant4(dst, x []float32, ld, n, hd int) {
-	var amax float32
-	for i := 0; i < n; i++ {
-		for _, v := range x[i*ld : i*ld+hd] {
-			amax = max(amax, v, -v)
-		}
-	}
-	if amax == 0 {
-		clear(dst[:n*hd])
-		return
-	}
-	scale := amax / 7
-	for i := 0; i < n; i++ {
-		row, out := x[i*ld:i*ld+hd], dst[i*hd:(i+1)*hd]
-		for c, v := range row {
-			// round half away from zero (math.Round), in float64 where
-			// adding ½ is exact; |v/scale| ≤ 7 needs no clamp above, and
-			// −8 is never reached
-			t := float64(v / scale)
-			var q float32
-			if t >= 0 {
-				q = float32(int32(t + 0.5))
-			} else {
-				q = -float32(int32(0.5 - t))
-			}
-			out[c] = min(7, q) * scale
-		}
 	}
 }
 
@@ -440,12 +267,7 @@ type quantRange struct{ lo, scale float32 }
 // tensorRange is the grid for columns [off, off+width) of rows rows of
 // stride ld: the minimum and maximum over all of them.
 func tensorRange(x []float32, rows, ld, off, width int) quantRange {
-	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
-	for i := 0; i < rows; i++ {
-		for _, v := range x[i*ld+off : i*ld+off+width] {
-			lo, hi = min(lo, v), max(hi, v)
-		}
-	}
+	lo, hi := minMax(x[off:], rows, ld, width)
 	return quantRange{lo: lo, scale: max((hi-lo)/15, 1e-8)}
 }
 
@@ -453,12 +275,5 @@ func tensorRange(x []float32, rows, ld, off, width int) quantRange {
 // stride hd: round((x − lo)/scale) (half to even, as torch.round), clamped
 // to [0, 15], times scale, plus lo.
 func (r quantRange) fakeQuant(dst, x []float32, ld, n, hd int) {
-	for i := 0; i < n; i++ {
-		row, out := x[i*ld:i*ld+hd], dst[i*hd:(i+1)*hd]
-		for c, v := range row {
-			t := float32(math.RoundToEven(float64((v - r.lo) / r.scale)))
-			t = max(0, min(15, t))
-			out[c] = float32(t*r.scale) + r.lo
-		}
-	}
+	quantAsym4(dst, x, ld, n, hd, r.lo, r.scale)
 }

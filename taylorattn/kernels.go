@@ -12,6 +12,13 @@ import (
 // init with C loops the compiler vectorises (kernels_native.go): the same
 // formulas, other orders of summation.
 var (
+	// centre writes K (n rows of hd, row stride ldk) minus its mean over
+	// the rows into dst (row stride ldd).
+	centre = centreGo
+	// uncentreInto adds the backward of centring, dK = dK̂ − mean_j dK̂_j,
+	// into dk (row stride ldk) from dkh (row stride ldh). The native
+	// versions of both sum each column in the same order: the same values.
+	uncentreInto = uncentreIntoGo
 	// fakeQuant4 writes x (n rows of hd, row stride ld) rounded to a
 	// symmetric 4-bit grid of one scale amax/7 per head (of one image),
 	// packed with stride hd: vitc's mask predictor.

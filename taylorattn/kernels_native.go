@@ -157,6 +157,33 @@ void vitc_sparse_grad_sv(const float *restrict dO, long ldo, const float *restri
 	}
 }
 
+// The widest head the centring kernels take (Go's versions do the rest).
+#define MAXHD 1024
+
+// mean over n rows of hd (row stride ld), each column summed in row order
+static inline void col_mean(float *restrict mean, const float *restrict x, long ld, long n, long hd) {
+	for (long c = 0; c < hd; c++) mean[c] = 0;
+	for (long j = 0; j < n; j++)
+		for (long c = 0; c < hd; c++) mean[c] += x[j * ld + c];
+	for (long c = 0; c < hd; c++) mean[c] /= (float)n;
+}
+
+__attribute__((target_clones("avx2", "default")))
+void vitc_centre(float *restrict dst, long ldd, const float *restrict k, long ldk, long n, long hd) {
+	float mean[MAXHD];
+	col_mean(mean, k, ldk, n, hd);
+	for (long j = 0; j < n; j++)
+		for (long c = 0; c < hd; c++) dst[j * ldd + c] = k[j * ldk + c] - mean[c];
+}
+
+__attribute__((target_clones("avx2", "default")))
+void vitc_uncentre_into(float *restrict dk, long ldk, const float *restrict dkh, long ldh, long n, long hd) {
+	float mean[MAXHD];
+	col_mean(mean, dkh, ldh, n, hd);
+	for (long j = 0; j < n; j++)
+		for (long c = 0; c < hd; c++) dk[j * ldk + c] += dkh[j * ldh + c] - mean[c];
+}
+
 static inline float row_sum(const float *x, long n) {
 	float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 	long j = 0;
@@ -286,6 +313,22 @@ import (
 func init() {
 	f := func(x []float32) *C.float { return (*C.float)(unsafe.Pointer(&x[0])) }
 	u := func(x []float32) *C.uint32_t { return (*C.uint32_t)(unsafe.Pointer(&x[0])) }
+	centre = func(dst []float32, ldd int, k []float32, ldk, n, hd int) {
+		if n*hd == 0 || hd > C.MAXHD {
+			centreGo(dst, ldd, k, ldk, n, hd)
+			return
+		}
+		_, _ = dst[(n-1)*ldd+hd-1], k[(n-1)*ldk+hd-1]
+		C.vitc_centre(f(dst), C.long(ldd), f(k), C.long(ldk), C.long(n), C.long(hd))
+	}
+	uncentreInto = func(dk []float32, ldk int, dkh []float32, ldh, n, hd int) {
+		if n*hd == 0 || hd > C.MAXHD {
+			uncentreIntoGo(dk, ldk, dkh, ldh, n, hd)
+			return
+		}
+		_, _ = dk[(n-1)*ldk+hd-1], dkh[(n-1)*ldh+hd-1]
+		C.vitc_uncentre_into(f(dk), C.long(ldk), f(dkh), C.long(ldh), C.long(n), C.long(hd))
+	}
 	fakeQuant4 = func(dst, x []float32, ld, n, hd int) {
 		if n*hd == 0 {
 			return

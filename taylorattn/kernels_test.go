@@ -25,6 +25,13 @@ func TestKernelsMatchGo(t *testing.T) {
 			}
 		}
 		a, b := make([]float32, n*hd), make([]float32, n*hd)
+		centre(a, hd, x[2:], ld, n, hd)
+		centreGo(b, hd, x[2:], ld, n, hd)
+		same("centre", a, b, 0)
+		ga, gb := make([]float32, n*ld), make([]float32, n*ld)
+		uncentreInto(ga, ld, a, hd, n, hd)
+		uncentreIntoGo(gb, ld, b, hd, n, hd)
+		same("uncentreInto", ga, gb, 0)
 		fakeQuant4(a, x, ld, n, hd)
 		fakeQuant4Go(b, x, ld, n, hd)
 		same("fakeQuant4", a, b, 0)

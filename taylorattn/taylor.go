@@ -154,8 +154,8 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 	return autograd.AttentionResult{Out: out, CLSAttention: clsPerHead, Heads: heads}
 }
 
-// centre writes K − mean over tokens of K into dst (row stride ldd).
-func centre(dst []float32, ldd int, k []float32, ldk, n, hd int) {
+// centreGo is centre in Go.
+func centreGo(dst []float32, ldd int, k []float32, ldk, n, hd int) {
 	mean := make([]float32, hd)
 	for j := 0; j < n; j++ {
 		for c, v := range k[j*ldk : j*ldk+hd] {
@@ -173,9 +173,8 @@ func centre(dst []float32, ldd int, k []float32, ldk, n, hd int) {
 	}
 }
 
-// uncentreInto adds the backward of centring, dK = dK̂ − mean_j dK̂_j, into
-// dk (row stride ldk) from dkh (row stride ldh).
-func uncentreInto(dk []float32, ldk int, dkh []float32, ldh, n, hd int) {
+// uncentreIntoGo is uncentreInto in Go.
+func uncentreIntoGo(dk []float32, ldk int, dkh []float32, ldh, n, hd int) {
 	mean := make([]float32, hd)
 	for j := 0; j < n; j++ {
 		for c, v := range dkh[j*ldh : j*ldh+hd] {

@@ -24,6 +24,11 @@ func SoftmaxRow(y, x []float32) {
 	}
 }
 
+// SoftmaxRows replaces each of rows rows of p (rows·cols values, row after
+// row) by its softmax, with the vectorised kernel of the openblas build where
+// there is one (the same formula as SoftmaxRow, another order of summation).
+func SoftmaxRows(p []float32, rows, cols int) { softmaxRows(p[:rows*cols], rows, cols) }
+
 // SoftmaxRowBackward writes the gradient of a softmax row's input, given its
 // output p and the gradient dp of that output: p ⊙ (dp − Σ p·dp). dst may
 // alias dp.

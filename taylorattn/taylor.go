@@ -154,39 +154,40 @@ func Attention(tp *autograd.Tape, qkv *autograd.Tensor, heads int, wantCLS bool)
 	return autograd.AttentionResult{Out: out, CLSAttention: clsPerHead, Heads: heads}
 }
 
-// centre writes K − mean over tokens of K into dst (row stride ldd).
-func centre(dst []float32, ldd int, k []float32, ldk, n, hd int) {
+// centreGo is centre in Go.
+func centreGo(dst []float32, ldd int, k []float32, ldk, n, hd int) {
 	mean := make([]float32, hd)
 	for j := 0; j < n; j++ {
-		for c := 0; c < hd; c++ {
-			mean[c] += k[j*ldk+c]
+		for c, v := range k[j*ldk : j*ldk+hd] {
+			mean[c] += v
 		}
 	}
 	for c := range mean {
 		mean[c] /= float32(n)
 	}
 	for j := 0; j < n; j++ {
-		for c := 0; c < hd; c++ {
-			dst[j*ldd+c] = k[j*ldk+c] - mean[c]
+		row, out := k[j*ldk:j*ldk+hd], dst[j*ldd:j*ldd+hd]
+		for c, v := range row {
+			out[c] = v - mean[c]
 		}
 	}
 }
 
-// uncentreInto adds the backward of centring, dK = dK̂ − mean_j dK̂_j, into
-// dk (row stride ldk) from dkh (row stride ldh).
-func uncentreInto(dk []float32, ldk int, dkh []float32, ldh, n, hd int) {
+// uncentreIntoGo is uncentreInto in Go.
+func uncentreIntoGo(dk []float32, ldk int, dkh []float32, ldh, n, hd int) {
 	mean := make([]float32, hd)
 	for j := 0; j < n; j++ {
-		for c := 0; c < hd; c++ {
-			mean[c] += dkh[j*ldh+c]
+		for c, v := range dkh[j*ldh : j*ldh+hd] {
+			mean[c] += v
 		}
 	}
 	for c := range mean {
 		mean[c] /= float32(n)
 	}
 	for j := 0; j < n; j++ {
-		for c := 0; c < hd; c++ {
-			dk[j*ldk+c] += dkh[j*ldh+c] - mean[c]
+		row, out := dkh[j*ldh:j*ldh+hd], dk[j*ldk:j*ldk+hd]
+		for c, v := range row {
+			out[c] += v - mean[c]
 		}
 	}
 }

@@ -32,6 +32,7 @@ type benchOptions struct {
 	CPUProfile           string
 	Engine               string
 	Recompute            bool
+	Sparse               taylorattn.SparseOptions
 }
 
 // benchAttentionOptions are `vitc bench attention`'s flags: one attention
@@ -73,6 +74,11 @@ and one Taylor attention layer instead.`,
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
 	f.StringVar(&o.Engine, "engine", "native", "also time the training steps on this engine, side by side with the native engine's (gorgonia)")
 	f.BoolVar(&o.Recompute, "recompute", false, "recompute each block in the backward pass instead of keeping its activations (less memory, about one more forward pass of time)")
+	d := taylorattn.DefaultSparse
+	f.Float64Var(&o.Sparse.Weight, "sparse-weight", 0, "Taylor attention: train with the sparse branch at this weight α (0: without it), as train does")
+	f.Float64Var(&o.Sparse.Threshold, "sparse-threshold", d.Threshold, "Taylor attention: threshold θ of the sparse branch's predicted mask")
+	f.Float64Var(&o.Sparse.Reg, "sparse-reg", d.Reg, "Taylor attention: weight λ of the sparse branch's mean|S| regulariser")
+	f.StringVar(&o.Sparse.Formulation, "sparse-formulation", taylorattn.FormulationVitc, "Taylor attention: the sparse branch's formulation, vitc or vitality")
 	cmd.AddCommand(newBenchAttentionCmd())
 	return cmd
 }
@@ -142,6 +148,10 @@ type benchReport struct {
 	// jobs on a shared machine. 0 where not measured.
 	TrainCPUMsPerImg       float64 `json:"train_cpu_ms_per_img"`
 	EngineTrainCPUMsPerImg float64 `json:"engine_train_cpu_ms_per_img,omitempty"`
+	// Sparse is the sparse branch the training steps ran (nil: none), with
+	// its mean mask density over the timed steps and layers.
+	Sparse        *taylorattn.SparseOptions `json:"sparse,omitempty"`
+	SparseDensity float64                   `json:"sparse_mask_density,omitempty"`
 }
 
 // benchAttentionReport is `vitc bench attention --json`.
@@ -190,6 +200,11 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	if o.Recompute && o.Engine != "native" {
 		return errors.New("--recompute runs on the native engine only: leave out --engine")
 	}
+	if o.Sparse.Weight != 0 {
+		if err := o.Sparse.Validate(); err != nil {
+			return err
+		}
+	}
 	if o.Batch <= 0 || o.Steps <= 0 || o.Warmup < 0 {
 		return fmt.Errorf("--batch (%d) and --steps (%d) must be positive and --warmup (%d) not negative", o.Batch, o.Steps, o.Warmup)
 	}
@@ -224,6 +239,16 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		}
 	}
 	cfg := m.Config
+	var sparse *taylorattn.Sparse
+	if o.Sparse.Weight > 0 {
+		if cfg.Attention != "taylor" {
+			return errors.New("--sparse-weight needs --attention taylor")
+		}
+		if o.Recompute {
+			return errors.New("the sparse branch cannot run with --recompute")
+		}
+		sparse = taylorattn.NewSparse(o.Sparse, cfg.Depth)
+	}
 	// Random normalised images (zero mean, unit variance) and labels.
 	rng := autograd.NewRNG(o.Seed, 0xbe7c)
 	x := make([]float32, o.Batch*cfg.Channels*cfg.Image*cfg.Image)
@@ -245,8 +270,19 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		return func() error {
 			tp.Reset()
 			ps.ZeroGrad()
-			_, loss, err := engine.Step(m, &vit.Pass{Tape: tp, Recompute: o.Recompute}, images, func(logits *autograd.Tensor) *autograd.Tensor {
-				return autograd.CrossEntropy(tp, logits, labels, 0.1)
+			pass := &vit.Pass{Tape: tp, Recompute: o.Recompute}
+			if sparse != nil {
+				sparse.BeforeStep(0, 1) // α at its start value, every step
+				pass.Attention = []vit.AttentionHook{sparse}
+			}
+			_, loss, err := engine.Step(m, pass, images, func(logits *autograd.Tensor) *autograd.Tensor {
+				loss := autograd.CrossEntropy(tp, logits, labels, 0.1)
+				if sparse != nil {
+					if reg := sparse.Loss(tp); reg != nil {
+						loss = autograd.Add(tp, loss, reg)
+					}
+				}
+				return loss
 			})
 			if err != nil {
 				return err
@@ -270,9 +306,19 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	}
 	rssStart, _ := rss.Status("VmRSS")
 	cpu0 := processCPU()
+	if sparse != nil {
+		sparse.EpochMetrics() // forget the warm-up's statistics
+	}
 	trainS, err := timeSteps(ctx, 0, o.Steps, profile, trainStep)
 	if err != nil {
 		return err
+	}
+	var sparseDensity float64
+	if sparse != nil {
+		dens := sparse.EpochMetrics()["sparse_mask_density"].([]float64)
+		for _, v := range dens {
+			sparseDensity += v / float64(len(dens))
+		}
 	}
 	trainCPU := processCPU() - cpu0
 	rssEnd, _ := rss.Status("VmRSS")
@@ -326,6 +372,9 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0), Engine: o.Engine,
 	}
 	rep.TrainCPUMsPerImg = 1e3 * trainCPU / imgs
+	if sparse != nil {
+		rep.Sparse, rep.SparseDensity = &o.Sparse, sparseDensity
+	}
 	if engineS > 0 {
 		rep.EngineTrainImgPerSec = imgs / engineS
 		rep.NativeSpeedupOverOther = engineS / trainS
@@ -345,6 +394,12 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up%s; %s, %s kernels, %d threads\n",
 		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, recompute, rep.BLAS, rep.Kernels, rep.Threads)
 	fmt.Fprintf(stdout, "  train      %10.1f img/s  %8.2f GFLOPS  (%.1f ms/step)\n", rep.TrainImgPerSec, rep.TrainGFLOPS, 1e3*trainS/float64(o.Steps))
+	if engineS == 0 {
+		fmt.Fprintf(stdout, "  train CPU  %10.2f ms/img (all threads)\n", rep.TrainCPUMsPerImg)
+	}
+	if sparse != nil {
+		fmt.Fprintf(stdout, "  sparse branch (%s, α %g, θ %g): mask density %.3f\n", o.Sparse.Formulation, o.Sparse.Weight, o.Sparse.Threshold, sparseDensity)
+	}
 	if engineS > 0 {
 		fmt.Fprintf(stdout, "  train (%s) %6.1f img/s  (%.1f ms/step; the native engine is %.2fx faster)\n",
 			o.Engine, rep.EngineTrainImgPerSec, 1e3*engineS/float64(o.Steps), rep.NativeSpeedupOverOther)

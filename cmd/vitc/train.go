@@ -95,6 +95,7 @@ finishes the same run with the same settings.`,
 	f.Float64Var(&o.Sparse.Threshold, "sparse-threshold", d.Threshold, "Taylor attention: threshold θ of the predicted sparse mask")
 	f.Float64Var(&o.Sparse.Reg, "sparse-reg", d.Reg, "Taylor attention: weight λ of the mean|S| regulariser")
 	f.Float64Var(&o.Sparse.Anneal, "sparse-anneal", d.Anneal, "Taylor attention: final fraction of training over which α falls to 0")
+	f.StringVar(&o.Sparse.Formulation, "sparse-formulation", taylorattn.FormulationVitc, "Taylor attention: what the sparse branch adds: vitc (α·M⊙(softmax − Taylor)·V) or vitality (α·s·M⊙softmax(s·Q̃K̃ᵀ)·V, ViTALiTy's training code; docs/taylor.md)")
 	f.StringVar(&o.Teacher, "teacher", "", "distil from this frozen checkpoint (e.g. a softmax model when converting to Taylor), read as --init is; scored on the test split first")
 	f.BoolVar(&o.AllowWeakTeacher, "allow-weak-teacher", false, "distil from a teacher that scores near chance, or far below what its checkpoint records (default: refuse it)")
 	f.Float64Var(&o.KDAlpha, "kd-alpha", 0.9, "distillation: weight of the KL term (1−α goes to cross-entropy)")

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"vitc/taylorattn"
@@ -65,5 +66,46 @@ func TestSparseBranchReproducibleAndSwitchable(t *testing.T) {
 	}
 	if bytes.Equal(plainBytes, first) {
 		t.Error("the sparse branch changed nothing")
+	}
+}
+
+// TestSparseFormulationResumes trains with ViTALiTy's formulation of the
+// branch, stops inside the run and resumes from the directory: the saved
+// plan names the formulation, and the resumed run ends where an
+// uninterrupted one does, which vitc's formulation does not.
+func TestSparseFormulationResumes(t *testing.T) {
+	opts := taylorattn.SparseOptions{Weight: 1, Threshold: 0.002, Reg: 0.1, Anneal: 0.3, Formulation: taylorattn.FormulationViTALiTy}
+	want := trainedBytes(t, taylorRun(t, opts))
+	vitcOpts := opts
+	vitcOpts.Formulation = taylorattn.FormulationVitc
+	if bytes.Equal(want, trainedBytes(t, taylorRun(t, vitcOpts))) {
+		t.Error("the two formulations trained the same model")
+	}
+	spec, ds := tinySpec(t, 1)
+	spec.Train.Config.Attention = "taylor"
+	spec.Plan.Sparse = opts
+	j, err := New(spec, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := j.Train(ctx, dir, &cancelAfter{n: 9, cancel: cancel}); !errors.Is(err, training.ErrInterrupted) {
+		t.Fatalf("got %v, want ErrInterrupted", err)
+	}
+	saved, err := training.ReadSaved(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	savedSpec, _ := SavedSpec(saved)
+	if savedSpec.Plan.Sparse != opts {
+		t.Fatalf("saved sparse options %+v, want %+v", savedSpec.Plan.Sparse, opts)
+	}
+	resumed, err := Build(savedSpec, j.Run.Data, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(trainedBytes(t, resumed), want) {
+		t.Error("the resumed run differs from the uninterrupted one")
 	}
 }

@@ -29,9 +29,7 @@ func Residual(tp *Tape, x, r *Tensor) *Tensor {
 		needsGrad: tp.needsGrad([]*Tensor{x, r})}
 	r.owned = false // the buffer is y's now; r keeps only its shape (and gradient)
 	tp.tensors = append(tp.tensors, y)
-	for i, v := range x.Data {
-		y.Data[i] = v + y.Data[i]
-	}
+	addInto(y.Data, x.Data)
 	recordAdd(tp, y, x, r)
 	return y
 }

@@ -1,7 +1,5 @@
 package autograd
 
-import "math"
-
 // LayerNorm normalises each row of x (..., D) to zero mean and unit variance
 // (biased variance, as torch) and applies the affine gain g and bias b.
 func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
@@ -12,26 +10,7 @@ func LayerNorm(tp *Tape, x, g, b *Tensor, eps float64) *Tensor {
 	stats := tp.New(false, 2*m)
 	mean, rstd := stats.Data[:m], stats.Data[m:]
 	ParallelFor(m, 64, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := x.Data[i*d : i*d+d]
-			var s float64
-			for _, v := range row {
-				s += float64(v)
-			}
-			mu := s / float64(d)
-			var ss float64
-			for _, v := range row {
-				dv := float64(v) - mu
-				ss += dv * dv
-			}
-			r := 1 / math.Sqrt(ss/float64(d)+eps)
-			mean[i], rstd[i] = float32(mu), float32(r)
-			out := y.Data[i*d : i*d+d]
-			mu32, r32 := float32(mu), float32(r)
-			for j, v := range row {
-				out[j] = (v-mu32)*r32*g.Data[j] + b.Data[j]
-			}
-		}
+		layerNormRows(y.Data[lo*d:hi*d], x.Data[lo*d:hi*d], g.Data, b.Data, mean[lo:hi], rstd[lo:hi], hi-lo, d, eps)
 	})
 	tp.Record(y, func() {
 		dy := y.Grad

@@ -39,12 +39,7 @@ func Linear(tp *Tape, x, w, b *Tensor) *Tensor {
 
 func addBiasRows(y, b []float32, m, n int) {
 	ParallelFor(m, 256, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := y[i*n : i*n+n]
-			for j, bj := range b[:n] {
-				row[j] += bj
-			}
-		}
+		addRows(y[lo*n:hi*n], b, hi-lo, n)
 	})
 }
 

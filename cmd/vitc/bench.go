@@ -16,6 +16,7 @@ import (
 	"vitc/autograd"
 	"vitc/internal/rss"
 	"vitc/taylorattn"
+	"vitc/tokenprune"
 	"vitc/vit"
 	"vitc/vit/pipeline"
 	"vitc/vit/training"
@@ -33,6 +34,10 @@ type benchOptions struct {
 	Engine               string
 	Recompute            bool
 	Sparse               taylorattn.SparseOptions
+	// TokenKeep and TokenLayers prune patch tokens as a pruned model does
+	// (dynamic token pruning after those blocks' attention).
+	TokenKeep   float64
+	TokenLayers []int
 }
 
 // benchAttentionOptions are `vitc bench attention`'s flags: one attention
@@ -79,6 +84,8 @@ and one Taylor attention layer instead.`,
 	f.Float64Var(&o.Sparse.Threshold, "sparse-threshold", d.Threshold, "Taylor attention: threshold θ of the sparse branch's predicted mask")
 	f.Float64Var(&o.Sparse.Reg, "sparse-reg", d.Reg, "Taylor attention: weight λ of the sparse branch's mean|S| regulariser")
 	f.StringVar(&o.Sparse.Formulation, "sparse-formulation", taylorattn.FormulationVitc, "Taylor attention: the sparse branch's formulation, vitc or vitality")
+	f.Float64Var(&o.TokenKeep, "token-keep", 0, "keep this fraction of patch tokens after the --token-layers blocks' attention, as a token-pruned model does (0: no token pruning)")
+	f.IntSliceVar(&o.TokenLayers, "token-layers", nil, "blocks (0-based) after whose attention --token-keep prunes tokens (default: the FCCM'24 positions scaled to the depth, as prune plans them)")
 	cmd.AddCommand(newBenchAttentionCmd())
 	return cmd
 }
@@ -125,6 +132,10 @@ type benchReport struct {
 	TrainRSSEndBytes   int64   `json:"train_rss_end_bytes"`
 	TrainGFLOPS        float64 `json:"train_gflops"`
 	InferGFLOPS        float64 `json:"infer_gflops"`
+	// PeakGFLOPS is this machine's measured best matrix-product rate
+	// (autograd.GemmPeakGFLOPS, same threads): the GFLOPS above are
+	// fractions of it.
+	PeakGFLOPS float64 `json:"peak_gflops"`
 	Model              string  `json:"model"`
 	Batch              int     `json:"batch"`
 	// Config is the model timed (a preset's, or --checkpoint's).
@@ -237,6 +248,9 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		if m, err = vit.New(cfg, o.Seed); err != nil {
 			return err
 		}
+	}
+	if err := applyBenchTokenKeep(m, o); err != nil {
+		return err
 	}
 	cfg := m.Config
 	var sparse *taylorattn.Sparse
@@ -361,6 +375,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 
 	imgs := float64(o.Batch * o.Steps)
 	flops := m.FLOPs()
+	peakGFLOPS := autograd.GemmPeakGFLOPS(time.Second)
 	peak, src := rss.Peak()
 	rep := benchReport{
 		TrainImgPerSec: imgs / trainS, InferImgPerSec: imgs / inferS,
@@ -369,7 +384,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		TrainPeakRSSBytes: trainPeak, TrainPassPeakBytes: passPeak, Recompute: o.Recompute,
 		Model: o.Model, Config: cfg, Batch: o.Batch, Attention: cfg.Attention, BLAS: autograd.BLASName(), Kernels: autograd.KernelsName(),
 		Steps: o.Steps, Warmup: o.Warmup, Params: ps.Count(), Tokens: cfg.Tokens(),
-		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0), Engine: o.Engine,
+		FLOPsPerImage: flops, Threads: runtime.GOMAXPROCS(0), Engine: o.Engine, PeakGFLOPS: peakGFLOPS,
 	}
 	rep.TrainCPUMsPerImg = 1e3 * trainCPU / imgs
 	if sparse != nil {
@@ -388,12 +403,15 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		return printJSON(stdout, rep)
 	}
 	recompute := ""
+	if cfg.TokenKeep > 0 && cfg.TokenKeep < 1 && len(cfg.TokenLayers) > 0 {
+		recompute = fmt.Sprintf(", %.3g of patch tokens kept after blocks %v", cfg.TokenKeep, cfg.TokenLayers)
+	}
 	if o.Recompute {
-		recompute = ", blocks recomputed in the backward pass"
+		recompute += ", blocks recomputed in the backward pass"
 	}
 	fmt.Fprintf(stdout, "%s (%s attention, %d tokens, %d params, %.3f GFLOPs/image), batch %d, %d steps after %d warm-up%s; %s, %s kernels, %d threads\n",
 		o.Model, cfg.Attention, cfg.Tokens(), rep.Params, float64(flops)/1e9, o.Batch, o.Steps, o.Warmup, recompute, rep.BLAS, rep.Kernels, rep.Threads)
-	fmt.Fprintf(stdout, "  train      %10.1f img/s  %8.2f GFLOPS  (%.1f ms/step)\n", rep.TrainImgPerSec, rep.TrainGFLOPS, 1e3*trainS/float64(o.Steps))
+	fmt.Fprintf(stdout, "  train      %10.1f img/s  %8.2f GFLOPS  %3.0f%% of peak  (%.1f ms/step)\n", rep.TrainImgPerSec, rep.TrainGFLOPS, 100*rep.TrainGFLOPS/peakGFLOPS, 1e3*trainS/float64(o.Steps))
 	if engineS == 0 {
 		fmt.Fprintf(stdout, "  train CPU  %10.2f ms/img (all threads)\n", rep.TrainCPUMsPerImg)
 	}
@@ -406,13 +424,37 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "  train CPU  %10.2f ms/img native, %.2f ms/img %s (all threads)\n",
 			rep.TrainCPUMsPerImg, rep.EngineTrainCPUMsPerImg, o.Engine)
 	}
-	fmt.Fprintf(stdout, "  inference  %10.1f img/s  %8.2f GFLOPS  (%.1f ms/batch)\n", rep.InferImgPerSec, rep.InferGFLOPS, 1e3*inferS/float64(o.Steps))
+	fmt.Fprintf(stdout, "  inference  %10.1f img/s  %8.2f GFLOPS  %3.0f%% of peak  (%.1f ms/batch)\n", rep.InferImgPerSec, rep.InferGFLOPS, 100*rep.InferGFLOPS/peakGFLOPS, 1e3*inferS/float64(o.Steps))
+	fmt.Fprintf(stdout, "  peak       %10.1f GFLOPS: this machine's best float32 matrix product, measured now\n", peakGFLOPS)
 	fmt.Fprintf(stdout, "  peak RSS   %10.1f MiB (%s); %.1f MiB after the training steps, whose activations and gradients held at most %.1f MiB\n",
 		float64(peak)/(1<<20), src, float64(trainPeak)/(1<<20), float64(passPeak)/(1<<20))
 	if rssStart > 0 {
 		fmt.Fprintf(stdout, "  RSS        %10.1f MiB after warm-up, %.1f MiB after %d training steps\n",
 			float64(rssStart)/(1<<20), float64(rssEnd)/(1<<20), o.Steps)
 	}
+	return nil
+}
+
+// applyBenchTokenKeep sets --token-keep and --token-layers on the model
+// timed. A checkpoint that already prunes tokens keeps its own rate and
+// layers unless the flags are given.
+func applyBenchTokenKeep(m *vit.Model, o *benchOptions) error {
+	if o.TokenKeep == 0 && o.TokenLayers == nil {
+		return nil
+	}
+	if o.TokenKeep <= 0 || o.TokenKeep >= 1 || math.IsNaN(o.TokenKeep) {
+		return fmt.Errorf("--token-keep %g: want a fraction of tokens in (0, 1)", o.TokenKeep)
+	}
+	layers := o.TokenLayers
+	if layers == nil {
+		layers = tokenprune.Layers(m.Depth)
+	}
+	cfg := m.Config
+	cfg.TokenKeep, cfg.TokenLayers = o.TokenKeep, layers
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("--token-layers %v: %v", o.TokenLayers, err)
+	}
+	m.Config = cfg
 	return nil
 }
 

@@ -153,3 +153,39 @@ func TestBenchRecompute(t *testing.T) {
 		t.Errorf("--recompute with the Gorgonia engine: exit %d (%s)", code, errOut)
 	}
 }
+
+// --token-keep times the model a token-pruned checkpoint is: fewer FLOPs
+// per image than the same preset without it, at the layers prune plans.
+func TestBenchTokenKeep(t *testing.T) {
+	run := func(extra ...string) map[string]any {
+		args := append([]string{"bench", "--model", "micro", "--dim", "16", "--depth", "4", "--heads", "2",
+			"--batch", "2", "--steps", "1", "--warmup", "0", "--attention", "taylor", "--json"}, extra...)
+		code, out, errOut := vitcRun(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", extra, code, errOut)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("output %q: %v", out, err)
+		}
+		return rep
+	}
+	dense, pruned := run(), run("--token-keep", "0.5")
+	if !(pruned["flops_per_image"].(float64) < dense["flops_per_image"].(float64)) {
+		t.Errorf("flops per image %v with --token-keep 0.5, %v without: want fewer", pruned["flops_per_image"], dense["flops_per_image"])
+	}
+	cfg := pruned["config"].(map[string]any)
+	if cfg["token_keep"] != 0.5 || len(cfg["token_layers"].([]any)) == 0 {
+		t.Errorf("config %v: want token_keep 0.5 at the default layers", cfg)
+	}
+	own := run("--token-keep", "0.5", "--token-layers", "2")
+	if got := own["config"].(map[string]any)["token_layers"].([]any); len(got) != 1 || got[0] != 2.0 {
+		t.Errorf("--token-layers 2: config token_layers %v", got)
+	}
+	for _, bad := range [][]string{{"--token-keep", "1"}, {"--token-keep", "0.5", "--token-layers", "4"}} {
+		code, _, errOut := vitcRun(t, append([]string{"bench", "--model", "micro", "--depth", "4", "--steps", "1"}, bad...)...)
+		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "--token-") {
+			t.Errorf("%v: exit %d, stderr %q: want 2 and one line naming the flag", bad, code, errOut)
+		}
+	}
+}

@@ -136,8 +136,8 @@ type benchReport struct {
 	// (autograd.GemmPeakGFLOPS, same threads): the GFLOPS above are
 	// fractions of it.
 	PeakGFLOPS float64 `json:"peak_gflops"`
-	Model              string  `json:"model"`
-	Batch              int     `json:"batch"`
+	Model      string  `json:"model"`
+	Batch      int     `json:"batch"`
 	// Config is the model timed (a preset's, or --checkpoint's).
 	Config        vit.Config `json:"config"`
 	Attention     string     `json:"attention"`

@@ -24,16 +24,25 @@ func SoftmaxAttention(tp *Tape, qkv *Tensor, heads int, wantCLS bool) AttentionR
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	out := tp.Output([]*Tensor{qkv}, b, n, d)
 	probs := tp.New(false, b, heads, n, n) // (B, H, N, N)
-	ParallelFor(b*heads, 2, func(lo, hi int) {
-		for bh := lo; bh < hi; bh++ {
+	// Few heads (one image) are cut into blocks of query rows too, so that
+	// every core has work; each row's attention is computed the same way.
+	blocks := min(max(1, 8/(b*heads)), max(1, n/32))
+	rows := (n + blocks - 1) / blocks
+	ParallelFor(b*heads*blocks, 1, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			bh, r0 := t/blocks, t%blocks*rows
+			r1 := min(r0+rows, n)
+			if r0 >= r1 {
+				continue
+			}
 			bi, h := bh/heads, bh%heads
 			q, k, v := HeadQKV(qkv.Data, bi, h, n, d, hd)
-			p := probs.Data[bh*n*n : (bh+1)*n*n]
-			// (N, N) = s·(N, hd)·(N, hd)ᵀ
-			Gemm(false, true, n, n, hd, scale, q, d3, k, d3, 0, p, n)
-			softmaxRows(p, n, n)
-			// (N, hd) = (N, N)·(N, hd), written into this head's columns
-			Gemm(false, false, n, hd, n, 1, p, n, v, d3, 0, out.Data[bi*n*d+h*hd:], d)
+			p := probs.Data[bh*n*n+r0*n : bh*n*n+r1*n]
+			// (R, N) = s·(R, hd)·(N, hd)ᵀ for query rows r0..r1
+			Gemm(false, true, r1-r0, n, hd, scale, q[r0*d3:], d3, k, d3, 0, p, n)
+			softmaxRows(p, r1-r0, n)
+			// (R, hd) = (R, N)·(N, hd), written into this head's columns
+			Gemm(false, false, r1-r0, hd, n, 1, p, n, v, d3, 0, out.Data[bi*n*d+r0*d+h*hd:], d)
 		}
 	})
 	res := AttentionResult{Out: out, Heads: heads}

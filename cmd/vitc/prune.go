@@ -49,6 +49,9 @@ type pruneOptions struct {
 	recipe          recipeFlags
 	// Set by hand: a target may not be combined with them.
 	densitySet, keepSet bool
+	// augmentSet: --augment, --no-augment or --augment-shift given, which
+	// overrides the recipe's rule on which data to augment.
+	augmentSet bool
 }
 
 func newPruneCmd() *cobra.Command {
@@ -84,6 +87,7 @@ plan.held. A ramp that ends short of the target ends as the plan does.`,
 				return errors.New("--resume takes only --out (and --json): the run continues with its saved settings")
 			}
 			o.densitySet, o.keepSet = cmd.Flags().Changed("density"), cmd.Flags().Changed("token-keep")
+			o.augmentSet = cmd.Flags().Changed("augment") || cmd.Flags().Changed("no-augment") || cmd.Flags().Changed("augment-shift")
 			if !o.Resume {
 				if err := o.recipe.apply(cmd.Flags(), o.Epochs, o.Warmup); err != nil {
 					return err
@@ -289,11 +293,12 @@ func newPruneJob(o *pruneOptions, n *notes) (*pipeline.Job, error) {
 		return nil, fmt.Errorf("--block/--density: %w", err)
 	}
 	o.Batch = o.recipe.batchFor(o.Batch, ds.Train.Len())
+	augment := pruneAugments(o, ds.FlipOK)
 	job, err := pipeline.New(pipeline.Spec{
 		Train: training.Options{
 			Recipe: o.recipe.Name, Data: o.Data, Config: cfg, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR, MinLR: o.MinLR,
 			WeightDecay: o.WeightDecay, WarmupEpochs: o.recipe.warmupEpochs(o.Epochs, o.Warmup), LabelSmoothing: o.LabelSmoothing, ClipNorm: o.ClipNorm,
-			Augment: o.Augment && !o.NoAugment, AugmentShift: loaderShift(o.AugmentShift, ds.H),
+			Augment: augment, AugmentShift: loaderShift(o.AugmentShift, ds.H),
 			Seed: o.Seed, CheckpointEvery: o.CheckpointEvery, Engine: o.Engine, DataOptions: dopts,
 			Recompute: o.memory.Recompute, MaxSteps: o.memory.MaxSteps,
 		},
@@ -302,6 +307,17 @@ func newPruneJob(o *pruneOptions, n *notes) (*pipeline.Job, error) {
 			Prune:   &pipeline.Prune{Blocks: bopts, Tokens: keep, MaxDrop: o.MaxDrop, Target: plan, HW: &h, HWBatch: o.HWBatch, Int8WeightsFrom: int8WeightsFrom(o.Int8Weights, bopts)}},
 	}, ds)
 	return job, flagError(err)
+}
+
+// pruneAugments says whether the run augments: the flags (the recipe's
+// values where none was given), except that a recipe which augments only
+// images it may mirror leaves other data alone unless a flag asks.
+func pruneAugments(o *pruneOptions, flipOK bool) bool {
+	augment := o.Augment && !o.NoAugment
+	if augment && !o.augmentSet && o.recipe.recipe.AugmentMirroredOnly && !flipOK {
+		return false
+	}
+	return augment
 }
 
 // planTarget lets --target-flops or --target-speedup choose --density,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"vitc/vit/training"
 
 	"vitc/vit"
 	"vitc/vit/pipeline"
@@ -226,5 +227,35 @@ func testPruneBadInput(t *testing.T, teacher string) {
 	}
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("failed prunes left files: %v", entries)
+	}
+}
+
+// The prune recipe augments long runs on images it may mirror (RGB photos)
+// and leaves grey images alone, unless a flag asks (docs/pruning.md,
+// "Augmentation during pruning").
+func TestPruneAugmentsOnlyMirroredImages(t *testing.T) {
+	r := training.Recipes[training.PruneRecipe]
+	for _, c := range []struct {
+		name                string
+		epochs              int
+		augment, noAug, set bool
+		flipOK, want        bool
+	}{
+		{"long run, photos", 20, false, false, false, true, true},
+		{"long run, grey", 20, false, false, false, false, false},
+		{"short run, photos", 5, false, false, false, true, false},
+		{"--augment on grey", 20, true, false, true, false, true},
+		{"--no-augment on photos", 20, false, true, true, true, false},
+	} {
+		o := &pruneOptions{}
+		o.recipe.recipe = r
+		// As recipeFlags.apply leaves the flags: the recipe's value unless set.
+		o.Augment, o.NoAugment, o.augmentSet = r.AugmentFor(c.epochs), c.noAug, c.set
+		if c.set {
+			o.Augment = c.augment
+		}
+		if got := pruneAugments(o, c.flipOK); got != c.want {
+			t.Errorf("%s: augments %v, want %v", c.name, got, c.want)
+		}
 	}
 }

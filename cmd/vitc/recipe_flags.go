@@ -109,6 +109,9 @@ func (rf *recipeFlags) apply(f *pflag.FlagSet, epochs int, warmup float64) error
 			mark = fmt.Sprintf(" (fewer when an epoch would have under %d steps)", r.MinSteps)
 		case kv[0] == "augment" && !fl.Changed && r.Augment && r.AugmentMinEpochs > 0:
 			mark = fmt.Sprintf(" (on from %d epochs)", r.AugmentMinEpochs)
+			if r.AugmentMirroredOnly {
+				mark = fmt.Sprintf(" (on from %d epochs, for images it may mirror)", r.AugmentMinEpochs)
+			}
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", kv[0], fl.Value.String(), mark))
 	}

@@ -216,6 +216,10 @@ func TestTokenOpsGradient(t *testing.T) {
 	checkGrad(t, "PrependCLSAddPos", func(tp *Tape) *Tensor {
 		return Project(tp, PrependCLSAddPos(tp, patches, cls, pos), 21)
 	}, patches, cls, pos)
+	tok := randTensor(29, 1, 1, 1, 4)
+	checkGrad(t, "PrependToken", func(tp *Tape) *Tensor {
+		return Project(tp, PrependToken(tp, patches, tok), 30)
+	}, patches, tok)
 	x := randTensor(22, 1, 2, 3, 4)
 	checkGrad(t, "SelectToken", func(tp *Tape) *Tensor { return Project(tp, SelectToken(tp, x, 0), 23) }, x)
 	a, c := randTensor(24, 1, 6), randTensor(25, 1, 6)

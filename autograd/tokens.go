@@ -96,3 +96,38 @@ func SelectToken(tp *Tape, x *Tensor, t int) *Tensor {
 	})
 	return y
 }
+
+// PrependToken puts a learned token (1, 1, D) in front of every sequence of
+// x (B, N, D): (B, N+1, D). A distilled DeiT's distillation token enters this
+// way, and PrependCLSAddPos then adds the cls token before it.
+func PrependToken(tp *Tape, x, tok *Tensor) *Tensor {
+	b, n, d := x.Shape[0], x.Shape[1], x.Shape[2]
+	y := tp.Output([]*Tensor{x, tok}, b, n+1, d)
+	for bi := 0; bi < b; bi++ {
+		out := y.Data[bi*(n+1)*d : (bi+1)*(n+1)*d]
+		copy(out[:d], tok.Data[:d])
+		copy(out[d:], x.Data[bi*n*d:(bi+1)*n*d])
+	}
+	tp.Record(y, func() {
+		dy := y.Grad // (B, N+1, D)
+		if x.needsGrad {
+			g := tp.GradOf(x)
+			for bi := 0; bi < b; bi++ {
+				src := dy[bi*(n+1)*d+d : (bi+1)*(n+1)*d]
+				dst := g[bi*n*d : (bi+1)*n*d]
+				for i, v := range src {
+					dst[i] += v
+				}
+			}
+		}
+		if tok.needsGrad {
+			g := tp.GradOf(tok)
+			for bi := 0; bi < b; bi++ {
+				for j, v := range dy[bi*(n+1)*d : bi*(n+1)*d+d] {
+					g[j] += v
+				}
+			}
+		}
+	})
+	return y
+}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -97,9 +98,16 @@ func Quantize(m *vit.Model, calib []float32, n int) (*QModel, error) {
 	return QuantizeWith(m, calib, n, CalibOptions{})
 }
 
+// ErrDistToken: the int8 bundle, its instruction set and the simulator are
+// laid out for one class token; a distilled DeiT's second one has no place.
+var ErrDistToken = errors.New("a DeiT distillation token: the int8 bundle, its ISA and the simulator have one class token; export the float model with --format onnx")
+
 // QuantizeWith is Quantize with a chosen calibration method.
 func QuantizeWith(m *vit.Model, calib []float32, n int, o CalibOptions) (*QModel, error) {
 	cfg := m.Config
+	if cfg.DistToken {
+		return nil, ErrDistToken
+	}
 	o, err := o.resolved()
 	if err != nil {
 		return nil, err

@@ -26,6 +26,10 @@ type Meta struct {
 	NormMean   []float32 `json:"norm_mean,omitempty"`
 	NormStd    []float32 `json:"norm_std,omitempty"`
 	ClassNames []string  `json:"class_names,omitempty"`
+	// ValSplit is the fraction of each class held out as Dataset's test
+	// split when the folder has no test/ (0: its own test split), so that
+	// later commands score the same images.
+	ValSplit float64 `json:"val_split,omitempty"`
 	// TestAccuracy is the model's top-1 accuracy on Dataset's test split
 	// when it was written (0: not measured), so that a reader can tell a
 	// checkpoint read wrongly from one that is merely weak.
@@ -307,9 +311,12 @@ func (c *Checkpoint) settleBare(opts LoadOptions, hub *hubConfig) error {
 		if t, ok := f.Lookup("patch_embed.proj.weight"); ok && len(t.Shape) == 4 {
 			cfg.Channels = t.Shape[1]
 		}
+		_, cfg.DistToken = f.Lookup("dist_token")
+		_, cfg.DistHead = f.Lookup("head_dist.weight")
 		if t, ok := f.Lookup("pos_embed"); ok && len(t.Shape) == 3 {
-			side := isqrt(t.Shape[1] - 1)
-			if side*side == t.Shape[1]-1 {
+			extra := cfg.Tokens() - cfg.Patches()
+			side := isqrt(t.Shape[1] - extra)
+			if side*side == t.Shape[1]-extra {
 				cfg.Image = side * cfg.Patch
 			}
 		}
@@ -580,6 +587,12 @@ func describeArch(cfg Config) string {
 	if cfg.LayerHeads != nil || cfg.TokenLayers != nil {
 		s += ", pruned"
 	}
+	switch {
+	case cfg.DistHead:
+		s += ", DeiT distillation token and head"
+	case cfg.DistToken:
+		s += ", DeiT distillation token"
+	}
 	return s
 }
 
@@ -641,6 +654,12 @@ func paramCount(c Config) float64 {
 	side := float64(c.Image / c.Patch)
 	patch := d*float64(c.Channels)*float64(c.Patch)*float64(c.Patch) + d
 	embed := d + (side*side+1)*d // cls_token, pos_embed
+	if c.DistToken {
+		embed += 2 * d // dist_token and its position
+	}
+	if c.DistHead {
+		embed += float64(c.Classes) * (d + 1) // head_dist
+	}
 	var blocks float64
 	for i := 0; i < c.Depth; i++ {
 		a := float64(c.HeadsAt(i) * c.HeadDim()) // attention width

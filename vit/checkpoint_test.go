@@ -283,12 +283,12 @@ func TestLoadErrors(t *testing.T) {
 				return writeFile(t, filepath.Join(dir, "dup.safetensors"), rawSafetensors(md, append(slices.Clone(timmTensors), timmTensors[0])))
 			},
 			want: []string{"duplicate tensor name", timmTensors[0].name}},
-		{name: "timm file with a distillation token",
+		{name: "timm file with a distillation token but a ViT's pos_embed",
 			file: func() string {
 				return writeFile(t, filepath.Join(dir, "dist.safetensors"), rawSafetensors("", append(timmTensors[:len(timmTensors):len(timmTensors)],
 					rawTensor{name: "dist_token", dtype: "F32", shape: []int{1, 1, 64}, data: make([]byte, 4*64)})))
 			},
-			want: []string{"tensor dist_token", "distillation token"}},
+			want: []string{"pos_embed holds 50 tokens", "cls and distillation tokens"}},
 		{name: "timm file whose heads do not divide dim",
 			file: func() string { return timm },
 			opts: vit.LoadOptions{Heads: 3},

@@ -38,6 +38,13 @@ type Config struct {
 	LayerHidden []int   `json:"layer_hidden,omitempty"` // MLP units kept per block
 	TokenKeep   float64 `json:"token_keep,omitempty"`   // patch-token keep rate at TokenLayers
 	TokenLayers []int   `json:"token_layers,omitempty"` // blocks after whose attention tokens are pruned
+
+	// A distilled DeiT (timm's dist_token, transformers' DeiT) carries a
+	// second learned token after the cls token; DistHead, when it also has
+	// the distillation head (head_dist), whose logits are averaged with the
+	// head's at inference as DeiT does.
+	DistToken bool `json:"dist_token,omitempty"`
+	DistHead  bool `json:"dist_head,omitempty"`
 }
 
 var presets = map[string]Config{
@@ -109,6 +116,12 @@ func (c Config) validatePruning() error {
 			return fmt.Errorf("token pruning layers %v: want ascending block indices below %d", c.TokenLayers, c.Depth)
 		}
 	}
+	if c.DistHead && !c.DistToken {
+		return fmt.Errorf("a distillation head needs the distillation token")
+	}
+	if c.DistToken && c.TokenKeep > 0 && c.TokenKeep < 1 {
+		return fmt.Errorf("token pruning keeps one class token: a model with a DeiT distillation token cannot prune tokens")
+	}
 	return nil
 }
 
@@ -148,11 +161,18 @@ func (c Config) TokensAt(i int) (in, out int) {
 	return in, n
 }
 
-// Patches is the number of patch tokens; Tokens adds the cls token.
+// Patches is the number of patch tokens; Tokens adds the cls token (and a
+// DeiT's distillation token).
 func (c Config) Patches() int { return (c.Image / c.Patch) * (c.Image / c.Patch) }
 
-// Tokens is the sequence length including the cls token.
-func (c Config) Tokens() int { return c.Patches() + 1 }
+// Tokens is the sequence length including the cls token and, in a
+// distilled DeiT, the distillation token.
+func (c Config) Tokens() int {
+	if c.DistToken {
+		return c.Patches() + 2
+	}
+	return c.Patches() + 1
+}
 
 // Eps is the LayerNorm epsilon every norm of the model uses.
 func (c Config) Eps() float64 {

@@ -31,6 +31,8 @@ func (m *Model) Portable() error {
 		return fmt.Errorf("%w: %s attention has no equivalent in timm or transformers (export it with --format onnx)", ErrNotPortable, m.Attention)
 	case m.LayerHeads != nil || m.LayerHidden != nil:
 		return fmt.Errorf("%w: a pruned model has per-block heads and MLP widths, which no ViT config of timm or transformers states (export it with --format onnx)", ErrNotPortable)
+	case m.DistToken:
+		return fmt.Errorf("%w: vitc writes plain ViTs, not DeiT's distillation token and head (export it with --format onnx; vitc's own checkpoint keeps them)", ErrNotPortable)
 	case m.TokenKeep > 0 && m.TokenKeep < 1 && len(m.TokenLayers) > 0:
 		return fmt.Errorf("%w: token pruning has no equivalent in timm or transformers (export it with --format onnx)", ErrNotPortable)
 	}

@@ -36,6 +36,9 @@ func (c Config) SparseFLOPs(density func(layer int, name string) float64) int64 
 		f += float64(2*m*hidden*d) * dens(i, "mlp.fc2")
 	}
 	f += float64(2 * d * int64(c.Classes)) // head
+	if c.DistHead {
+		f += float64(2 * d * int64(c.Classes)) // head_dist
+	}
 	return int64(math.Round(f))
 }
 

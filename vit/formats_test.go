@@ -53,6 +53,8 @@ func TestPublishedLayouts(t *testing.T) {
 			[]string{"Hugging Face ViT weights without vitc metadata", "layout Hugging Face ViT (transformers' names, mapped to timm's)", "LayerNorm eps 1e-12 (config)"}, []float32{0.45, 0.5, 0.55}, []string{"cat", "dog", "fox", "owl", "yak"}},
 		{"Hugging Face ViT, pytorch_model.bin", "hf_vit_bin", vit.Config{Image: 24, Channels: 3, Patch: 4, Dim: 48, Depth: 2, Heads: 3, MLPRatio: 2, Classes: 5, Attention: "softmax", LNEps: 1e-12},
 			[]string{"Hugging Face ViT weights (a torch.save state dict)"}, []float32{0.45, 0.5, 0.55}, []string{"cat", "dog", "fox", "owl", "yak"}},
+		{"Hugging Face DeiT with its distillation token", "hf_deit", vit.Config{Image: 16, Channels: 3, Patch: 4, Dim: 32, Depth: 1, Heads: 2, MLPRatio: 2, Classes: 3, Attention: "softmax", LNEps: 1e-12, DistToken: true, DistHead: true},
+			[]string{"DeiT distillation token and head", "LayerNorm eps 1e-12 (config)"}, []float32{0.485, 0.456, 0.406}, []string{"cat", "dog", "fox"}},
 		{"bare .pth, nn.TransformerEncoder", "pth_mha/vit_mha.pth", vit.Config{Image: 16, Channels: 3, Patch: 4, Dim: 128, Depth: 2, Heads: 2, MLPRatio: 2, Classes: 6, Attention: "softmax"},
 			[]string{"PyTorch weights (a torch.save state dict)", "28 by the built-in PyTorch rules", "2 heads (dim/64, timm's", "blocks pre-norm with the exact GELU"}, nil, nil},
 	} {
@@ -135,16 +137,19 @@ func TestKeyMapCustomNames(t *testing.T) {
 	}
 }
 
-// TestDeiTDistillationRefused: transformers' distilled DeiT is refused in
-// one line naming its distillation token (docs/formats.md says why).
-func TestDeiTDistillationRefused(t *testing.T) {
-	_, err := vit.Open(filepath.Join(formatsDir, "hf_deit"), vit.LoadOptions{})
-	var ue *vit.UnsupportedError
-	if !errors.As(err, &ue) || ue.Tensor != "deit.embeddings.distillation_token" {
-		t.Fatalf("error %v, want the distillation token refused", err)
+// TestDeiTDistillationLimits: a distilled DeiT loads and runs (above), but
+// token pruning keeps one class token, so it refuses the second one in one
+// line.
+func TestDeiTDistillationLimits(t *testing.T) {
+	ck, err := vit.Open(filepath.Join(formatsDir, "hf_deit"), vit.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "DeiT distillation token") {
-		t.Errorf("error %q: want one line saying why", msg)
+	cfg := ck.Config
+	cfg.TokenKeep, cfg.TokenLayers = 0.5, []int{0}
+	err = cfg.Validate()
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "distillation token") {
+		t.Errorf("token pruning a DeiT with a distillation token: %v, want one line refusing it", err)
 	}
 }
 

@@ -15,7 +15,7 @@ func (m *Model) initWeights(seed int64) {
 	rng := autograd.NewRNG(seed, 0x1a17)
 	for _, p := range m.Params.List() {
 		switch {
-		case p.Name == "cls_token":
+		case p.Name == "cls_token" || p.Name == "dist_token":
 			for i := range p.Data {
 				p.Data[i] = float32(rng.Normal() * 1e-6)
 			}

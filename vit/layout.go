@@ -97,6 +97,7 @@ const hfPrefix = `^(?:vit\.|deit\.)?`
 var hfRules = rules(
 	hfPrefix+`embeddings\.patch_embeddings\.projection\.(weight|bias)$=patch_embed.proj.${1}`,
 	hfPrefix+`embeddings\.cls_token$=cls_token`,
+	hfPrefix+`embeddings\.distillation_token$=dist_token`,
 	hfPrefix+`embeddings\.position_embeddings$=pos_embed`,
 	hfPrefix+`encoder\.layer\.(\d+)\.attention\.attention\.query\.(weight|bias)$=blocks.${1}.attn.q.${2}`,
 	hfPrefix+`encoder\.layer\.(\d+)\.attention\.attention\.key\.(weight|bias)$=blocks.${1}.attn.k.${2}`,
@@ -108,6 +109,9 @@ var hfRules = rules(
 	hfPrefix+`encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)$=blocks.${1}.mlp.fc2.${2}`,
 	hfPrefix+`layernorm\.(weight|bias)$=norm.${1}`,
 	`^classifier\.(weight|bias)$=head.${1}`,
+	// DeiTForImageClassificationWithTeacher's two heads.
+	`^cls_classifier\.(weight|bias)$=head.${1}`,
+	`^distillation_classifier\.(weight|bias)$=head_dist.${1}`,
 	// ViTModel's pooler (a tanh dense layer on the cls token) is not part
 	// of ViTForImageClassification, which loads such weights without it.
 	hfPrefix+`pooler\.dense\.(weight|bias)$=`,
@@ -198,11 +202,6 @@ func rename(path string, f *safetensors.File, keyMap []string) (*renamed, error)
 	apply(user, &r.byRules)
 	hf := slices.ContainsFunc(names, hfMarker.MatchString)
 	if hf {
-		for _, n := range names {
-			if strings.HasSuffix(n, "embeddings.distillation_token") {
-				return nil, &UnsupportedError{Path: path, Tensor: originalName(f, names, n), Why: deitWhy}
-			}
-		}
 		r.layout = LayoutHF
 		apply(hfRules, &r.byBuiltin)
 	} else {
@@ -234,10 +233,6 @@ func rename(path string, f *safetensors.File, keyMap []string) (*renamed, error)
 	r.file = out
 	return r, nil
 }
-
-// deitWhy says why a DeiT distillation token is refused (docs/formats.md).
-const deitWhy = "a DeiT distillation token: vitc's ViT has one class token, which its token pruning keeps, " +
-	"its int8 bundle and simulator are laid out for and its head reads; DeiT's second token and head are not supported"
 
 func originalName(f *safetensors.File, names []string, n string) string {
 	for i, m := range names {

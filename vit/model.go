@@ -20,10 +20,12 @@ type Model struct {
 
 	patchProj linear          // patch_embed.proj, conv weight [D, C, p, p] used as (D, C·p·p)
 	clsToken  *autograd.Param // (1, 1, D)
+	distToken *autograd.Param // (1, 1, D): a distilled DeiT's, else nil
 	posEmbed  *autograd.Param // (1, N, D)
 	blocks    []block         // blocks.i
 	norm      layerNorm       // norm
 	head      linear          // head
+	headDist  linear          // head_dist: a distilled DeiT's, else nil weights
 	attention AttentionFunc   // softmax or Taylor
 }
 
@@ -63,6 +65,9 @@ func New(cfg Config, seed int64) (*Model, error) {
 	d, p, c := cfg.Dim, cfg.Patch, cfg.Channels
 	m.patchProj = linear{ps.Add("patch_embed.proj.weight", d, c, p, p), ps.Add("patch_embed.proj.bias", d)}
 	m.clsToken = ps.Add("cls_token", 1, 1, d)
+	if cfg.DistToken {
+		m.distToken = ps.Add("dist_token", 1, 1, d)
+	}
 	m.posEmbed = ps.Add("pos_embed", 1, cfg.Tokens(), d)
 	addLinear := func(name string, out, in int) linear {
 		return linear{ps.Add(name+".weight", out, in), ps.Add(name+".bias", out)}
@@ -85,6 +90,9 @@ func New(cfg Config, seed int64) (*Model, error) {
 	}
 	m.norm = addNorm("norm")
 	m.head = addLinear("head", cfg.Classes, d)
+	if cfg.DistHead {
+		m.headDist = addLinear("head_dist", cfg.Classes, d)
+	}
 	for _, name := range m.NoWeightDecay() {
 		p, _ := ps.Get(name)
 		p.Decay = false
@@ -96,7 +104,12 @@ func New(cfg Config, seed int64) (*Model, error) {
 // NoWeightDecay names the parameters AdamW must not decay beyond the rank
 // rule (biases and norm gains, rank 1, are never decayed): the cls token and
 // the position embedding, as timm's VisionTransformer.no_weight_decay().
-func (m *Model) NoWeightDecay() []string { return []string{"cls_token", "pos_embed"} }
+func (m *Model) NoWeightDecay() []string {
+	if m.DistToken {
+		return []string{"cls_token", "dist_token", "pos_embed"}
+	}
+	return []string{"cls_token", "pos_embed"}
+}
 
 // Forward maps normalised images (B, C, H, W) to logits (B, classes) with
 // no extension: the model as its checkpoint defines it.
@@ -120,7 +133,10 @@ func (m *Model) ForwardPass(p *Pass, images *autograd.Tensor) *autograd.Tensor {
 func Define[T any](m *Model, ops Ops[T], images T, keep float64) T {
 	patches := ops.Patches(images, m.Patch)                          // (B, P, C·p·p)
 	emb := ops.Linear(patches, m.patchProj.weight, m.patchProj.bias) // (B, P, D)
-	x := ops.Tokens(emb, m.clsToken, m.posEmbed)                     // (B, N, D)
+	if m.distToken != nil {
+		emb = ops.PrependToken(emb, m.distToken) // (B, P+1, D): the distillation token first
+	}
+	x := ops.Tokens(emb, m.clsToken, m.posEmbed) // (B, N, D)
 	br, _ := any(ops).(blockRunner[T])
 	for i := range m.blocks {
 		if br != nil {
@@ -129,8 +145,14 @@ func Define[T any](m *Model, ops Ops[T], images T, keep float64) T {
 			x = defineBlock(m, ops, i, x, keep)
 		}
 	}
-	x = ops.LayerNorm(x, m.norm.weight, m.norm.bias, m.Eps())      // (B, N', D)
-	return ops.Linear(ops.Token(x, 0), m.head.weight, m.head.bias) // (B, classes)
+	x = ops.LayerNorm(x, m.norm.weight, m.norm.bias, m.Eps())         // (B, N', D)
+	logits := ops.Linear(ops.Token(x, 0), m.head.weight, m.head.bias) // (B, classes)
+	if m.headDist.weight != nil {
+		// DeiT at inference: the mean of the cls and distillation heads.
+		dist := ops.Linear(ops.Token(x, 1), m.headDist.weight, m.headDist.bias)
+		logits = ops.Mean(logits, dist)
+	}
+	return logits
 }
 
 // defineBlock is one pre-norm transformer block.

@@ -19,6 +19,12 @@ type Ops[T any] interface {
 	// Tokens prepends the cls token and adds the position embedding:
 	// (B, P, D) → (B, P+1, D).
 	Tokens(emb T, cls, pos *autograd.Param) T
+	// PrependToken prepends a learned token to every image's sequence:
+	// (B, N, D) → (B, N+1, D). A distilled DeiT's distillation token goes
+	// in this way, before Tokens adds the cls token in front of it.
+	PrependToken(x T, tok *autograd.Param) T
+	// Mean is (a + b)/2: DeiT averages its two heads' logits.
+	Mean(a, b T) T
 	// Attention is the multi-head attention of block layer (the model's
 	// kind) on a packed qkv (B, N, 3·A), timm's (B, N, 3, H, d) layout.
 	// With wantCLS it also returns the cls query's attention to every
@@ -64,6 +70,14 @@ func (o *tapeOps) LayerNorm(x *autograd.Tensor, g, b *autograd.Param, eps float6
 
 func (o *tapeOps) Tokens(emb *autograd.Tensor, cls, pos *autograd.Param) *autograd.Tensor {
 	return autograd.PrependCLSAddPos(o.p.Tape, emb, cls.Tensor, pos.Tensor)
+}
+
+func (o *tapeOps) PrependToken(x *autograd.Tensor, tok *autograd.Param) *autograd.Tensor {
+	return autograd.PrependToken(o.p.Tape, x, tok.Tensor)
+}
+
+func (o *tapeOps) Mean(a, b *autograd.Tensor) *autograd.Tensor {
+	return autograd.Scale(o.p.Tape, autograd.Add(o.p.Tape, a, b), 0.5)
 }
 
 func (o *tapeOps) Attention(layer int, qkv *autograd.Tensor, heads int, wantCLS bool) (out, cls *autograd.Tensor) {

@@ -27,14 +27,12 @@ const timmHeadWidth = 64
 
 // timmTensor matches the tensor names vitc's model has; anything else in a
 // file is a part of the architecture vitc cannot represent.
-var timmTensor = regexp.MustCompile(`^(patch_embed\.proj\.(weight|bias)|cls_token|pos_embed|` +
-	`blocks\.\d+\.(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)|norm\.(weight|bias)|head\.(weight|bias))$`)
+var timmTensor = regexp.MustCompile(`^(patch_embed\.proj\.(weight|bias)|cls_token|dist_token|pos_embed|` +
+	`blocks\.\d+\.(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)|norm\.(weight|bias)|head(_dist)?\.(weight|bias))$`)
 
 // unsupportedWhy explains, by a substring of the tensor name, why a known
 // timm extension is refused.
 var unsupportedWhy = []struct{ sub, why string }{
-	{"dist_token", "a DeiT distillation token"},
-	{"head_dist", "a DeiT distillation head"},
 	{"reg_token", "register tokens"},
 	{"ls1", "layer scale"},
 	{"ls2", "layer scale"},
@@ -106,13 +104,23 @@ func inferConfig(path string, f *safetensors.File) (Config, error) {
 	if shape("cls_token", 3) == nil {
 		return bad("no cls_token: vitc classifies from the cls token")
 	}
-	pe := shape("pos_embed", 3) // (1, 1+side², D)
+	// A distilled DeiT: dist_token after the cls token, and maybe head_dist.
+	cfg.DistToken = shape("dist_token", 3) != nil
+	_, cfg.DistHead = f.Lookup("head_dist.weight")
+	if cfg.DistHead && !cfg.DistToken {
+		return bad("head_dist without dist_token")
+	}
+	extra, what := 1, "a cls token" // tokens before the patches
+	if cfg.DistToken {
+		extra, what = 2, "the cls and distillation tokens"
+	}
+	pe := shape("pos_embed", 3) // (1, extra+side², D)
 	if pe == nil {
 		return bad("no pos_embed [1, tokens, dim]")
 	}
-	side := isqrt(pe[1] - 1)
-	if side*side != pe[1]-1 {
-		return bad("pos_embed holds %d tokens: not a cls token and a square patch grid", pe[1])
+	side := isqrt(pe[1] - extra)
+	if side*side != pe[1]-extra {
+		return bad("pos_embed holds %d tokens: not %s and a square patch grid", pe[1], what)
 	}
 	cfg.Image = side * cfg.Patch
 

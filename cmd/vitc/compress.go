@@ -534,6 +534,8 @@ func checkSource(o *compressOptions, imp importReport) error {
 	case imp.Config.Attention != "softmax" || imp.Config.LayerHeads != nil || len(imp.Config.TokenLayers) > 0:
 		return fmt.Errorf("--from %s is not a dense softmax model (%s attention, pruned: %v): compress starts from one", o.From, imp.Config.Attention,
 			imp.Config.LayerHeads != nil || len(imp.Config.TokenLayers) > 0)
+	case imp.Config.DistToken:
+		return fmt.Errorf("--from %s is a DeiT with a distillation token: compress prunes tokens and writes an int8 bundle, which have one class token (docs/formats.md)", o.From)
 	}
 	if chance := 1 / float64(imp.Config.Classes); imp.Accuracy < chance+(1-chance)/10 {
 		return fmt.Errorf("--from %s scores %.2f%% on the test split of %s, near chance (%.1f%%): it is probably read wrongly: say what its tensors cannot with --heads, --ln-eps and --mean/--std (see vitc inspect)",

@@ -125,6 +125,9 @@ func runExport(o *exportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if m.DistToken {
+		return export.ErrDistToken
+	}
 	h, batch, err := exportTarget(o.HW, o.hwSet, o.Batch, o.batchSet, meta, o.notes)
 	if err != nil {
 		return err

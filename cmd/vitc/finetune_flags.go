@@ -44,6 +44,17 @@ func (d *dataFlags) options(size int) (datasets.Options, error) {
 	return datasets.Options{ImageSize: size, ValSplit: d.ValSplit, SkipBadImages: d.SkipBadImages, ClassNames: names}, nil
 }
 
+// optionsFor is options for reading spec with a model that records meta:
+// the data the checkpoint records is split as it was (its --val-split)
+// unless the flag says otherwise.
+func (d *dataFlags) optionsFor(size int, spec string, meta vit.Meta) (datasets.Options, error) {
+	opts, err := d.options(size)
+	if err == nil && d.ValSplit == 0 && spec == meta.Dataset {
+		opts.ValSplit = meta.ValSplit
+	}
+	return opts, err
+}
+
 // classNames resolves --class-names: a list, or @FILE with a name a line.
 func classNames(flag []string) ([]string, error) {
 	if len(flag) != 1 || !strings.HasPrefix(flag[0], "@") {
@@ -70,7 +81,7 @@ func classNames(flag []string) ([]string, error) {
 // and resized to its input), and refuses data that does not fit it unless
 // --adapt-data; what was adapted goes to n.
 func (d *dataFlags) loadDataFor(spec string, seed int64, cfg vit.Config, meta vit.Meta, n *notes) (*datasets.Dataset, error) {
-	opts, err := d.options(0)
+	opts, err := d.optionsFor(0, spec, meta)
 	if err != nil {
 		return nil, err
 	}

@@ -149,3 +149,31 @@ func TestInitArchitectureFlagsRestateOnly(t *testing.T) {
 		t.Errorf("--dim 32 against a dim-16 checkpoint: exit %d, stderr %q; want 2 and one line naming --dim 32", code, errOut)
 	}
 }
+
+// A model trained on a folder without test/ (--val-split) records the split
+// with its data: eval and export then score the same held-out images with no
+// flags (before, eval looked for DIR/train and stopped).
+func TestRecordedValSplitTravels(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "photos")
+	photoFolder(t, dir, 2, 6)
+	out := filepath.Join(t.TempDir(), "run")
+	code, _, errOut := vitcRun(t, "train", "--model", "micro", "--dim", "16", "--depth", "1", "--heads", "2", "--image-size", "16",
+		"--data", "folder:"+dir, "--val-split", "0.34", "--epochs", "1", "--out", out)
+	if code != 0 {
+		t.Fatalf("train exit %d: %s", code, errOut)
+	}
+	ck := filepath.Join(out, "model.safetensors")
+	code, stdout, errOut := vitcRun(t, "eval", "--checkpoint", ck, "--json")
+	if code != 0 {
+		t.Fatalf("eval with the recorded data: exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		N int `json:"n"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("eval --json %q: %v", stdout, err)
+	}
+	if rep.N < 2 || rep.N > 6 {
+		t.Errorf("eval scored %d images: want the held-out part of the 12 (about a third)", rep.N)
+	}
+}

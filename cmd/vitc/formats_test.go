@@ -36,6 +36,7 @@ func TestPredictPublishedLayouts(t *testing.T) {
 		{"timm_hub", "timm_hub", nil, "timm weights without vitc metadata with config.json"},
 		{"hf_vit", "hf_vit", nil, "Hugging Face ViT weights"},
 		{"hf_vit_bin", "hf_vit_bin", nil, "Hugging Face ViT weights (a torch.save state dict)"},
+		{"hf_deit", "hf_deit", nil, "DeiT distillation token and head"},
 		{"pth_mha", "pth_mha/vit_mha.pth", nil, "PyTorch weights (a torch.save state dict)"},
 		{"pth_custom", "pth_custom/vit_custom.pth", custom, "key map 32 tensors renamed (--key-map)"},
 	} {
@@ -61,14 +62,17 @@ func TestPredictPublishedLayouts(t *testing.T) {
 	}
 }
 
-// TestFormatsRefusedInOneLine: a distilled DeiT, an author's names without
-// rules and a bad rule give one line and exit 2.
+// TestFormatsRefusedInOneLine: what a distilled DeiT's second token has no
+// place in (the int8 bundle, token pruning, plain-ViT layouts), an author's
+// names without rules and a bad rule give one line and exit 2.
 func TestFormatsRefusedInOneLine(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"inspect", filepath.Join(formatFixtures, "hf_deit")}, "tensor deit.embeddings.distillation_token (a DeiT distillation token"},
+		{[]string{"export", "--checkpoint", filepath.Join(formatFixtures, "hf_deit"), "--data", "synthetic", "--out", filepath.Join(t.TempDir(), "b")}, "DeiT distillation token: the int8 bundle"},
+		{[]string{"convert", filepath.Join(formatFixtures, "hf_deit"), "--to", "hf", "--out", filepath.Join(t.TempDir(), "c")}, "distillation token and head"},
+		{[]string{"prune", "--teacher", filepath.Join(formatFixtures, "hf_deit"), "--data", "synthetic", "--adapt-data", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "p")}, "distillation token"},
 		{[]string{"eval", "--checkpoint", filepath.Join(formatFixtures, "pth_custom/vit_custom.pth"), "--data", "synthetic"}, "tensor module."},
 		{[]string{"eval", "--checkpoint", filepath.Join(formatFixtures, "pth_mha/vit_mha.pth"), "--key-map", "(=x", "--data", "synthetic"}, "--key-map"},
 	} {

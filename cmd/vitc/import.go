@@ -108,7 +108,7 @@ func runImport(o *importOptions, stdout io.Writer) error {
 			o.notes.printf("class names %s (the data's; name them otherwise with --class-names)", strings.Join(ds.Classes, ", "))
 		}
 		res := vit.Evaluate(m, datasets.NewLoader(ds, &ds.Test, datasets.LoaderOptions{Batch: 256, Stats: statsFor(meta, ds), Prefetch: true}))
-		meta.Dataset, meta.TestAccuracy = o.Data, res.Accuracy
+		meta.Dataset, meta.TestAccuracy, meta.ValSplit = o.Data, res.Accuracy, o.ValSplit
 		rep.Data, rep.Accuracy, rep.TestImages = o.Data, res.Accuracy, res.N
 	}
 	if err := m.Save(o.Out, meta); err != nil {

@@ -243,7 +243,10 @@ func newPruneJob(o *pruneOptions, n *notes) (*pipeline.Job, error) {
 	if cfg.LayerHeads != nil || cfg.TokenLayers != nil {
 		return nil, fmt.Errorf("%s is already pruned: start from a dense model", init)
 	}
-	dopts, err := o.dataFlags.options(0)
+	if cfg.DistToken {
+		return nil, fmt.Errorf("--init %s has a DeiT distillation token: token pruning, the cycle model and the int8 bundle have one class token; prune a plain ViT (the DeiT can be its --teacher)", init)
+	}
+	dopts, err := o.dataFlags.optionsFor(0, o.Data, teacher.Meta)
 	if err != nil {
 		return nil, err
 	}

@@ -214,7 +214,11 @@ func newTrainJob(o *trainOptions, stderr io.Writer) (*pipeline.Job, error) {
 			n.printf("data %s (the --init checkpoint's; set it with --data)", o.Data)
 		}
 	}
-	dopts, err := o.dataFlags.options(o.ImageSize)
+	var recorded vit.Meta
+	if pre != nil {
+		recorded = pre.Meta
+	}
+	dopts, err := o.dataFlags.optionsFor(o.ImageSize, o.Data, recorded)
 	if err != nil {
 		return nil, err
 	}

@@ -188,6 +188,19 @@ func (g *graph) Tokens(emb string, cls, pos *autograd.Param) string {
 	return g.op("Add", []string{x, g.param(pos)})
 }
 
+// PrependToken puts a learned token (1, 1, D) in front of every sequence.
+func (g *graph) PrependToken(x string, tok *autograd.Param) string {
+	batch := g.op("Slice", []string{g.op("Shape", []string{x}), g.ints(0), g.ints(1)})
+	shape := g.op("Concat", []string{batch, g.ints(1, int64(g.m.Dim))}, intAttr("axis", 0))
+	t := g.op("Expand", []string{g.param(tok), shape})
+	return g.op("Concat", []string{t, x}, intAttr("axis", 1))
+}
+
+// Mean is (a + b)/2.
+func (g *graph) Mean(a, b string) string {
+	return g.op("Mul", []string{g.op("Add", []string{a, b}), g.scalar(0.5)})
+}
+
 // heads splits qkv (B, N, 3·A) into q, k, v (B, H, N, d), timm's layout.
 func (g *graph) heads(qkv string, heads int) (q, k, v string) {
 	d := int64(g.m.HeadDim())

@@ -18,7 +18,7 @@ import (
 )
 
 // testModels are the kinds the export must carry: dense softmax, Taylor,
-// and pruned ones (compacted heads and MLP widths, block-pruned weights
+// a distilled DeiT, and pruned ones (compacted heads and MLP widths, block-pruned weights
 // stored as zeros, token pruning), softmax and Taylor.
 func testModels(t *testing.T) map[string]*vit.Model {
 	base := vit.Config{Image: 16, Channels: 3, Patch: 4, Dim: 32, Depth: 3, Heads: 4, MLPRatio: 2, Classes: 6, Attention: "softmax", LNEps: 1e-6}
@@ -26,6 +26,8 @@ func testModels(t *testing.T) map[string]*vit.Model {
 	for name, edit := range map[string]func(*vit.Config){
 		"softmax": func(*vit.Config) {},
 		"taylor":  func(c *vit.Config) { c.Attention = "taylor" },
+		// A distilled DeiT: the distillation token and the mean of two heads.
+		"deit distilled": func(c *vit.Config) { c.DistToken, c.DistHead = true, true },
 		"pruned softmax": func(c *vit.Config) {
 			c.LayerHeads, c.LayerHidden = []int{4, 2, 3}, []int{64, 40, 24}
 			c.TokenKeep, c.TokenLayers = 0.5, []int{0, 1}

@@ -191,6 +191,30 @@ func (b *builder) Tokens(emb *gorgonia.Node, cls, pos *autograd.Param) *gorgonia
 	return n
 }
 
+func (b *builder) PrependToken(x *gorgonia.Node, tok *autograd.Param) *gorgonia.Node {
+	if b.err != nil {
+		return nil
+	}
+	sh := x.Shape()
+	_, n := b.apply("prepend:"+tok.Name, tensor.Shape{sh[0], sh[1] + 1, sh[2]}, []bool{true, true},
+		[]*autograd.Param{nil, tok}, []*gorgonia.Node{x, b.param(tok)},
+		func(tp *autograd.Tape, in []*autograd.Tensor) *autograd.Tensor {
+			return autograd.PrependToken(tp, in[0], in[1])
+		})
+	return n
+}
+
+func (b *builder) Mean(x, y *gorgonia.Node) *gorgonia.Node {
+	if b.err != nil {
+		return nil
+	}
+	_, n := b.apply("mean", x.Shape().Clone(), []bool{true, true}, nil, []*gorgonia.Node{x, y},
+		func(tp *autograd.Tape, in []*autograd.Tensor) *autograd.Tensor {
+			return autograd.Scale(tp, autograd.Add(tp, in[0], in[1]), 0.5)
+		})
+	return n
+}
+
 func (b *builder) Attention(layer int, qkv *gorgonia.Node, heads int, wantCLS bool) (out, cls *gorgonia.Node) {
 	if b.err != nil {
 		return nil, nil

@@ -211,12 +211,16 @@ func TestBuildRefusesBadImages(t *testing.T) {
 // Taylor. Without token pruning: its fusion weights are cls attention scores
 // that are constants by design (EViT detaches them), so finite differences
 // through them measure a derivative the model deliberately drops; the
-// parity test covers the pruned graph against the native engine.
+// parity test covers the pruned graph against the native engine. A
+// distilled DeiT's distillation token and second head are checked too.
 func TestEngineFiniteDifferences(t *testing.T) {
-	for _, attn := range []string{"softmax", "taylor"} {
+	for _, attn := range []string{"softmax", "taylor", "deit"} {
 		t.Run(attn, func(t *testing.T) {
 			cfg := vit.Config{Image: 8, Channels: 2, Patch: 4, Dim: 8, Depth: 2, Heads: 2, MLPRatio: 2, Classes: 3,
 				Attention: attn}
+			if attn == "deit" { // a distilled DeiT: distillation token, two heads averaged
+				cfg.Attention, cfg.DistToken, cfg.DistHead = "softmax", true, true
+			}
 			m, err := vit.New(cfg, 1)
 			if err != nil {
 				t.Fatal(err)

@@ -61,7 +61,8 @@ func build(spec Spec, ds *datasets.Dataset, saved *training.Saved) (*training.Ru
 		}
 		spec.Train.Config = m.Config // adapted to the data when fine-tuning
 		r = &training.Run{Opts: spec.Train, Model: m, Data: ds,
-			Meta: vit.Meta{Dataset: spec.Train.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes}}
+			Meta: vit.Meta{Dataset: spec.Train.Data, NormMean: stats.Mean, NormStd: stats.Std, ClassNames: ds.Classes,
+				ValSplit: spec.Train.DataOptions.ValSplit}}
 	} else {
 		m, err := vit.New(spec.Train.Config, spec.Train.Seed)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"vitc/export/hw"
 	"vitc/internal/atomicfile"
 	"vitc/internal/figures"
+	"vitc/internal/rss"
 	"vitc/vit"
 	"vitc/vit/pipeline"
 	"vitc/vit/training"
@@ -127,7 +128,10 @@ type compressStage struct {
 	// model; the simulator's for the bundle).
 	Cycles  int64   `json:"cycles,omitempty"`
 	Seconds float64 `json:"seconds"`
-	Skipped bool    `json:"skipped,omitempty"`
+	// PeakRSSBytes is the stage's peak resident memory (its sub-stage's
+	// too for export; 0: not measured, e.g. a stage done before --resume).
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	Skipped      bool  `json:"skipped,omitempty"`
 }
 
 // compressReport is DIR/report.json.
@@ -259,10 +263,12 @@ type compressRun struct {
 const stageFile = "stage.json"
 
 type stageRecord struct {
-	Command string          `json:"command"`
-	Seconds float64         `json:"seconds"`
-	Output  json.RawMessage `json:"output"`
-	held    []byte          // a quiet stage's output, for the caller to print
+	Command string  `json:"command"`
+	Seconds float64 `json:"seconds"`
+	// PeakRSSBytes is the stage's own peak resident memory (0: unknown).
+	PeakRSSBytes int64           `json:"peak_rss_bytes,omitempty"`
+	Output       json.RawMessage `json:"output"`
+	held         []byte          // a quiet stage's output, for the caller to print
 }
 
 const compressStages = 5
@@ -305,6 +311,8 @@ func (c *compressRun) stage(name string, args []string, resumable bool, out any)
 	}
 	root := newRootCmd(&stdout, stderr)
 	root.SetArgs(run)
+	// Each stage's own peak: stages run in this process one after another.
+	peakOwn := rss.ResetPeak()
 	start := time.Now()
 	err := root.ExecuteContext(c.ctx)
 	if err != nil {
@@ -318,6 +326,9 @@ func (c *compressRun) stage(name string, args []string, resumable bool, out any)
 		return stageRecord{}, fmt.Errorf("stage %s (%s): %w", name, command, err)
 	}
 	rec := stageRecord{Command: command, Seconds: time.Since(start).Seconds(), Output: bytes.TrimSpace(stdout.Bytes()), held: held.Bytes()}
+	if peak, src := rss.Peak(); peakOwn && src == "VmHWM" {
+		rec.PeakRSSBytes = peak
+	}
 	if err := json.Unmarshal(rec.Output, out); err != nil {
 		return stageRecord{}, fmt.Errorf("stage %s: its output: %v", name, err)
 	}
@@ -411,7 +422,7 @@ func (c *compressRun) run() (*compressReport, error) {
 	acc := imp.Accuracy
 	srcFLOPs := flopsOf(imp.Config)
 	rep.Stages = append(rep.Stages, compressStage{Name: "source", Command: rec.Command, Accuracy: &acc, FLOPs: srcFLOPs,
-		Params: imp.Params, Cycles: cycles(src), Seconds: rec.Seconds})
+		Params: imp.Params, Cycles: cycles(src), Seconds: rec.Seconds, PeakRSSBytes: rec.PeakRSSBytes})
 
 	// 2. taylor: conversion by distillation from the source.
 	student := src
@@ -430,7 +441,7 @@ func (c *compressRun) run() (*compressReport, error) {
 		student = filepath.Join(dir, training.ModelFile)
 		acc := tr.TestAccuracy
 		rep.Stages = append(rep.Stages, compressStage{Name: "taylor", Command: rec.Command, Accuracy: &acc, FLOPs: tr.FLOPsPerImage,
-			Params: tr.Params, Cycles: cycles(student), Seconds: rec.Seconds})
+			Params: tr.Params, Cycles: cycles(student), Seconds: rec.Seconds, PeakRSSBytes: rec.PeakRSSBytes})
 	}
 
 	// 3. prune: to the target, under distillation from the source.
@@ -456,7 +467,7 @@ func (c *compressRun) run() (*compressReport, error) {
 	pruned := filepath.Join(dir, training.ModelFile)
 	prAcc := pr.PrunedAccuracy
 	rep.Stages = append(rep.Stages, compressStage{Name: "prune", Command: rec.Command, Accuracy: &prAcc, FLOPs: pr.FLOPsAfter,
-		Params: pr.ParamsAfter, Cycles: pr.CyclesAfter, Seconds: rec.Seconds})
+		Params: pr.ParamsAfter, Cycles: pr.CyclesAfter, Seconds: rec.Seconds, PeakRSSBytes: rec.PeakRSSBytes})
 	rep.FinalFloatAccuracy = pr.PrunedAccuracy
 	rep.FLOPsReduction = float64(srcFLOPs) / float64(pr.FLOPsAfter)
 	rep.ParamsCompression = float64(imp.Params) / float64(pr.ParamsAfter)
@@ -474,7 +485,7 @@ func (c *compressRun) run() (*compressReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	exportSeconds := rec.Seconds
+	exportSeconds, exportPeak := rec.Seconds, rec.PeakRSSBytes
 	compare := ""
 	args = []string{"export", "--checkpoint", src, "--out", sourceBundle, "--batch", fmt.Sprint(o.Batch), "--act-bits", "8"}
 	if o.HW != "" {
@@ -484,6 +495,7 @@ func (c *compressRun) run() (*compressReport, error) {
 	if rec, err := c.stage("source-bundle", args, false, &srcEx); err == nil {
 		compare = sourceBundle
 		exportSeconds += rec.Seconds
+		exportPeak = max(exportPeak, rec.PeakRSSBytes)
 	} else if c.ctx.Err() != nil {
 		return nil, err
 	} else {
@@ -491,7 +503,7 @@ func (c *compressRun) run() (*compressReport, error) {
 	}
 	rep.Bundle, rep.ActBits = bundleDir, ex.ActBits
 	rep.Stages = append(rep.Stages, compressStage{Name: "export", Command: "vitc " + shellJoin([]string{"export", "--checkpoint", pruned, "--out", bundleDir, "--act-bits", o.ActBits}),
-		FLOPs: pr.FLOPsAfter, Params: pr.ParamsAfter, Seconds: exportSeconds})
+		FLOPs: pr.FLOPsAfter, Params: pr.ParamsAfter, Seconds: exportSeconds, PeakRSSBytes: exportPeak})
 
 	// 5. sim: the bundle on the whole test split.
 	args = []string{"sim", "--bundle", bundleDir}
@@ -508,7 +520,7 @@ func (c *compressRun) run() (*compressReport, error) {
 	}
 	intAcc := sr.AccuracyInt
 	rep.Stages = append(rep.Stages, compressStage{Name: "sim", Command: rec.Command, Accuracy: &intAcc, FLOPs: pr.FLOPsAfter,
-		Params: pr.ParamsAfter, Cycles: sr.Cycles, Seconds: rec.Seconds})
+		Params: pr.ParamsAfter, Cycles: sr.Cycles, Seconds: rec.Seconds, PeakRSSBytes: rec.PeakRSSBytes})
 	rep.FinalAccuracy, rep.Top1Agreement, rep.SimulatedSpeedup = sr.AccuracyInt, sr.Top1Agreement, sr.SpeedupVsOther
 	rep.AccuracyDrop = 100 * (rep.SourceAccuracy - rep.FinalAccuracy)
 	if o.MaxDrop >= 0 {
@@ -614,11 +626,15 @@ func writeCompressReport(dir string, rep *compressReport) error {
 
 func printCompress(w io.Writer, r *compressReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "stage\taccuracy\tFLOPs/image\tparams\tcycles/image\ttime\t\n")
+	fmt.Fprintf(tw, "stage\taccuracy\tFLOPs/image\tparams\tcycles/image\ttime\tpeak RSS\t\n")
 	for _, s := range r.Stages {
 		if s.Skipped {
-			fmt.Fprintf(tw, "%s\tskipped\t\t\t\t\t\n", s.Name)
+			fmt.Fprintf(tw, "%s\tskipped\t\t\t\t\t\t\n", s.Name)
 			continue
+		}
+		peak := "-"
+		if s.PeakRSSBytes > 0 {
+			peak = fmt.Sprintf("%.0f MiB", float64(s.PeakRSSBytes)/(1<<20))
 		}
 		acc := "-"
 		if s.Accuracy != nil {
@@ -628,7 +644,7 @@ func printCompress(w io.Writer, r *compressReport) {
 		if s.Cycles > 0 {
 			cy = fmt.Sprint(s.Cycles)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.3g\t%d\t%s\t%.1fs\t\n", s.Name, acc, float64(s.FLOPs), s.Params, cy, s.Seconds)
+		fmt.Fprintf(tw, "%s\t%s\t%.3g\t%d\t%s\t%.1fs\t%s\t\n", s.Name, acc, float64(s.FLOPs), s.Params, cy, s.Seconds, peak)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%s on %s, against the source (dense softmax): %.2f%% → %.2f%% (int%d bundle; %.2f%% float), %+.2f points; %.2f× fewer FLOPs, %.2f× fewer parameters\n",

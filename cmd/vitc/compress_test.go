@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"vitc/internal/rss"
 	"vitc/vit"
 )
 
@@ -57,6 +58,10 @@ func TestCompressPublished(t *testing.T) {
 		t.Errorf("report %+v", rep)
 	}
 	for i, s := range rep.Stages {
+		// Each stage's own peak memory, where /proc lets it be reset.
+		if rss.ResetPeak() && !(s.PeakRSSBytes > 1<<20) {
+			t.Errorf("stage %s: peak RSS %d bytes, want its own measured peak", s.Name, s.PeakRSSBytes)
+		}
 		if !strings.HasPrefix(s.Command, "vitc ") || !strings.Contains(errOut, "stage "+string(rune('1'+i))+"/5 "+s.Name+": "+s.Command) {
 			t.Errorf("stage %s: command %q not printed as run", s.Name, s.Command)
 		}
@@ -242,7 +247,7 @@ func comparableCompress(t *testing.T, out string) comparableRun {
 	}
 	rep.TotalSeconds = 0
 	for i := range rep.Stages {
-		rep.Stages[i].Seconds = 0
+		rep.Stages[i].Seconds, rep.Stages[i].PeakRSSBytes = 0, 0 // measured, not computed
 	}
 	js, _ := json.MarshalIndent(rep, "", " ")
 	report := strings.ReplaceAll(string(js), out, "OUT")

@@ -48,24 +48,7 @@ func PrependCLSAddPos(tp *Tape, patches, cls, pos *Tensor) *Tensor {
 	}
 	tp.Record(y, func() {
 		dy := y.Grad // (B, N, D)
-		if patches.needsGrad {
-			g := tp.GradOf(patches)
-			for bi := 0; bi < b; bi++ {
-				src := dy[bi*n*d+d : (bi+1)*n*d]
-				dst := g[bi*np*d : (bi+1)*np*d]
-				for i, v := range src {
-					dst[i] += v
-				}
-			}
-		}
-		if cls.needsGrad {
-			g := tp.GradOf(cls)
-			for bi := 0; bi < b; bi++ {
-				for j, v := range dy[bi*n*d : bi*n*d+d] {
-					g[j] += v
-				}
-			}
-		}
+		prependBackward(tp, dy, patches, cls)
 		if pos.needsGrad {
 			g := tp.GradOf(pos)
 			for bi := 0; bi < b; bi++ {
@@ -108,26 +91,31 @@ func PrependToken(tp *Tape, x, tok *Tensor) *Tensor {
 		copy(out[:d], tok.Data[:d])
 		copy(out[d:], x.Data[bi*n*d:(bi+1)*n*d])
 	}
-	tp.Record(y, func() {
-		dy := y.Grad // (B, N+1, D)
-		if x.needsGrad {
-			g := tp.GradOf(x)
-			for bi := 0; bi < b; bi++ {
-				src := dy[bi*(n+1)*d+d : (bi+1)*(n+1)*d]
-				dst := g[bi*n*d : (bi+1)*n*d]
-				for i, v := range src {
-					dst[i] += v
-				}
-			}
-		}
-		if tok.needsGrad {
-			g := tp.GradOf(tok)
-			for bi := 0; bi < b; bi++ {
-				for j, v := range dy[bi*(n+1)*d : bi*(n+1)*d+d] {
-					g[j] += v
-				}
-			}
-		}
-	})
+	tp.Record(y, func() { prependBackward(tp, y.Grad, x, tok) })
 	return y
+}
+
+// prependBackward passes the gradient dy (B, N+1, D) of a sequence that
+// prepended tok (1, 1, D) to x (B, N, D) back to both: x gets rows 1..N of
+// each image, tok the sum of row 0 over the batch.
+func prependBackward(tp *Tape, dy []float32, x, tok *Tensor) {
+	b, n, d := x.Shape[0], x.Shape[1], x.Shape[2]
+	if x.needsGrad {
+		g := tp.GradOf(x)
+		for bi := 0; bi < b; bi++ {
+			src := dy[bi*(n+1)*d+d : (bi+1)*(n+1)*d]
+			dst := g[bi*n*d : (bi+1)*n*d]
+			for i, v := range src {
+				dst[i] += v
+			}
+		}
+	}
+	if tok.needsGrad {
+		g := tp.GradOf(tok)
+		for bi := 0; bi < b; bi++ {
+			for j, v := range dy[bi*(n+1)*d : bi*(n+1)*d+d] {
+				g[j] += v
+			}
+		}
+	}
 }

@@ -96,6 +96,12 @@ func runInspect(o *inspectOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s\n", ck.Path)
 	fmt.Fprintf(stdout, "  architecture  ViT: %dx%dx%d input, patch %d (%d tokens), dim %d, depth %d, heads %d, mlp %d\n",
 		c.Channels, c.Image, c.Image, c.Patch, c.Tokens(), c.Dim, c.Depth, c.Heads, c.Hidden())
+	switch {
+	case c.DistHead:
+		fmt.Fprintf(stdout, "  deit          distillation token after the cls token; logits: mean of head and head_dist\n")
+	case c.DistToken:
+		fmt.Fprintf(stdout, "  deit          distillation token after the cls token; logits: head on the cls token\n")
+	}
 	fmt.Fprintf(stdout, "  attention     %s\n", c.Attention)
 	fmt.Fprintf(stdout, "  layernorm eps %g\n", c.Eps())
 	if len(meta.NormMean) > 0 {

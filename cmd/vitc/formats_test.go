@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"vitc/vit"
 )
 
 // PyTorch-written fixtures in the layouts of issue 29 (tools/torchref/formats.py).
@@ -125,6 +126,36 @@ func TestExportONNXCLI(t *testing.T) {
 		a := append([]string{"export", "--format", "onnx", "--checkpoint", filepath.Join(formatFixtures, "hf_vit"), "--out", out}, args...)
 		if code, _, errOut := vitcRun(t, a...); code != 2 || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
+	}
+}
+
+// TestDeiTTrainsAndExports: transformers' distilled DeiT, written by
+// PyTorch, fine-tunes with its distillation token and head (native and
+// Gorgonia engines), keeps them in the checkpoint it writes, and exports to
+// ONNX.
+func TestDeiTTrainsAndExports(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "photos")
+	photoFolder(t, dir, 3, 6)
+	for _, engine := range []string{"native", "gorgonia"} {
+		out := filepath.Join(t.TempDir(), "run")
+		code, _, errOut := vitcRun(t, "train", "--init", filepath.Join(formatFixtures, "hf_deit"), "--data", "folder:"+dir,
+			"--val-split", "0.34", "--class-names", "cat,dog,fox", "--epochs", "1", "--engine", engine, "--out", out)
+		if code != 0 {
+			t.Fatalf("%s: train exit %d: %s", engine, code, errOut)
+		}
+		ck, err := vit.Open(filepath.Join(out, "model.safetensors"), vit.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ck.Config.DistToken || !ck.Config.DistHead || ck.Config.Tokens() != 18 {
+			t.Errorf("%s: trained config %+v: want the distillation token and head kept (18 tokens)", engine, ck.Config)
+		}
+		if engine == "native" {
+			onnxOut := filepath.Join(t.TempDir(), "deit.onnx")
+			if code, _, errOut := vitcRun(t, "export", "--format", "onnx", "--checkpoint", filepath.Join(out, "model.safetensors"), "--out", onnxOut); code != 0 {
+				t.Errorf("onnx export exit %d: %s", code, errOut)
+			}
 		}
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"vitc/vit/training"
 
 	"vitc/vit"
 	"vitc/vit/pipeline"
+	"vitc/vit/training"
 	"vitc/vit/weightquant"
 )
 

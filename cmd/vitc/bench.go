@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -183,6 +184,10 @@ type benchAttentionResult struct {
 	TaylorS  float64 `json:"taylor_s"`
 	Speedup  float64 `json:"speedup"`
 }
+
+// machinePeakGFLOPS is the machine's matrix-product peak, measured once per
+// process (a third of a second of 1024³ products: a few dozen of them).
+var machinePeakGFLOPS = sync.OnceValue(func() float64 { return autograd.GemmPeakGFLOPS(300 * time.Millisecond) })
 
 // benchInterrupted ends a benchmark cut short by Ctrl-C.
 func benchInterrupted(ctx context.Context) error {
@@ -375,7 +380,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 
 	imgs := float64(o.Batch * o.Steps)
 	flops := m.FLOPs()
-	peakGFLOPS := autograd.GemmPeakGFLOPS(time.Second)
+	peakGFLOPS := machinePeakGFLOPS()
 	peak, src := rss.Peak()
 	rep := benchReport{
 		TrainImgPerSec: imgs / trainS, InferImgPerSec: imgs / inferS,
